@@ -1,0 +1,1 @@
+"""Data layer: dataset adapters, video frames, face crops, stores, tf.data pipelines."""

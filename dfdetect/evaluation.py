@@ -1,0 +1,117 @@
+"""Every metric the papers report, plus EER and AP, as one flat dict per evaluation.
+
+Scores are fake-probabilities (label 1 = fake). Column names follow P1's tables.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+from sklearn import metrics as skm
+
+#: P1 Tables 3.1-3.4 columns, in the paper's order.
+PAPER_COLUMNS = (
+    "Acc", "Prec(0)", "Prec(1)", "Rec(0)", "Rec(1)", "ROC AUC",
+    "F1(0)", "F1(1)", "Macro Prec", "Macro Rec", "Macro F1",
+)
+EXTRA_COLUMNS = ("EER", "AP")
+
+
+def equal_error_rate(labels: Sequence[int], scores: Sequence[float]) -> float:
+    """Equal error rate: where the false-positive and false-negative rates cross.
+
+    Interpolates linearly between the two ROC points that bracket the crossing.
+    Returns NaN when only one class is present.
+    """
+    labels = np.asarray(labels)
+    if np.unique(labels).size < 2:
+        return float("nan")
+    fpr, tpr, _ = skm.roc_curve(labels, scores)
+    fnr = 1.0 - tpr
+    diff = fpr - fnr
+    idx = int(np.argmax(diff >= 0))  # first point where FPR >= FNR
+    if idx == 0:
+        return float((fpr[0] + fnr[0]) / 2)
+    x0, x1 = diff[idx - 1], diff[idx]
+    t = x0 / (x0 - x1) if x1 != x0 else 0.0
+    return float(fpr[idx - 1] + t * (fpr[idx] - fpr[idx - 1]))
+
+
+def binary_metrics(labels: Sequence[int], scores: Sequence[float],
+                   threshold: float = 0.5) -> dict:
+    """All metrics of a binary detector.
+
+    Args:
+        labels: 1 fake, 0 real.
+        scores: probability of fake, same length.
+        threshold: a score >= threshold is called fake.
+
+    Returns:
+        A flat dict: the P1 columns (``Acc``, ``Prec(0)`` ... ``Macro F1``), ``EER``,
+        ``AP``, the confusion counts ``TN FP FN TP`` and ``n``. AUC, EER and AP are NaN
+        when the labels hold a single class.
+    """
+    labels = np.asarray(labels, dtype=int).ravel()
+    scores = np.asarray(scores, dtype=float).ravel()
+    if labels.shape != scores.shape:
+        raise ValueError(f"labels {labels.shape} and scores {scores.shape} differ in length")
+    preds = (scores >= threshold).astype(int)
+    prec, rec, f1, _ = skm.precision_recall_fscore_support(
+        labels, preds, labels=[0, 1], zero_division=0)
+    two_classes = np.unique(labels).size == 2
+    tn, fp, fn, tp = skm.confusion_matrix(labels, preds, labels=[0, 1]).ravel()
+    return {
+        "Acc": float(skm.accuracy_score(labels, preds)),
+        "Prec(0)": float(prec[0]), "Prec(1)": float(prec[1]),
+        "Rec(0)": float(rec[0]), "Rec(1)": float(rec[1]),
+        "ROC AUC": float(skm.roc_auc_score(labels, scores)) if two_classes else float("nan"),
+        "F1(0)": float(f1[0]), "F1(1)": float(f1[1]),
+        "Macro Prec": float(prec.mean()), "Macro Rec": float(rec.mean()),
+        "Macro F1": float(f1.mean()),
+        "EER": equal_error_rate(labels, scores),
+        "AP": float(skm.average_precision_score(labels, scores)) if two_classes else float("nan"),
+        "TN": int(tn), "FP": int(fp), "FN": int(fn), "TP": int(tp),
+        "n": int(labels.size),
+    }
+
+
+def aggregate_by_video(video_ids: Sequence[str], labels: Sequence[int],
+                       scores: Sequence[float]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Frame scores -> one score per video (the mean, as DeepfakeBench does).
+
+    Returns:
+        ``(video_ids, labels, scores)`` with one entry per video, in first-seen order.
+
+    Raises:
+        ValueError: when one video's frames carry different labels.
+    """
+    order: list[str] = []
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    video_label: dict[str, int] = {}
+    for vid, lab, score in zip(video_ids, labels, scores):
+        vid = str(vid)
+        if vid not in sums:
+            order.append(vid)
+            sums[vid], counts[vid], video_label[vid] = 0.0, 0, int(lab)
+        elif video_label[vid] != int(lab):
+            raise ValueError(f"video {vid!r} has frames labelled both real and fake")
+        sums[vid] += float(score)
+        counts[vid] += 1
+    return (order, np.array([video_label[v] for v in order]),
+            np.array([sums[v] / counts[v] for v in order]))
+
+
+def frame_and_video_metrics(video_ids: Sequence[str], labels: Sequence[int],
+                            scores: Sequence[float], threshold: float = 0.5) -> dict:
+    """Frame-level metrics plus video-level ones prefixed ``video_``."""
+    out = binary_metrics(labels, scores, threshold)
+    _, vlabels, vscores = aggregate_by_video(video_ids, labels, scores)
+    out.update({f"video_{k}": v for k, v in binary_metrics(vlabels, vscores, threshold).items()})
+    return out
+
+
+def select(metrics: Mapping, columns: Sequence[str]) -> dict:
+    """The chosen columns of a metrics dict, in order."""
+    return {c: metrics[c] for c in columns}

@@ -1,0 +1,131 @@
+"""Result tables: one CSV row per (config, repeat), appended atomically, resumable.
+
+A grid killed midway keeps every finished row; on restart ``ResultsTable.done`` tells
+the experiment which (config, repeat) pairs to skip.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import tempfile
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` so a reader never sees a half-written file."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _format(value) -> str:
+    if isinstance(value, (float, np.floating)):
+        return "" if math.isnan(value) else f"{float(value):.6g}"
+    if isinstance(value, (np.integer,)):
+        return str(int(value))
+    return "" if value is None else str(value)
+
+
+def rows_to_csv(rows: Sequence[Mapping], columns: Sequence[str] | None = None) -> str:
+    """Render dict rows as CSV text; columns default to the union in first-seen order."""
+    if columns is None:
+        columns = []
+        for row in rows:
+            columns.extend(k for k in row if k not in columns)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore",
+                            lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _format(row.get(k)) for k in columns})
+    return buffer.getvalue()
+
+
+def write_table(path: str | os.PathLike, rows: Sequence[Mapping],
+                columns: Sequence[str] | None = None) -> None:
+    """Write a whole table atomically."""
+    atomic_write_text(path, rows_to_csv(rows, columns))
+
+
+def read_table(path: str | os.PathLike) -> list[dict]:
+    """Read a CSV table as a list of string-valued dicts ([] if it does not exist)."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+class ResultsTable:
+    """An append-only runs table keyed by (config, repeat).
+
+    Every ``append`` rewrites the file atomically (tables are small), so a kill at any
+    moment leaves either the old or the new file, never a torn one.
+
+    Args:
+        path: the ``runs.csv`` file.
+        key: column names that identify a run (default ``config`` and ``repeat``).
+    """
+
+    def __init__(self, path: str | os.PathLike, key: Sequence[str] = ("config", "repeat")):
+        self.path = os.fspath(path)
+        self.key = tuple(key)
+        self.rows = read_table(self.path)
+
+    def _key_of(self, row: Mapping) -> tuple:
+        return tuple(str(row.get(k, "")) for k in self.key)
+
+    def done(self, **key) -> bool:
+        """True when a row with these key values is already recorded."""
+        wanted = tuple(str(key[k]) for k in self.key)
+        return any(self._key_of(row) == wanted for row in self.rows)
+
+    def append(self, row: Mapping) -> None:
+        """Record one finished run (replacing an earlier row with the same key)."""
+        row = {k: _format(v) for k, v in row.items()}
+        wanted = self._key_of(row)
+        self.rows = [r for r in self.rows if self._key_of(r) != wanted] + [row]
+        write_table(self.path, self.rows)
+
+
+def _to_float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def summarize(rows: Iterable[Mapping], group: str, metrics: Sequence[str]) -> list[dict]:
+    """Mean and standard deviation of ``metrics`` per value of ``group``.
+
+    Rows whose metric is empty (a failed run) are left out of that metric's statistics.
+    Output columns: ``group``, ``n``, then ``<metric>_mean`` and ``<metric>_std`` each.
+    """
+    groups: dict[str, list[Mapping]] = {}
+    for row in rows:
+        groups.setdefault(str(row[group]), []).append(row)
+    summary = []
+    for name, members in groups.items():
+        out = {group: name, "n": len(members)}
+        for metric in metrics:
+            values = np.array([_to_float(r.get(metric)) for r in members])
+            values = values[~np.isnan(values)]
+            out[f"{metric}_mean"] = float(values.mean()) if values.size else float("nan")
+            out[f"{metric}_std"] = float(values.std(ddof=1)) if values.size > 1 else 0.0 if values.size else float("nan")
+        summary.append(out)
+    return summary

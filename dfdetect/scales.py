@@ -1,0 +1,88 @@
+"""Scale presets: ``smoke`` (tests), ``cpu`` (2 cores, minutes) and ``paper`` (GPU).
+
+A scale only shrinks data size, image size, frames, epochs and repeats; the paper's
+settings themselves (grids, optimisers, heads) live in the experiment scripts. The same
+code path runs at every scale.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from dfdetect.errors import DfdetectError
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    """Sizes for one scale. Fields are grouped by the benchmark/experiment that uses them.
+
+    Attributes:
+        name: ``smoke``, ``cpu`` or ``paper``.
+        image_size: side of square face crops for image models (P1, P5, P2 custom CNN).
+        benchmark_identities: identities drawn for the image benchmark; each identity
+            gives one real and one fake crop per view.
+        views_per_identity: crops per identity (pose / lighting / crop jitter).
+        video_size: side of frames in the video benchmark (P2 sequences, P3).
+        p2_frames: frames per video for P2 (paper 40).
+        p3_frames: frames per clip for P3 (paper 30).
+        benchmark_videos: videos in the video benchmark (half real, half fake).
+        epochs: maximum training epochs (early stopping may end sooner).
+        repeats: repeats of each configuration (P2: paper 10).
+        batch_size: training batch size for image models.
+        pose_pois: persons of interest in the pose benchmark (P4).
+        pose_segments_per_video: 150-frame segments per pose video (P4).
+        pose_videos_per_poi: real videos per person of interest (P4).
+        cv_folds: k of k-fold cross-validation (P5).
+    """
+
+    name: str
+    image_size: int
+    benchmark_identities: int
+    views_per_identity: int
+    video_size: int
+    p2_frames: int
+    p3_frames: int
+    benchmark_videos: int
+    epochs: int
+    repeats: int
+    batch_size: int
+    pose_pois: int
+    pose_segments_per_video: int
+    pose_videos_per_poi: int
+    cv_folds: int
+
+
+SCALES = {
+    "smoke": Scale(
+        name="smoke", image_size=64, benchmark_identities=24, views_per_identity=1,
+        video_size=64, p2_frames=4, p3_frames=4, benchmark_videos=12,
+        epochs=1, repeats=1, batch_size=16,
+        pose_pois=2, pose_segments_per_video=2, pose_videos_per_poi=4, cv_folds=2,
+    ),
+    "cpu": Scale(
+        name="cpu", image_size=64, benchmark_identities=1500, views_per_identity=1,
+        video_size=64, p2_frames=10, p3_frames=8, benchmark_videos=200,
+        epochs=8, repeats=3, batch_size=32,
+        pose_pois=3, pose_segments_per_video=4, pose_videos_per_poi=20, cv_folds=5,
+    ),
+    "paper": Scale(
+        name="paper", image_size=256, benchmark_identities=20000, views_per_identity=4,
+        video_size=240, p2_frames=40, p3_frames=30, benchmark_videos=1000,
+        epochs=60, repeats=10, batch_size=32,
+        pose_pois=5, pose_segments_per_video=6, pose_videos_per_poi=60, cv_folds=5,
+    ),
+}
+
+
+def get_scale(name: str) -> Scale:
+    """Return the preset called ``name``.
+
+    Raises:
+        DfdetectError: for an unknown name, listing the valid ones.
+    """
+    try:
+        return SCALES[name]
+    except KeyError:
+        raise DfdetectError(
+            f"unknown scale {name!r}; choose one of {', '.join(SCALES)}"
+        ) from None

@@ -1,0 +1,257 @@
+"""Compile + fit shared by every experiment.
+
+Early stopping on validation with the best weights restored, step learning-rate decay,
+a best-model checkpoint in ``.keras``, a CSV log per run, optional TensorBoard, seeded
+repeats, ``tf.distribute`` strategies, a resumable grid runner, and P3's imbalance
+schedule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import traceback
+from typing import Callable, Iterable, Mapping, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from dfdetect.errors import DfdetectError
+from dfdetect.results import ResultsTable
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and the backend so a repeat is reproducible."""
+    keras.utils.set_random_seed(int(seed))
+
+
+def get_strategy(name: str = "default") -> tf.distribute.Strategy:
+    """A ``tf.distribute`` strategy by name: ``default``, ``mirrored`` or ``multiworker``.
+
+    ``mirrored`` uses every visible GPU, or every logical CPU device when there is no
+    GPU; ``multiworker`` reads its cluster from ``TF_CONFIG``.
+    """
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise DfdetectError(f"unknown strategy {name!r}; choose default, mirrored or multiworker")
+
+
+def output_kind(model: keras.Model) -> str:
+    """``sigmoid`` for a 1-unit head, ``softmax`` for a 2-unit head."""
+    units = model.output_shape[-1]
+    if units == 1:
+        return "sigmoid"
+    if units == 2:
+        return "softmax"
+    raise DfdetectError(f"model {model.name!r} has {units} outputs; expected 1 or 2")
+
+
+def compile_model(model: keras.Model, optimizer: str | keras.optimizers.Optimizer = "adam",
+                  learning_rate: float = 1e-3, **optimizer_kwargs) -> keras.Model:
+    """Compile with the loss that matches the head (binary or sparse categorical CE)."""
+    if isinstance(optimizer, str):
+        optimizer = keras.optimizers.get({"class_name": optimizer, "config": {
+            "learning_rate": learning_rate, **optimizer_kwargs}})
+    loss = ("binary_crossentropy" if output_kind(model) == "sigmoid"
+            else "sparse_categorical_crossentropy")
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    return model
+
+
+def step_decay(initial_lr: float, factor: float = 0.5, every: int = 5) -> Callable[[int], float]:
+    """Step-wise decay: the rate is multiplied by ``factor`` every ``every`` epochs."""
+    def schedule(epoch: int, lr=None) -> float:
+        return float(initial_lr * factor ** (epoch // every))
+    return schedule
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What one training run produced.
+
+    Attributes:
+        history: per-epoch metrics (``loss``, ``accuracy``, ``val_loss``...).
+        seconds: wall time of ``fit``.
+        epochs_run: epochs actually run (early stopping may cut them).
+        best_epoch: 1-based epoch of the best monitored value.
+        checkpoint: path of the best model (``.keras``) or None.
+    """
+
+    history: dict
+    seconds: float
+    epochs_run: int
+    best_epoch: int
+    checkpoint: str | None
+
+    def best(self, key: str, mode: str = "min") -> tuple[float, int]:
+        """Best value of ``key`` and its 1-based epoch."""
+        values = np.asarray(self.history.get(key, []), dtype=float)
+        if values.size == 0:
+            return float("nan"), 0
+        i = int(np.nanargmin(values) if mode == "min" else np.nanargmax(values))
+        return float(values[i]), i + 1
+
+
+def fit(model: keras.Model, train_ds, val_ds=None, epochs: int = 10,
+        out_dir: str | os.PathLike | None = None, learning_rate: float | None = None,
+        patience: int | None = 5, decay_factor: float | None = 0.5, decay_every: int = 5,
+        monitor: str = "val_loss", mode: str = "min", tensorboard: bool = False,
+        class_weight: Mapping[int, float] | None = None, verbose: int | str = "auto",
+        extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> FitResult:
+    """Train a compiled model with the house callbacks.
+
+    Args:
+        model: a compiled model.
+        train_ds, val_ds: tf.data datasets of (inputs, labels).
+        epochs: maximum epochs.
+        out_dir: where ``best.keras``, ``log.csv`` and TensorBoard logs go (None: nowhere).
+        learning_rate: base rate for the step decay (default: the optimizer's).
+        patience: early-stopping patience on ``monitor`` (None: no early stopping);
+            the best weights are restored at the end either way.
+        decay_factor, decay_every: step decay (None factor: constant rate).
+        monitor, mode: the validation quantity that picks the best epoch.
+        tensorboard: also write TensorBoard logs.
+        class_weight: optional class weights, e.g. for imbalanced data.
+        verbose: Keras verbosity.
+    """
+    if val_ds is None and monitor.startswith("val_"):
+        monitor = monitor[4:]
+    callbacks: list[keras.callbacks.Callback] = list(extra_callbacks)
+    if decay_factor is not None:
+        base = learning_rate if learning_rate is not None else float(
+            keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        callbacks.append(keras.callbacks.LearningRateScheduler(
+            step_decay(base, decay_factor, decay_every)))
+    # EarlyStopping with an infinite patience still restores the best weights.
+    callbacks.append(keras.callbacks.EarlyStopping(
+        monitor=monitor, mode=mode, restore_best_weights=True,
+        patience=patience if patience is not None else epochs + 1))
+    checkpoint = None
+    if out_dir is not None:
+        os.makedirs(out_dir, exist_ok=True)
+        checkpoint = os.path.join(os.fspath(out_dir), "best.keras")
+        callbacks.append(keras.callbacks.ModelCheckpoint(
+            checkpoint, monitor=monitor, mode=mode, save_best_only=True))
+        callbacks.append(keras.callbacks.CSVLogger(os.path.join(os.fspath(out_dir), "log.csv")))
+        if tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(os.path.join(os.fspath(out_dir), "tb")))
+    start = time.perf_counter()
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
+                        callbacks=callbacks, class_weight=class_weight, verbose=verbose)
+    seconds = time.perf_counter() - start
+    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    result = FitResult(hist, seconds, len(hist.get("loss", [])), 0, checkpoint)
+    result.best_epoch = result.best(monitor, mode)[1]
+    if checkpoint and not os.path.exists(checkpoint):
+        checkpoint = result.checkpoint = None
+    return result
+
+
+def predict_scores(model: keras.Model, dataset) -> np.ndarray:
+    """Fake-probabilities for every sample of ``dataset`` (inputs, labels) or inputs."""
+    probs = model.predict(dataset, verbose=0)
+    probs = np.asarray(probs, dtype=np.float64)
+    return probs[:, 1] if probs.ndim == 2 and probs.shape[1] == 2 else probs.reshape(-1)
+
+
+def dataset_labels(dataset) -> np.ndarray:
+    """The labels of a (inputs, labels) dataset, in iteration order."""
+    return np.concatenate([np.asarray(y).reshape(-1) for _, y in dataset]).astype(int)
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """True for the errors a too-large configuration raises."""
+    return isinstance(err, (MemoryError, tf.errors.ResourceExhaustedError)) or \
+        "OOM" in str(err) or "out of memory" in str(err).lower()
+
+
+def run_grid(configs: Iterable[str], repeats: int, table: ResultsTable,
+             run: Callable[[str, int], Mapping], progress: bool = True,
+             log: Callable[[str], None] = print) -> list[dict]:
+    """Run every (config, repeat) not yet in ``table``; append each finished row at once.
+
+    A run that fails (out of memory, or any other error) is recorded with
+    ``status=failed`` and the reason, like the paper's blank rows, and the grid goes on.
+    Re-running after a kill resumes at the first missing row; finished rows are untouched.
+
+    Args:
+        configs: configuration names, in order.
+        repeats: repeats per configuration.
+        table: the runs table (key: ``config``, ``repeat``).
+        run: ``run(config, repeat) -> row`` trains and evaluates one run.
+    """
+    configs = list(configs)
+    todo = [(c, r) for c in configs for r in range(repeats) if not table.done(config=c, repeat=r)]
+    if progress and len(todo) < len(configs) * repeats:
+        log(f"resuming: {len(configs) * repeats - len(todo)} finished runs kept, "
+            f"{len(todo)} to go")
+    try:
+        from tqdm.auto import tqdm
+        iterator = tqdm(todo, desc="grid", unit="run", disable=not progress)
+    except ImportError:  # pragma: no cover
+        iterator = todo
+    for config, repeat in iterator:
+        try:
+            row = {"config": config, "repeat": repeat, "status": "ok", **run(config, repeat)}
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # a failed configuration must not stop the grid
+            reason = "out of memory" if is_out_of_memory(err) else \
+                f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
+            log(f"{config} repeat {repeat} failed: {reason}")
+            if not is_out_of_memory(err) and os.environ.get("DFDETECT_DEBUG"):
+                traceback.print_exc()
+            row = {"config": config, "repeat": repeat, "status": "failed", "reason": reason}
+        table.append(row)
+    return table.rows
+
+
+def imbalance_schedule(labels: Sequence[int], rng: np.random.Generator | int = 0,
+                       chunk_size: int | None = None) -> list[np.ndarray]:
+    """P3's Table 4 schedule: every real each round, the fakes in rotating chunks.
+
+    With N reals and M fakes, the fakes are shuffled and cut into chunks of
+    ``chunk_size`` (default N, as the algorithm of Table 4 indexes fakes by N*c + i);
+    round c trains on all reals plus chunk c, the weights carrying over between rounds.
+    (The paper's prose cuts Celeb-DF's 5,539 fakes into 9 x 590 + 229, 590 being the
+    real count before the test split: pass ``chunk_size=590`` for that reading.)
+    With M <= chunk size there is one round holding everything.
+
+    Returns:
+        One index array per round (indices into ``labels``), shuffled within the round.
+        Every fake appears in exactly one round; every real in every round.
+    """
+    rng = np.random.default_rng(rng)
+    labels = np.asarray(labels).astype(int)
+    reals = np.flatnonzero(labels == 0)
+    fakes = np.flatnonzero(labels == 1)
+    size = int(chunk_size or reals.size)
+    if size <= 0 or fakes.size <= size:
+        return [rng.permutation(np.arange(labels.size))]
+    shuffled = rng.permutation(fakes)
+    chunks = [shuffled[i:i + size] for i in range(0, fakes.size, size)]
+    return [rng.permutation(np.concatenate([reals, chunk])) for chunk in chunks]
+
+
+def class_weights(labels: Sequence[int]) -> dict[int, float]:
+    """Balanced class weights (the plain alternative to the imbalance schedule)."""
+    labels = np.asarray(labels).astype(int)
+    counts = np.bincount(labels, minlength=2).astype(float)
+    return {c: float(labels.size / (2 * counts[c])) if counts[c] else 0.0 for c in (0, 1)}
+
+
+def weights_file_size(model: keras.Model, path: str | os.PathLike) -> int:
+    """Save the model's weights to ``path`` and return its size in bytes (P2's W_s)."""
+    path = os.fspath(path)
+    if not path.endswith(".weights.h5"):
+        path += ".weights.h5"
+    model.save_weights(path)
+    return os.path.getsize(path)

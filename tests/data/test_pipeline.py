@@ -1,0 +1,83 @@
+import cv2
+import keras
+import numpy as np
+import pytest
+
+from dfdetect.data import pipeline
+from dfdetect.errors import DataError
+
+
+def _store(tmp_path, videos=3, frames=3, size=16):
+    rows = []
+    for v in range(videos):
+        for f in range(frames):
+            rel = f"crops/s/v{v}/{f:03d}.png"
+            (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+            img = np.full((size, size, 3), 40 * v + f, np.uint8)
+            cv2.imwrite(str(tmp_path / rel), img)
+            rows.append({"crop_path": rel, "label": str(v % 2), "source": "s",
+                         "video_id": f"v{v}", "frame_index": str(f)})
+    return rows
+
+
+def test_image_dataset_shapes_range_and_order(tmp_path):
+    rows = _store(tmp_path)
+    ds = pipeline.image_dataset(rows, tmp_path, image_size=8, batch_size=4)
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+    x = np.concatenate(xs)
+    assert x.shape == (9, 8, 8, 3)
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    # evaluation keeps the manifest order: the pixel value encodes (video, frame)
+    assert np.allclose(x[:, 0, 0, 0] * 255, [40 * v + f for v in range(3) for f in range(3)],
+                       atol=1)
+    assert np.concatenate(ys).tolist() == [int(r["label"]) for r in rows]
+
+
+def test_training_dataset_augments(tmp_path):
+    rows = _store(tmp_path, size=16)
+    # A gradient image so flips and rotations change pixels.
+    for r in rows:
+        grad = np.tile(np.linspace(0, 255, 16, dtype=np.uint8), (16, 1))
+        cv2.imwrite(str(tmp_path / r["crop_path"]), np.dstack([grad] * 3))
+    aug = pipeline.build_augmentation(seed=1)
+    plain = next(iter(pipeline.image_dataset(rows, tmp_path, 16, batch_size=9)))[0].numpy()
+    augmented = next(iter(pipeline.image_dataset(rows, tmp_path, 16, batch_size=9,
+                                                 training=True, augment=aug)))[0].numpy()
+    assert augmented.shape == plain.shape
+    assert not np.allclose(np.sort(augmented.ravel()), np.sort(plain.ravel()))
+    assert augmented.min() >= 0.0 and augmented.max() <= 1.0
+
+
+def test_missing_crop_is_a_data_error(tmp_path):
+    rows = _store(tmp_path)
+    (tmp_path / rows[0]["crop_path"]).unlink()
+    with pytest.raises(DataError, match="crop file missing"):
+        pipeline.image_dataset(rows, tmp_path, 8)
+
+
+def test_clip_dataset_one_clip_per_video_repeating_frames(tmp_path):
+    rows = _store(tmp_path, videos=3, frames=3)
+    ds = pipeline.clip_dataset(rows, tmp_path, frames=5, image_size=8, batch_size=2)
+    clips = np.concatenate([x.numpy() for x, _ in ds])
+    assert clips.shape == (3, 5, 8, 8, 3)
+    # 3 frames stretched to 5: frame order is kept
+    assert np.all(np.diff(clips[1, :, 0, 0, 0]) >= 0)
+    assert pipeline.clip_keys(rows) == [("s", "v0"), ("s", "v1"), ("s", "v2")]
+
+
+def test_channel_shift_layer_round_trip_and_range():
+    layer = pipeline.RandomChannelShift(0.2, seed=3)
+    x = np.full((2, 4, 4, 3), 0.5, np.float32)
+    y = keras.ops.convert_to_numpy(layer(x, training=True))
+    assert np.allclose(layer(x, training=False), x)
+    # each image/channel moved by one constant offset within the factor
+    offsets = y[:, 0, 0, :] - 0.5
+    assert np.all(np.abs(offsets) <= 0.2 + 1e-6)
+    assert np.allclose(y, 0.5 + offsets[:, None, None, :])
+    clone = pipeline.RandomChannelShift.from_config(layer.get_config())
+    assert clone.factor == pytest.approx(0.2)
+
+
+def test_array_dataset_length_mismatch():
+    with pytest.raises(ValueError):
+        pipeline.array_dataset(np.zeros((3, 2)), [0, 1])

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from dfdetect import evaluation
+
+
+def test_binary_metrics_hand_computed():
+    # 4 reals, 4 fakes; threshold 0.5 -> preds 0,0,1,0 | 1,1,0,1
+    labels = [0, 0, 0, 0, 1, 1, 1, 1]
+    scores = [0.1, 0.2, 0.7, 0.3, 0.9, 0.8, 0.4, 0.6]
+    m = evaluation.binary_metrics(labels, scores)
+    assert (m["TN"], m["FP"], m["FN"], m["TP"]) == (3, 1, 1, 3)
+    assert m["Acc"] == pytest.approx(6 / 8)
+    assert m["Prec(1)"] == pytest.approx(3 / 4)
+    assert m["Rec(0)"] == pytest.approx(3 / 4)
+    assert m["F1(1)"] == pytest.approx(0.75)
+    # AUC over 16 (fake, real) pairs; misordered: 0.4 < 0.7 and 0.6 < 0.7 -> 14/16
+    assert m["ROC AUC"] == pytest.approx(14 / 16)
+    assert m["Macro F1"] == pytest.approx(0.75)
+    assert set(evaluation.PAPER_COLUMNS) <= set(m)
+
+
+def test_eer_perfect_and_inverted():
+    labels = [0, 0, 1, 1]
+    assert evaluation.equal_error_rate(labels, [0.1, 0.2, 0.8, 0.9]) == pytest.approx(0.0)
+    assert evaluation.equal_error_rate(labels, [0.9, 0.8, 0.2, 0.1]) == pytest.approx(1.0)
+
+
+def test_eer_symmetric_overlap():
+    # One real above one fake out of two each: EER = 0.5
+    labels = [0, 0, 1, 1]
+    assert evaluation.equal_error_rate(labels, [0.1, 0.7, 0.6, 0.9]) == pytest.approx(0.5)
+
+
+def test_single_class_gives_nan_auc_not_crash():
+    m = evaluation.binary_metrics([1, 1, 1], [0.2, 0.7, 0.9])
+    assert np.isnan(m["ROC AUC"]) and np.isnan(m["EER"])
+    assert m["Acc"] == pytest.approx(2 / 3)
+
+
+def test_video_aggregation_is_mean():
+    vids, labels, scores = evaluation.aggregate_by_video(
+        ["a", "a", "b", "b", "b"], [1, 1, 0, 0, 0], [0.2, 0.6, 0.1, 0.2, 0.6])
+    assert vids == ["a", "b"]
+    assert labels.tolist() == [1, 0]
+    assert scores == pytest.approx([0.4, 0.3])
+
+
+def test_video_with_mixed_labels_is_an_error():
+    with pytest.raises(ValueError, match="both real and fake"):
+        evaluation.aggregate_by_video(["a", "a"], [0, 1], [0.1, 0.2])
+
+
+def test_frame_and_video_metrics_prefix():
+    m = evaluation.frame_and_video_metrics(["a", "a", "b", "b"], [1, 1, 0, 0],
+                                           [0.9, 0.4, 0.1, 0.6])
+    assert m["Acc"] == pytest.approx(0.5)
+    assert m["video_Acc"] == pytest.approx(1.0)

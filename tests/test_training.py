@@ -1,0 +1,112 @@
+import keras
+import numpy as np
+import pytest
+
+from dfdetect import training
+from dfdetect.data.pipeline import array_dataset
+from dfdetect.results import ResultsTable
+
+
+def _toy(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    x = rng.normal(size=(n, 4)).astype(np.float32) + y[:, None] * 3.0
+    return x, y
+
+
+def _model(units):
+    inp = keras.Input((4,))
+    out = keras.layers.Dense(units, activation="sigmoid" if units == 1 else "softmax")(inp)
+    return keras.Model(inp, out)
+
+
+@pytest.mark.parametrize("units,dtype", [(1, "float32"), (2, "int32")])
+def test_fit_learns_and_checkpoints(tmp_path, units, dtype):
+    training.set_seed(0)
+    x, y = _toy()
+    model = training.compile_model(_model(units), learning_rate=0.05)
+    ds = array_dataset(x, y, batch_size=16, training=True, label_dtype=dtype)
+    val = array_dataset(x, y, batch_size=16, label_dtype=dtype)
+    result = training.fit(model, ds, val, epochs=10, out_dir=tmp_path, patience=3,
+                          decay_every=5, verbose=0)
+    assert result.epochs_run >= 1 and result.seconds > 0
+    assert (tmp_path / "best.keras").exists() and (tmp_path / "log.csv").exists()
+    scores = training.predict_scores(model, val)
+    assert scores.shape == (64,)
+    assert ((scores >= 0.5) == y).mean() > 0.8
+    assert 1 <= result.best_epoch <= result.epochs_run
+
+
+def test_step_decay_halves_every_k():
+    schedule = training.step_decay(1e-3, 0.5, 5)
+    assert [schedule(e) for e in (0, 4, 5, 10)] == pytest.approx([1e-3, 1e-3, 5e-4, 2.5e-4])
+
+
+def test_lr_scheduler_is_applied(tmp_path):
+    x, y = _toy(32)
+    model = training.compile_model(_model(1), learning_rate=0.1)
+    training.fit(model, array_dataset(x, y, 8, label_dtype="float32"), None, epochs=3,
+                 decay_factor=0.5, decay_every=1, patience=None, verbose=0)
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.025)
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    import tensorflow as tf
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+    except RuntimeError:
+        pass  # already initialised by an earlier test: use what exists
+    strategy = training.get_strategy("mirrored")
+    with strategy.scope():
+        model = training.compile_model(_model(1))
+    x, y = _toy(32)
+    training.fit(model, array_dataset(x, y, 8, label_dtype="float32"), None, epochs=1,
+                 verbose=0)
+    model.save(tmp_path / "m.keras")
+    assert strategy.num_replicas_in_sync >= 1
+    assert keras.models.load_model(tmp_path / "m.keras").output_shape == (None, 1)
+
+
+def test_run_grid_resumes_and_records_failures(tmp_path):
+    table = ResultsTable(tmp_path / "runs.csv")
+    calls = []
+
+    def run(config, repeat):
+        calls.append((config, repeat))
+        if config == "boom":
+            raise MemoryError("too big")
+        return {"acc": 0.5}
+
+    training.run_grid(["a", "boom"], 2, table, run, progress=False, log=lambda s: None)
+    assert [r["status"] for r in table.rows] == ["ok", "ok", "failed", "failed"]
+    assert table.rows[2]["reason"] == "out of memory"
+    keep = ("config", "repeat", "status", "acc")
+    first = [{k: r.get(k, "") for k in keep} for r in table.rows]
+    calls.clear()
+    table2 = ResultsTable(tmp_path / "runs.csv")
+    training.run_grid(["a", "boom", "c"], 2, table2, run, progress=False, log=lambda s: None)
+    assert calls == [("c", 0), ("c", 1)]  # finished rows are not rerun
+    assert [{k: r.get(k, "") for k in keep} for r in table2.rows[:4]] == first
+
+
+def test_imbalance_schedule_visits_every_fake_once():
+    labels = np.array([0] * 5 + [1] * 23)
+    rounds = training.imbalance_schedule(labels, rng=0)
+    assert len(rounds) == 5  # ceil(23 / 5)
+    fakes_seen = np.concatenate([r[labels[r] == 1] for r in rounds])
+    assert sorted(fakes_seen.tolist()) == list(range(5, 28))
+    for r in rounds:
+        assert sorted(r[labels[r] == 0].tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_imbalance_schedule_paper_chunks():
+    labels = np.array([0] * 490 + [1] * 5539)
+    rounds = training.imbalance_schedule(labels, rng=0, chunk_size=590)
+    assert [int((labels[r] == 1).sum()) for r in rounds] == [590] * 9 + [229]
+
+
+def test_class_weights_balance():
+    w = training.class_weights([0, 1, 1, 1])
+    assert w[0] * 1 == pytest.approx(w[1] * 3)
