@@ -1,0 +1,132 @@
+"""Plumbing every experiment script shares: common flags, finding or building the data,
+splits. Experiment scripts compose these; they hold no data or model logic themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from dfdetect.errors import DataError
+from dfdetect.scales import Scale, get_scale
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Generated stores (benchmarks, crops of user datasets) live here, git-ignored.
+DATA_ROOT = Path(os.environ.get("DFDETECT_DATA", REPO_ROOT / "data"))
+
+
+def add_common_args(parser: argparse.ArgumentParser, out: str) -> argparse.ArgumentParser:
+    """The flags every experiment takes (the Makefile passes them through)."""
+    parser.add_argument("--scale", choices=("smoke", "cpu", "paper"), default="cpu",
+                        help="smoke (tests, seconds), cpu (2 cores, minutes to tens of "
+                             "minutes) or paper (the paper's exact setting, for a GPU)")
+    parser.add_argument("--faces", default="procedural",
+                        help="face source of the embedded benchmark when --data is not "
+                             "given: 'procedural' (no download) or a folder of real "
+                             "face photos, e.g. ../shared/data/faces")
+    parser.add_argument("--data", default=None,
+                        help="a store (folder with manifest.csv, from 'dfdetect data crop' "
+                             "or 'data build') or a dataset root (cropped first, see "
+                             "--layout); default: the embedded benchmark")
+    parser.add_argument("--layout", default="folder",
+                        choices=("ffpp", "celebdf", "openforensics", "dfdc", "folder"),
+                        help="layout of --data/--cross when they are dataset roots")
+    parser.add_argument("--cross", default=None,
+                        help="second dataset (store or root) for the cross-dataset test; "
+                             "default: the benchmark's held-out forgery method")
+    parser.add_argument("--seed", type=int, default=0, help="base random seed")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="repeats per configuration (default: the scale's)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="maximum epochs (default: the scale's)")
+    parser.add_argument("--out", default=str(REPO_ROOT / "results" / out),
+                        help=f"results directory (default results/{out})")
+    parser.add_argument("--weights", default=None,
+                        help="backbone weights: none (default), 'imagenet' (needs a "
+                             "network) or a local weights file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def scale_of(args: argparse.Namespace) -> Scale:
+    """The scale preset named by ``--scale``."""
+    return get_scale(args.scale)
+
+
+def faces_tag(faces: str) -> str:
+    """A short folder-safe name for a face source (``procedural`` or a folder's name)."""
+    return "procedural" if faces == "procedural" else Path(faces).resolve().name
+
+
+def weights_arg(value: str | None) -> str | None:
+    """``--weights`` as the builders take it: None, "imagenet" or a path."""
+    return None if value in (None, "", "none", "None") else value
+
+
+def is_store(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a store (has ``manifest.csv``)."""
+    return (Path(path) / "manifest.csv").is_file()
+
+
+def benchmark_store(kind: str, faces: str, scale: Scale, seed: int,
+                    holdout_method: str | None = None, root: Path | None = None) -> Path:
+    """Build (once) and return the embedded benchmark store for these settings.
+
+    The store is reused when it is complete: building skips what exists, so calling
+    this again costs nothing.
+    """
+    from dfdetect.data import benchmark
+
+    root = Path(root or DATA_ROOT)
+    name = f"bench-{kind}-{faces_tag(faces)}-{scale.name}-seed{seed}"
+    out = root / name
+    if not (out / benchmark.COMPLETE_MARKER).exists():
+        summary = benchmark.build_benchmark(kind, faces=faces, scale=scale.name, out=str(out),
+                                            seed=seed, holdout_method=holdout_method)
+        print(summary.report())
+    return out
+
+
+def dataset_store(path: str | os.PathLike, layout: str, frames: int, size: int,
+                  root: Path | None = None) -> Path:
+    """A store for ``path``: itself when it is one, else its crops (made once)."""
+    from dfdetect.data import store
+
+    if is_store(path):
+        return Path(path)
+    if not Path(path).exists():
+        raise DataError("dataset or store not found", path)
+    out = Path(root or DATA_ROOT) / f"crops-{Path(path).resolve().name}-{layout}-f{frames}-s{size}"
+    summary = store.crop_dataset(str(path), layout=layout, out=str(out), frames=frames, size=size)
+    print(summary.report())
+    return out
+
+
+def _bucket(key: str, seed: int) -> float:
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
+    return int(digest[:12], 16) / float(16 ** 12)
+
+
+def group_key(row: Mapping) -> str:
+    """What must not be split across train/val/test: the identity, else the video."""
+    return str(row.get("identity") or f"{row.get('source', '')}/{row.get('video_id', '')}")
+
+
+def split_rows(rows: Sequence[Mapping], seed: int = 0,
+               fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, list]:
+    """Rows by split. Rows the dataset left unsplit go 80/10/10 by identity/video hash.
+
+    Every split name present in the manifest is kept (e.g. a benchmark's held-out
+    method split), so callers can ask for it by name.
+    """
+    out: dict[str, list] = {"train": [], "val": [], "test": []}
+    for row in rows:
+        split = row.get("split") or ""
+        if not split:
+            b = _bucket(group_key(row), seed)
+            split = "train" if b < fractions[0] else "val" if b < fractions[0] + fractions[1] else "test"
+        out.setdefault(split, []).append(row)
+    return out

@@ -1,0 +1,104 @@
+"""Export a trained detector as ``.keras`` with dfdetect's metadata inside the archive.
+
+``predict`` and ``explain`` need to know what a model expects (input size, frames,
+preprocessing, head) without the user saying it. The metadata travels inside the
+``.keras`` zip as ``dfdetect.json``: Keras ignores unknown archive members, so the file
+still loads with ``keras.models.load_model`` (safe mode), and nothing gets separated
+from the model when it is copied.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+
+import keras
+
+from dfdetect.errors import ModelError
+
+METADATA_NAME = "dfdetect.json"
+FORMAT_VERSION = 1
+
+
+def export_model(model: keras.Model, path: str | os.PathLike, **metadata) -> str:
+    """Save ``model`` to ``path`` (.keras) with ``metadata`` embedded.
+
+    Metadata always gets ``input_shape``, ``kind`` (``image`` for (H, W, C) inputs,
+    ``video`` for (F, H, W, C), ``sequence`` otherwise), ``head`` (``sigmoid`` or
+    ``softmax``), ``value_range`` ``[0, 1]`` and ``format_version``; keyword arguments
+    (e.g. ``experiment``, ``config``, ``scale``, ``frames``) are added or override.
+    """
+    path = os.fspath(path)
+    if not path.endswith(".keras"):
+        raise ModelError("an exported model's file name must end in .keras", path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    shape = [d for d in model.input_shape[1:]]
+    kind = {3: "image", 4: "video"}.get(len(shape), "sequence")
+    head = "sigmoid" if model.output_shape[-1] == 1 else "softmax"
+    meta = {"format_version": FORMAT_VERSION, "input_shape": shape, "kind": kind,
+            "head": head, "value_range": [0.0, 1.0], "model_name": model.name}
+    if kind == "video":
+        meta["frames"] = shape[0]
+    meta.update(metadata)
+    tmp = path + ".tmp.keras"
+    model.save(tmp)
+    with zipfile.ZipFile(tmp, "a") as archive:
+        archive.writestr(METADATA_NAME, json.dumps(meta, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
+    return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The dfdetect metadata of an exported model.
+
+    Raises:
+        ModelError: the file is missing, not a ``.keras`` archive, or not exported by
+            dfdetect.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ModelError("model file not found", path)
+    if not zipfile.is_zipfile(path):
+        raise ModelError("not a .keras model file (expected a Keras v3 zip archive)", path)
+    with zipfile.ZipFile(path) as archive:
+        if METADATA_NAME not in archive.namelist():
+            raise ModelError("a Keras model, but not one exported by dfdetect "
+                             "(no dfdetect.json inside); export it with "
+                             "dfdetect.models.export.export_model", path)
+        return json.loads(archive.read(METADATA_NAME))
+
+
+def load_exported(path: str | os.PathLike) -> tuple[keras.Model, dict]:
+    """Load an exported model (safe mode) with its metadata.
+
+    Raises:
+        ModelError: not a dfdetect model, or it uses a layer this installation does not
+            know (named in the message).
+    """
+    import dfdetect.models  # noqa: F401  (registers dfdetect's custom layers)
+
+    meta = read_metadata(path)
+    _register_all_layers()
+    try:
+        model = keras.models.load_model(os.fspath(path), safe_mode=True)
+    except (TypeError, ValueError) as err:
+        text = " ".join(str(err).split())
+        raise ModelError(f"cannot load the model: {text[:300]}", path) from None
+    return model, meta
+
+
+def _register_all_layers() -> None:
+    # Custom layers register on import; import every model module so any exported
+    # dfdetect model deserialises whichever experiment made it.
+    import importlib
+    import pkgutil
+
+    import dfdetect.data.pipeline  # noqa: F401
+    import dfdetect.models as pkg
+
+    for info in pkgutil.iter_modules(pkg.__path__):
+        try:
+            importlib.import_module(f"dfdetect.models.{info.name}")
+        except ImportError:  # an optional module's dependency is missing
+            continue

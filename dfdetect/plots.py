@@ -1,0 +1,174 @@
+"""Every figure dfdetect draws (matplotlib, Agg backend: no screen needed)."""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
+
+
+def _save(fig, path: str | os.PathLike) -> str:
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def roc_curves(path: str | os.PathLike, curves: Mapping[str, tuple], title: str = "ROC") -> str:
+    """All ROC curves in one axes.
+
+    Args:
+        curves: name -> (labels, scores); the legend shows each AUC.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    for name, (labels, scores) in curves.items():
+        labels = np.asarray(labels)
+        if np.unique(labels).size < 2:
+            continue
+        fpr, tpr, _ = roc_curve(labels, scores)
+        ax.plot(fpr, tpr, lw=1.5, label=f"{name} (AUC {roc_auc_score(labels, scores):.3f})")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="chance")
+    ax.set(xlabel="false positive rate (real called fake)",
+           ylabel="true positive rate (fake caught)", title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)
+
+
+def grouped_bars(path: str | os.PathLike, categories: Sequence[str],
+                 series: Mapping[str, Sequence[float]],
+                 errors: Mapping[str, Sequence[float]] | None = None,
+                 title: str = "", ylabel: str = "", ylim: tuple | None = None,
+                 hatched: Sequence[str] = ()) -> str:
+    """Grouped bar chart: one group per category, one bar per series, optional error bars.
+
+    Series named in ``hatched`` are drawn hatched and pale (e.g. the paper's own numbers
+    beside ours).
+    """
+    categories = list(categories)
+    n = max(len(series), 1)
+    width = 0.8 / n
+    x = np.arange(len(categories))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(categories) * max(1, n / 2) + 2), 4.8))
+    for i, (name, values) in enumerate(series.items()):
+        values = np.asarray(values, dtype=float)
+        err = None if not errors or name not in errors else np.asarray(errors[name], float)
+        style = dict(hatch="//", alpha=0.45) if name in hatched else {}
+        ax.bar(x + (i - (n - 1) / 2) * width, values, width, yerr=err, capsize=2,
+               label=name, **style)
+    ax.set_xticks(x, categories, rotation=35, ha="right", fontsize=8)
+    ax.set(title=title, ylabel=ylabel)
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=min(n, 4))
+    return _save(fig, path)
+
+
+def confusion_matrix(path: str | os.PathLike, tn: int, fp: int, fn: int, tp: int,
+                     title: str = "Confusion matrix") -> str:
+    """A 2x2 confusion matrix with counts (rows: truth, columns: prediction)."""
+    m = np.array([[tn, fp], [fn, tp]])
+    fig, ax = plt.subplots(figsize=(4, 3.6))
+    ax.imshow(m, cmap="Blues")
+    for (i, j), v in np.ndenumerate(m):
+        ax.text(j, i, str(v), ha="center", va="center",
+                color="white" if v > m.max() / 2 else "black", fontsize=12)
+    ax.set_xticks([0, 1], ["real", "fake"])
+    ax.set_yticks([0, 1], ["real", "fake"])
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    return _save(fig, path)
+
+
+def confusion_matrices(path: str | os.PathLike, matrices: Mapping[str, tuple]) -> str:
+    """Several 2x2 confusion matrices side by side: name -> (tn, fp, fn, tp)."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(3.6 * len(matrices), 3.4), squeeze=False)
+    for ax, (name, (tn, fp, fn, tp)) in zip(axes[0], matrices.items()):
+        m = np.array([[tn, fp], [fn, tp]])
+        ax.imshow(m, cmap="Blues")
+        for (i, j), v in np.ndenumerate(m):
+            ax.text(j, i, str(v), ha="center", va="center",
+                    color="white" if v > m.max() / 2 else "black", fontsize=12)
+        ax.set_xticks([0, 1], ["real", "fake"])
+        ax.set_yticks([0, 1], ["real", "fake"])
+        ax.set(xlabel="predicted", ylabel="true", title=name)
+    return _save(fig, path)
+
+
+def training_curves(path: str | os.PathLike, histories: Mapping[str, Mapping[str, Sequence[float]]],
+                    keys: Sequence[str] = ("loss", "val_loss", "accuracy", "val_accuracy"),
+                    title: str = "") -> str:
+    """One panel per metric key, one line per run (e.g. P4's optimizer study)."""
+    keys = [k for k in keys if any(k in h for h in histories.values())]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.6), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for name, hist in histories.items():
+            if key in hist:
+                ax.plot(np.arange(1, len(hist[key]) + 1), hist[key], label=name)
+        ax.set(title=key, xlabel="epoch")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def frame_scores(path: str | os.PathLike, series: Mapping[str, tuple], threshold: float = 0.5,
+                 title: str = "Frame-by-frame fake probability") -> str:
+    """P5 Fig. 4-5: fake probability per frame with the decision threshold.
+
+    Args:
+        series: name -> (x positions (frame index or seconds), scores).
+    """
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for name, (xs, scores) in series.items():
+        ax.plot(xs, scores, marker="o", ms=3, lw=1.2, label=name)
+    ax.axhline(threshold, color="red", ls="--", lw=1, label=f"threshold {threshold:g}")
+    ax.set(ylim=(-0.02, 1.02), ylabel="P(fake)", xlabel="frame", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def scatter_2d(path: str | os.PathLike, points: np.ndarray, groups: Sequence,
+               title: str = "", xlabel: str = "", ylabel: str = "") -> str:
+    """2-D scatter coloured by group (PCA / t-SNE plots)."""
+    points = np.asarray(points)
+    groups = np.asarray([str(g) for g in groups])
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for g in sorted(set(groups)):
+        sel = groups == g
+        ax.scatter(points[sel, 0], points[sel, 1], s=8, alpha=0.6, label=f"{g} ({sel.sum()})")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.legend(fontsize=7, markerscale=2)
+    return _save(fig, path)
+
+
+def roc_panels(path: str | os.PathLike, panels: Mapping[str, Mapping[str, tuple]]) -> str:
+    """Several ROC axes side by side in one PNG: panel title -> {name: (labels, scores)}."""
+    from sklearn.metrics import roc_auc_score
+
+    panels = {k: v for k, v in panels.items() if v}
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(6 * max(len(panels), 1), 5.5),
+                             squeeze=False)
+    for ax, (title, curves) in zip(axes[0], panels.items()):
+        for name, (labels, scores) in curves.items():
+            labels = np.asarray(labels)
+            if np.unique(labels).size < 2:
+                continue
+            fpr, tpr, _ = roc_curve(labels, scores)
+            ax.plot(fpr, tpr, lw=1.3, label=f"{name} ({roc_auc_score(labels, scores):.3f})")
+        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+        ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title,
+               xlim=(0, 1), ylim=(0, 1.01))
+        ax.legend(fontsize=7, loc="lower right", title="AUC", title_fontsize=7)
+    return _save(fig, path)

@@ -1,0 +1,237 @@
+#!/usr/bin/env python
+"""P1 — Deepfake detection via feature-level fusion of CNNs (Tables 3.1-3.4).
+
+Trains the paper's 11 configurations (Xception, DenseNet-121, ResNet50, Meso-4 alone; six
+pairs; Meso-4 + DenseNet-121 + Xception) on one image dataset, tests each in-dataset and
+cross-dataset, and writes under ``results/fusion/``:
+
+- ``runs.csv``: one row per (configuration, repeat), resumable;
+- ``table_3_1.csv`` ... ``table_3_4.csv``: the paper's tables (in-dataset Acc/Prec/Rec/AUC,
+  in-dataset F1 and macro averages, and the same two for the cross-dataset test) plus
+  EER, AP, parameters and training seconds;
+- ``roc.png`` (every configuration's ROC, in-dataset and cross-dataset panels) and
+  ``accuracy_auc.png`` (ours beside the paper's numbers);
+- ``models/<config>.keras`` (git-ignored), loadable with ``keras.models.load_model``.
+
+Data: ``--data`` (a store or a dataset root) or, by default, the embedded image
+benchmark; the cross-dataset test is ``--cross`` or the benchmark's held-out forgery
+method (a forgery the models never saw in training).
+
+Assumptions where the report is silent (also in README, "Differences from the papers"):
+Adam 1e-3, binary cross-entropy, learning rate halved every 5 epochs, early stopping
+patience 5 on validation loss with the best weights restored; bases trained from scratch
+(the report's text) unless ``--weights`` and ``--freeze`` ask for the listing's frozen
+ImageNet bases; channel-shift range 0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dfdetect import evaluation, experiment, plots, results, training  # noqa: E402
+from dfdetect.data import pipeline, store  # noqa: E402
+
+#: The paper's numbers (Tables 3.1 and 3.3), drawn beside ours.
+PAPER_ACC_AUC = {
+    # config: (in-dataset Acc, AUC, cross-dataset Acc, AUC)
+    "xception": (0.8833, 0.92, 0.8452, 0.89),
+    "densenet121": (0.8346, 0.89, 0.7928, 0.85),
+    "resnet50": (0.7742, 0.83, 0.7325, 0.80),
+    "meso4": (0.8096, 0.85, 0.7714, 0.82),
+    "meso4+resnet50": (0.8225, 0.87, 0.7842, 0.84),
+    "meso4+densenet121": (0.8404, 0.90, 0.8019, 0.86),
+    "meso4+xception": (0.8756, 0.91, 0.8365, 0.88),
+    "xception+resnet50": (0.8947, 0.93, 0.8553, 0.90),
+    "xception+densenet121": (0.8963, 0.93, 0.8578, 0.90),
+    "resnet50+densenet121": (0.8563, 0.90, 0.8192, 0.87),
+}
+TABLE_A = ("Acc", "Prec(0)", "Prec(1)", "Rec(0)", "Rec(1)", "ROC AUC")
+TABLE_B = ("F1(0)", "F1(1)", "Macro Prec", "Macro Rec", "Macro F1")
+EXTRA = ("EER", "AP")
+TABLES = {
+    "table_3_1.csv": ("test", TABLE_A),
+    "table_3_2.csv": ("test", TABLE_B),
+    "table_3_3.csv": ("cross", TABLE_A),
+    "table_3_4.csv": ("cross", TABLE_B),
+}
+LEARNING_RATE = 1e-3
+DECAY_FACTOR, DECAY_EVERY, PATIENCE = 0.5, 5, 5
+HOLDOUT_METHOD = "swap"  # the benchmark's forgery method kept for the cross test
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    experiment.add_common_args(parser, out="fusion")
+    parser.add_argument("--configs", default=None,
+                        help="comma-separated subset, e.g. 'xception,xception+densenet121' "
+                             "(default: the paper's 11)")
+    parser.add_argument("--freeze", action="store_true",
+                        help="freeze the bases (the report's listing, with --weights imagenet)")
+    parser.add_argument("--frames", type=int, default=10,
+                        help="frames per video when --data/--cross are video datasets")
+    return parser.parse_args(argv)
+
+
+def load_data(args, scale):
+    """Train/val/test/cross manifest rows and the store roots they live in."""
+    size = scale.image_size
+    if args.data:
+        root = experiment.dataset_store(args.data, args.layout, args.frames, size)
+    else:
+        root = experiment.benchmark_store("images", args.faces, scale, args.seed,
+                                          holdout_method=HOLDOUT_METHOD)
+    splits = experiment.split_rows(store.read_manifest(root), seed=args.seed)
+    if args.cross:
+        cross_root = experiment.dataset_store(args.cross, args.layout, args.frames, size)
+        cross_splits = experiment.split_rows(store.read_manifest(cross_root), seed=args.seed)
+        cross = cross_splits["test"] or [r for rows in cross_splits.values() for r in rows]
+    else:
+        cross_root, cross = root, splits.get("cross", [])
+    return root, splits, cross_root, cross
+
+
+def run(args) -> Path:
+    from dfdetect.models import fusion
+
+    scale = experiment.scale_of(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    root, splits, cross_root, cross_rows = load_data(args, scale)
+    size, batch = scale.image_size, scale.batch_size
+    epochs = args.epochs or scale.epochs
+    repeats = args.repeats or 1  # the report gives one run per configuration
+    weights = experiment.weights_arg(args.weights)
+    print(f"P1 fusion: scale={scale.name} size={size} epochs<={epochs} repeats={repeats} "
+          f"train={len(splits['train'])} val={len(splits['val'])} test={len(splits['test'])} "
+          f"cross={len(cross_rows)} store={root}")
+
+    augment = pipeline.build_augmentation(seed=args.seed)
+    train_ds = pipeline.image_dataset(splits["train"], root, size, batch, training=True,
+                                      seed=args.seed, augment=augment)
+    val_ds = pipeline.image_dataset(splits["val"], root, size, batch)
+    test_ds = pipeline.image_dataset(splits["test"], root, size, batch)
+    cross_ds = (pipeline.image_dataset(cross_rows, cross_root, size, batch)
+                if cross_rows else None)
+    test_labels = pipeline.labels_of(splits["test"])
+    cross_labels = pipeline.labels_of(cross_rows) if cross_rows else None
+
+    configs = args.configs.split(",") if args.configs else list(fusion.PAPER_CONFIGS)
+    table = results.ResultsTable(out / "runs.csv")
+
+    def one_run(config: str, repeat: int) -> dict:
+        training.set_seed(args.seed + repeat)
+        model = fusion.build_fusion_model(config, input_shape=(size, size, 3),
+                                          weights=weights, freeze=args.freeze)
+        training.compile_model(model, "adam", LEARNING_RATE)
+        fit = training.fit(model, train_ds, val_ds, epochs=epochs,
+                           out_dir=out / "runs" / f"{config}-r{repeat}",
+                           learning_rate=LEARNING_RATE, patience=PATIENCE,
+                           decay_factor=DECAY_FACTOR, decay_every=DECAY_EVERY,
+                           verbose=0 if args.quiet else 2)
+        row = {"model": config, "Parameters": model.count_params(),
+               "Training seconds": round(fit.seconds, 1), "epochs": fit.epochs_run,
+               "best_epoch": fit.best_epoch}
+        evals = {"test": (test_ds, test_labels, splits["test"])}
+        if cross_ds is not None:
+            evals["cross"] = (cross_ds, cross_labels, cross_rows)
+        for name, (ds, labels, rows) in evals.items():
+            scores = training.predict_scores(model, ds)
+            metrics = evaluation.binary_metrics(labels, scores)
+            row.update({f"{name} {k}": v for k, v in metrics.items()})
+            results.write_table(out / "scores" / f"{config}-r{repeat}-{name}.csv", [
+                {"crop_path": r["crop_path"], "label": int(l), "score": float(s)}
+                for r, l, s in zip(rows, labels, scores)])
+        from dfdetect.models.export import export_model
+        export_model(model, str(out / "models" / f"{config}.keras"), experiment="p1_fusion",
+                     config=config, scale=scale.name, image_size=size,
+                     threshold=0.5, trained_on=str(root))
+        return row
+
+    training.run_grid(configs, repeats, table, one_run, progress=not args.quiet)
+    write_tables(out, table.rows, configs)
+    write_plots(out, table.rows, configs)
+    print(f"results written to {out}")
+    return out
+
+
+def _mean_rows(rows, configs):
+    """One row per configuration: the mean over its successful repeats."""
+    columns = [c for c in rows[0] if c not in ("config", "repeat", "status", "reason", "model")] \
+        if rows else []
+    merged = []
+    for config in configs:
+        ok = [r for r in rows if r.get("config") == config and r.get("status") == "ok"]
+        if not ok:
+            merged.append({"model": config, "status": "failed",
+                           "reason": next((r.get("reason") for r in rows
+                                           if r.get("config") == config), "not run")})
+            continue
+        summary = results.summarize(ok, "config", columns)[0]
+        merged.append({"model": config, **{c: summary[f"{c}_mean"] for c in columns},
+                       "repeats": len(ok)})
+    return merged
+
+
+def write_tables(out: Path, rows, configs) -> None:
+    """The paper's Tables 3.1-3.4 from the runs table."""
+    merged = _mean_rows(rows, configs)
+    for name, (split, columns) in TABLES.items():
+        table_rows = [{"model": m["model"],
+                       **{c: m.get(f"{split} {c}") for c in columns + EXTRA},
+                       "Parameters": m.get("Parameters"),
+                       "Training seconds": m.get("Training seconds")} for m in merged]
+        results.write_table(out / name, table_rows,
+                            ["model", *columns, *EXTRA, "Parameters", "Training seconds"])
+
+
+def write_plots(out: Path, rows, configs) -> None:
+    """ROC curves of every configuration and the accuracy/AUC bars beside the paper's."""
+    import numpy as np
+
+    curves = {}
+    for split in ("test", "cross"):
+        per = {}
+        for config in configs:
+            path = out / "scores" / f"{config}-r0-{split}.csv"
+            table = results.read_table(path)
+            if table:
+                per[config] = ([int(r["label"]) for r in table], [float(r["score"]) for r in table])
+        curves[split] = per
+    plots.roc_panels(out / "roc.png", {"in-dataset test": curves["test"],
+                                       "cross-dataset test": curves["cross"]})
+    merged = {m["model"]: m for m in _mean_rows(rows, configs)}
+    series, hatched = {}, []
+    for split, label in (("test", "in-dataset"), ("cross", "cross-dataset")):
+        for metric in ("Acc", "ROC AUC"):
+            series[f"{metric} {label} (ours)"] = [
+                float(merged[c].get(f"{split} {metric}") or np.nan) for c in configs]
+    for i, (metric, label) in enumerate((("Acc", "in-dataset"), ("ROC AUC", "in-dataset"),
+                                         ("Acc", "cross-dataset"), ("ROC AUC", "cross-dataset"))):
+        name = f"{metric} {label} (paper)"
+        series[name] = [PAPER_ACC_AUC.get(c, (np.nan,) * 4)[i] for c in configs]
+        hatched.append(name)
+    plots.grouped_bars(out / "accuracy_auc.png", configs, series,
+                       title="P1: accuracy and ROC AUC, ours (solid) vs the paper (hatched)",
+                       ylabel="score", ylim=(0, 1.05), hatched=hatched)
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from dfdetect.errors import DfdetectError
+    try:
+        run(parse_args(argv))
+    except DfdetectError as err:
+        print(f"p1_fusion: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
