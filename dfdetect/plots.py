@@ -172,3 +172,38 @@ def roc_panels(path: str | os.PathLike, panels: Mapping[str, Mapping[str, tuple]
                xlim=(0, 1), ylim=(0, 1.01))
         ax.legend(fontsize=7, loc="lower right", title="AUC", title_fontsize=7)
     return _save(fig, path)
+
+
+def bar_panels(path: str | os.PathLike, categories: Sequence[str],
+               panels: Mapping[str, Mapping[str, Sequence[float]]],
+               hatched: Sequence[str] = (), colors: Mapping[str, str] | None = None,
+               ylim: tuple | None = (0, 1.05), title: str = "") -> str:
+    """One grouped-bar panel per metric, stacked vertically, sharing categories.
+
+    Args:
+        panels: panel title -> {series name: one value per category}.
+        hatched: series drawn hatched and pale (reference numbers such as the paper's).
+        colors: optional fixed colour per series, so a series keeps its colour across panels.
+    """
+    categories = list(categories)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(max(7.0, 0.9 * len(categories) + 3),
+                                                      3.3 * len(panels)), squeeze=False)
+    x = np.arange(len(categories))
+    for ax, (panel, series) in zip(axes[:, 0], panels.items()):
+        width = 0.8 / max(len(series), 1)
+        for i, (name, values) in enumerate(series.items()):
+            style = dict(hatch="//", alpha=0.5) if name in hatched else {}
+            if colors and name in colors:
+                style["color"] = colors[name]
+            ax.bar(x + (i - (len(series) - 1) / 2) * width, np.asarray(values, float), width,
+                   label=name, **style)
+        ax.set_xticks(x, categories, rotation=30, ha="right", fontsize=8)
+        ax.set(title=panel)
+        if ylim:
+            ax.set_ylim(*ylim)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=7, ncol=len(series), loc="lower left", bbox_to_anchor=(0, 1.0),
+                  frameon=False)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)

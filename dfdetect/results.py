@@ -36,7 +36,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def _format(value) -> str:
     if isinstance(value, (float, np.floating)):
-        return "" if math.isnan(value) else f"{float(value):.6g}"
+        if math.isnan(value):
+            return ""
+        # Counts averaged over repeats (parameters, sizes) stay whole numbers.
+        if float(value).is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return f"{float(value):.6g}"
     if isinstance(value, (np.integer,)):
         return str(int(value))
     return "" if value is None else str(value)

@@ -18,3 +18,25 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"{SHARED_DATA} is missing: CI clones the repo with shared/ beside it")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def smoke_image_store(tmp_path_factory):
+    """The smoke-scale procedural image benchmark, built once per test session."""
+    from dfdetect import experiment
+    from dfdetect.scales import get_scale
+
+    root = tmp_path_factory.mktemp("bench")
+    return experiment.benchmark_store("images", "procedural", get_scale("smoke"), seed=0,
+                                      holdout_method="identity_swap", root=root)
+
+
+@pytest.fixture(scope="session")
+def smoke_video_store(tmp_path_factory):
+    """The smoke-scale procedural video benchmark, built once per test session."""
+    from dfdetect import experiment
+    from dfdetect.scales import get_scale
+
+    root = tmp_path_factory.mktemp("bench")
+    return experiment.benchmark_store("videos", "procedural", get_scale("smoke"), seed=0,
+                                      holdout_method="identity_swap", root=root)

@@ -1,0 +1,247 @@
+"""Detect faces (face_recognition), keep the largest, crop a square 1.3x its side.
+
+Boxes are :class:`Box` ``(top, right, bottom, left)`` in pixels, the order
+face_recognition uses, with ``bottom``/``right`` exclusive so ``image[top:bottom,
+left:right]`` is the box. ``Box`` is a NamedTuple, so it can be passed straight to
+``face_recognition.face_landmarks(face_locations=[box])``.
+
+A frame without a face is reported as ``[]`` / ``None``, never as an exception.
+face_recognition (and its dlib models, ~1 s to load) is imported on first use, so the
+box arithmetic and :func:`load_image` stay cheap to import.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple, Sequence
+
+import cv2
+import numpy as np
+
+from dfdetect.data.video import resize_max_side
+from dfdetect.errors import DataError, DfdetectError
+
+__all__ = ["Box", "LANDMARK_GROUPS", "crop_face", "detect_faces", "face_landmarks",
+           "inset_box", "largest_face", "load_image", "square_box"]
+
+DETECTORS = ("hog", "cnn")
+
+# face_recognition's named groups, in the order they cover iBUG's 68 points.
+LANDMARK_GROUPS = ("chin", "left_eyebrow", "right_eyebrow", "nose_bridge", "nose_tip",
+                   "left_eye", "right_eye", "top_lip", "bottom_lip")
+
+
+class Box(NamedTuple):
+    """A face box in pixels, face_recognition's order; ``bottom``/``right`` exclusive."""
+
+    top: int
+    right: int
+    bottom: int
+    left: int
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def area(self) -> int:
+        return max(self.width, 0) * max(self.height, 0)
+
+
+def _face_recognition():
+    try:
+        import face_recognition
+    except (ImportError, SystemExit) as err:
+        # face_recognition calls quit() when face_recognition_models fails to import
+        # (setuptools >= 82 dropped the pkg_resources it needs).
+        raise DfdetectError("face_recognition cannot load its models (install "
+                            "face_recognition_models and setuptools<81): "
+                            f"{type(err).__name__}") from None
+    return face_recognition
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    """A C-contiguous HxWx3 uint8 copy-or-view of ``image`` (gray and RGBA accepted)."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise DataError(f"expected a uint8 image, got dtype {image.dtype}")
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, :3]
+    elif image.ndim == 3 and image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
+        raise DataError(f"expected an HxWx3 RGB image, got shape {image.shape}")
+    return np.ascontiguousarray(image)
+
+
+def detect_faces(rgb: np.ndarray, model: str = "hog", max_side: int | None = 640,
+                 upsample: int = 1) -> list[Box]:
+    """Finds faces with face_recognition on a downscaled copy, boxes in full resolution.
+
+    Args:
+        rgb: HxWx3 uint8 RGB image (gray / RGBA accepted).
+        model: ``"hog"`` (CPU, ~0.1 s per 640 px frame) or ``"cnn"`` (dlib MMOD, ~60x
+            slower on CPU).
+        max_side: detection runs on a copy whose longest side is at most this
+            (``None``: full resolution). Boxes are mapped back to ``rgb``'s pixels.
+        upsample: face_recognition's ``number_of_times_to_upsample`` (finds smaller faces,
+            costs ~4x per step).
+
+    Returns:
+        Boxes sorted largest first; ``[]`` when there is no face.
+    """
+    if model not in DETECTORS:
+        raise DataError(f"unknown face detector {model!r}: expected one of "
+                        f"{', '.join(DETECTORS)}")
+    rgb = _as_rgb(rgb)
+    height, width = rgb.shape[:2]
+    small = np.ascontiguousarray(resize_max_side(rgb, max_side))
+    sy, sx = height / small.shape[0], width / small.shape[1]
+    found = _face_recognition().face_locations(small, number_of_times_to_upsample=upsample,
+                                               model=model)
+    boxes = []
+    for top, right, bottom, left in found:
+        box = Box(top=max(0, int(round(top * sy))), right=min(width, int(round(right * sx))),
+                  bottom=min(height, int(round(bottom * sy))), left=max(0, int(round(left * sx))))
+        if box.area > 0:
+            boxes.append(box)
+    return sorted(boxes, key=lambda b: b.area, reverse=True)
+
+
+def largest_face(boxes: Sequence[Sequence[int]]) -> Box | None:
+    """The box with the largest area (the first on ties), or ``None`` for no boxes."""
+    best = None
+    for box in boxes:
+        box = Box(*box)
+        if best is None or box.area > best.area:
+            best = box
+    return best
+
+
+def square_box(box: Sequence[int], image_shape: Sequence[int], scale: float = 1.3) -> Box:
+    """The FaceForensics++ crop: a square of ``scale`` x the face's larger side.
+
+    Inside the image this is exactly FaceForensics++'s ``get_boundingbox`` (same integer
+    arithmetic: side ``int(max(w, h) * scale)``, centred on ``((l + r) // 2, (t + b) // 2)``).
+    At a border the square keeps its side and is shifted back inside the image; only
+    when it is larger than the image is its side cut to the image's shorter side.
+    (FF++'s code shifts at the top/left borders but shortens the side at the
+    bottom/right ones, which can cut off the face; here all four borders behave alike,
+    the crop stays square and always contains the face's centre.)
+
+    Args:
+        box: the face ``(top, right, bottom, left)``.
+        image_shape: ``(height, width, ...)`` of the image.
+        scale: side multiplier (1.3 in FaceForensics++).
+
+    Returns:
+        The square :class:`Box`, inside the image.
+    """
+    top, right, bottom, left = (int(v) for v in box)
+    height, width = int(image_shape[0]), int(image_shape[1])
+    side = min(int(max(right - left, bottom - top) * scale), height, width)
+    if side <= 0:
+        raise DataError(f"cannot make a square crop of face box {tuple(box)} in a "
+                        f"{width}x{height} image")
+    cx, cy = (left + right) // 2, (top + bottom) // 2
+    x1 = min(max(cx - side // 2, 0), width - side)
+    y1 = min(max(cy - side // 2, 0), height - side)
+    return Box(top=y1, right=x1 + side, bottom=y1 + side, left=x1)
+
+
+def crop_face(rgb: np.ndarray, box: Sequence[int], size: int) -> np.ndarray:
+    """Cuts ``box`` out of ``rgb`` and resizes it to ``size`` x ``size``.
+
+    Pass a square box (:func:`square_box`): a non-square one is stretched. Shrinking
+    uses area interpolation, enlarging bicubic.
+
+    Returns:
+        A ``(size, size, 3)`` uint8 RGB array.
+    """
+    rgb = _as_rgb(rgb)
+    top, right, bottom, left = (int(v) for v in box)
+    top, left = max(top, 0), max(left, 0)
+    bottom, right = min(bottom, rgb.shape[0]), min(right, rgb.shape[1])
+    if bottom <= top or right <= left:
+        raise DataError(f"face box {tuple(box)} is empty inside the "
+                        f"{rgb.shape[1]}x{rgb.shape[0]} image")
+    patch = rgb[top:bottom, left:right]
+    shrink = patch.shape[0] >= size and patch.shape[1] >= size
+    out = cv2.resize(patch, (int(size), int(size)),
+                     interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    return np.ascontiguousarray(out, dtype=np.uint8)
+
+
+def inset_box(image_shape: Sequence[int], inset: float = 0.08) -> Box:
+    """The whole image shrunk by ``inset`` of its size on every side.
+
+    For tight face crops (e.g. 200 px UTKFace chips, or a store's crops) pass this as the
+    face box of :func:`face_landmarks`: the detector often misses faces that fill the
+    frame, while dlib's landmark model fits them well from this box.
+    """
+    height, width = int(image_shape[0]), int(image_shape[1])
+    dy, dx = int(round(height * inset)), int(round(width * inset))
+    return Box(top=dy, right=width - dx, bottom=height - dy, left=dx)
+
+
+def face_landmarks(rgb: np.ndarray, box: Sequence[int] | None = None,
+                   model: str = "hog") -> np.ndarray | None:
+    """The 68 iBUG/dlib landmarks of one face, as ``(68, 2)`` float ``(x, y)`` pixels.
+
+    Args:
+        rgb: HxWx3 uint8 RGB image.
+        box: the face box; ``None`` detects faces and uses the largest. For a tight face
+            crop pass :func:`inset_box` of the image.
+        model: detector used when ``box`` is ``None``.
+
+    Returns:
+        Points in dlib's order (0-16 jaw, 17-26 brows, 27-35 nose, 36-47 eyes, 48-67
+        mouth), or ``None`` when no face is found.
+    """
+    rgb = _as_rgb(rgb)
+    if box is None:
+        box = largest_face(detect_faces(rgb, model=model))
+        if box is None:
+            return None
+    box = Box(*(int(v) for v in box))
+    found = _face_recognition().face_landmarks(rgb, face_locations=[tuple(box)],
+                                               model="large")
+    if not found:
+        return None
+    groups = found[0]
+    top, bottom = groups["top_lip"], groups["bottom_lip"]
+    # face_recognition splits the mouth into two overlapping 12-point lips; undo it:
+    # top_lip = 48..54, 64, 63, 62, 61, 60; bottom_lip = 54..59, 48, 60, 67, 66, 65, 64.
+    mouth = top[0:7] + bottom[1:6] + top[11:6:-1] + bottom[10:7:-1]
+    points = [p for name in LANDMARK_GROUPS[:7] for p in groups[name]] + mouth
+    return np.asarray(points, dtype=np.float64).reshape(68, 2)
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Reads an image file as HxWx3 uint8 RGB (gray, 16-bit and alpha are converted).
+
+    Raises:
+        DataError: missing, empty or undecodable file (one line naming it).
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataError("no such file", path)
+    if os.path.isdir(path):
+        raise DataError("is a folder, not an image file", path)
+    if os.path.getsize(path) == 0:
+        raise DataError("empty file (0 bytes), not an image", path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as err:
+        raise DataError(f"cannot read: {err.strerror or err}", path) from None
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise DataError("cannot decode as an image: unsupported format or corrupt file",
+                        path)
+    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))

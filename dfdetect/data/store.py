@@ -1,0 +1,630 @@
+"""The face-crop store: PNG crops + ``manifest.csv``, and the feature cache.
+
+Layout of a store (DESIGN.md, "Store")::
+
+    <root>/manifest.csv                              one row per crop
+    <root>/crops/<source>/<video_id>/<frame:03d>.png RGB face crops (PNG, lossless)
+    <root>/features/<backbone>_<size>.npy            float16 feature cache
+    <root>/features/<backbone>_<size>.csv            its index, one row per array row
+
+``manifest.csv`` columns: the Sample fields ``path, label, video_id, split, source,
+method`` then ``frame_index, crop_path`` (``crop_path`` relative to ``root``, with ``/``),
+then any extra columns a writer adds (``identity``, ``mask_path``...). Readers keep
+extra columns and must not depend on their order.
+
+Writing (:class:`StoreWriter`): a crop's PNG is written (atomically) when it is added;
+the manifest is rewritten atomically, so a killed run leaves either the previous or the
+next manifest, never a torn one. Rows become durable per *unit* (a video): ``commit()``
+marks the rows added since the last commit as complete, and only complete units are
+written. A resumed run therefore never sees half a video, and ``has(source, video_id)``
+is enough to skip finished work. Re-adding a crop with the same ``(source, video_id,
+frame_index)`` replaces it.
+
+Typical use (this is all :func:`crop_dataset` does)::
+
+    with StoreWriter(out) as store:
+        for sample in samples:
+            if store.has(sample.source, sample.video_id):
+                continue
+            for frame_index, crop in crops_of(sample):
+                store.add(sample, frame_index, crop)
+            store.commit()
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import multiprocessing
+import os
+import re
+import time
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import cv2
+import numpy as np
+
+from dfdetect.data.sample import SAMPLE_FIELDS, SPLITS, Sample
+from dfdetect.errors import DataError, DfdetectError
+from dfdetect.results import atomic_write_text, rows_to_csv
+
+__all__ = ["CropSummary", "MANIFEST", "MANIFEST_COLUMNS", "STORE_SPLITS", "StoreWriter",
+           "crop_dataset", "crop_relpath", "feature_paths", "has_features", "load_features",
+           "manifest_split", "read_manifest", "save_features"]
+
+MANIFEST = "manifest.csv"
+MANIFEST_COLUMNS = (*SAMPLE_FIELDS, "frame_index", "crop_path")
+STORE_SPLITS = (*SPLITS, "cross", "")
+_PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 3]  # fixed, so identical crops give identical bytes
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+# --------------------------------------------------------------------------- paths
+
+def _check_id(value: str, what: str) -> str:
+    value = str(value)
+    parts = value.split("/")
+    if not value or "\\" in value or any(p in ("", ".", "..") for p in parts):
+        raise DataError(f"{what} {value!r} cannot be used as a folder name in a store")
+    return value
+
+
+def crop_relpath(source: str, video_id: str, frame_index: int) -> str:
+    """``crops/<source>/<video_id>/<frame:03d>.png``: a crop's path relative to the store."""
+    return (f"crops/{_check_id(source, 'source')}/{_check_id(video_id, 'video_id')}/"
+            f"{int(frame_index):03d}.png")
+
+
+def _manifest_path(root: str | os.PathLike) -> Path:
+    root = Path(os.fspath(root))
+    return root if root.suffix.lower() == ".csv" and not root.is_dir() else root / MANIFEST
+
+
+# --------------------------------------------------------------------------- reading
+
+def read_manifest(root: str | os.PathLike) -> list[dict]:
+    """Reads a store's ``manifest.csv``.
+
+    Args:
+        root: the store directory (or the manifest file itself).
+
+    Returns:
+        One dict per crop with every column of the file (extra columns kept as strings);
+        ``label`` and ``frame_index`` are ints, the other values strings.
+
+    Raises:
+        DataError: the manifest is missing, empty, lacks columns, or has a malformed line.
+    """
+    path = _manifest_path(root)
+    if not path.is_file():
+        raise DataError("no manifest.csv: not a dfdetect store (build one with "
+                        "'dfdetect data crop' or 'dfdetect data build')", path)
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames
+            if not header:
+                raise DataError("empty file: expected a header with "
+                                + ",".join(MANIFEST_COLUMNS), path)
+            missing = [c for c in MANIFEST_COLUMNS if c not in header]
+            if missing:
+                raise DataError(f"missing column(s) {', '.join(missing)}: expected "
+                                + ",".join(MANIFEST_COLUMNS), path)
+            rows = []
+            for row in reader:
+                line = reader.line_num
+                if None in row or any(v is None for v in row.values()):
+                    raise DataError(f"line {line} has a different number of fields than "
+                                    f"the header ({len(header)})", path)
+                row["label"] = _int_field(row, "label", line, path, allowed=(0, 1))
+                row["frame_index"] = _int_field(row, "frame_index", line, path)
+                rows.append(row)
+    except UnicodeDecodeError:
+        raise DataError("not a UTF-8 text CSV file", path) from None
+    except csv.Error as err:
+        raise DataError(f"malformed CSV: {err}", path) from None
+    return rows
+
+
+def _int_field(row: dict, name: str, line: int, path: Path, allowed=None) -> int:
+    text = row[name]
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 0 or (allowed is not None and value not in allowed):
+        want = " or ".join(map(str, allowed)) if allowed else "an integer >= 0"
+        raise DataError(f"line {line}: {name} must be {want}, got {text!r}", path)
+    return value
+
+
+def manifest_split(rows: Iterable[Mapping], split: str | None) -> list[dict]:
+    """The rows of one split; ``None``: all rows.
+
+    Args:
+        rows: manifest rows.
+        split: one of :data:`STORE_SPLITS`: ``train``, ``val``, ``test``, ``cross`` (the
+            embedded benchmark's held-out-method test rows) or ``""`` (no split given).
+
+    Raises:
+        ValueError: an unknown split name (a typo would otherwise select nothing).
+    """
+    if split is None:
+        return [dict(r) for r in rows]
+    if split not in STORE_SPLITS:
+        raise ValueError(f"unknown split {split!r}: expected one of "
+                         f"{', '.join(repr(s) for s in STORE_SPLITS)}")
+    return [dict(r) for r in rows if r.get("split", "") == split]
+
+
+# --------------------------------------------------------------------------- writing
+
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), _PNG_PARAMS)
+    if not ok:
+        raise DataError("PNG encoding failed", path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")  # fixed name: a rerun overwrites leftovers
+    with open(tmp, "wb") as handle:
+        handle.write(data.tobytes())
+    os.replace(tmp, path)
+
+
+class StoreWriter:
+    """Adds crops to a store (new or existing) and keeps its manifest consistent.
+
+    Args:
+        root: the store directory (created if needed). An existing manifest is read
+            (and validated) first, so new rows are added to it.
+        flush_interval: ``commit()`` rewrites the manifest at most this often (seconds),
+            and never more often than 20x the last rewrite took, so rewriting a large
+            store's manifest costs at most ~5 % of the run; ``flush()`` and ``close()``
+            always write. A killed run loses at most that interval's units (redone on
+            resume), never the manifest.
+
+    Use as a context manager: a normal exit closes (commits and writes everything); an
+    exception writes only committed units, so an interrupted video is redone next time.
+    """
+
+    def __init__(self, root: str | os.PathLike, flush_interval: float = 2.0):
+        self.root = Path(os.fspath(root))
+        if self.root.exists() and not self.root.is_dir():
+            raise DataError("store path exists and is not a folder", self.root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.flush_interval = float(flush_interval)
+        existing = self.root / MANIFEST
+        self._rows: list[dict] = read_manifest(self.root) if existing.exists() else []
+        self._columns: list[str] = list(MANIFEST_COLUMNS)
+        for row in self._rows:
+            self._columns.extend(k for k in row if k not in self._columns)
+        self._where = {self._key(r): i for i, r in enumerate(self._rows)}
+        self._videos = {(r["source"], r["video_id"]) for r in self._rows}
+        self._committed = len(self._rows)  # rows before this index are complete units
+        self._staged: dict[tuple, dict] = {}  # replacements of committed rows, not yet committed
+        self._dirty = False
+        self._last_write = time.monotonic()
+        self._write_seconds = 0.0
+
+    @staticmethod
+    def _key(row: Mapping) -> tuple[str, str, int]:
+        return str(row["source"]), str(row["video_id"]), int(row["frame_index"])
+
+    @property
+    def rows(self) -> list[dict]:
+        """Every row, committed or not (copies)."""
+        return [dict(r) for r in self._rows]
+
+    def has(self, source: str, video_id: str) -> bool:
+        """Whether the store already holds crops of this video (committed or staged)."""
+        return (str(source), str(video_id)) in self._videos
+
+    def add(self, sample: Sample, frame_index: int, crop_rgb: np.ndarray,
+            extra: Mapping | None = None) -> dict:
+        """Writes one crop's PNG and stages its manifest row.
+
+        Args:
+            sample: where the crop comes from (its fields fill the row).
+            frame_index: the frame's index in the video (0 for an image).
+            crop_rgb: ``(H, W, 3)`` uint8 RGB crop.
+            extra: additional columns (e.g. ``{"identity": "17"}``); names may not
+                shadow the standard columns.
+
+        Returns:
+            The manifest row (``crop_path`` relative to the store root).
+        """
+        crop = np.asarray(crop_rgb)
+        if crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[2] != 3:
+            raise DataError(f"crop must be an (H, W, 3) uint8 array, got {crop.shape} "
+                            f"{crop.dtype}", sample.path)
+        extra = dict(extra or {})
+        clash = sorted(set(extra) & set(MANIFEST_COLUMNS))
+        if clash:
+            raise ValueError(f"extra columns may not replace standard ones: {clash}")
+        rel = crop_relpath(sample.source, sample.video_id, frame_index)
+        _write_png(self.root / rel, crop)
+        row = {**sample.as_row(), "label": int(sample.label),
+               "frame_index": int(frame_index), "crop_path": rel, **extra}
+        self._columns.extend(k for k in extra if k not in self._columns)
+        key = self._key(row)
+        if key in self._where and self._where[key] < self._committed:
+            self._staged[key] = row
+        elif key in self._where:
+            self._rows[self._where[key]] = row
+        else:
+            self._where[key] = len(self._rows)
+            self._rows.append(row)
+        self._videos.add((row["source"], row["video_id"]))
+        return dict(row)
+
+    def commit(self) -> None:
+        """Marks the rows added since the last commit as one complete unit (a video).
+
+        Writes the manifest when ``flush_interval`` seconds have passed since the last
+        write; otherwise the rows are written by a later commit, ``flush()`` or
+        ``close()``.
+        """
+        for key, row in self._staged.items():
+            self._rows[self._where[key]] = row
+        if self._staged or self._committed != len(self._rows):
+            self._dirty = True
+        self._staged.clear()
+        self._committed = len(self._rows)
+        wait = max(self.flush_interval, 20 * self._write_seconds)
+        if time.monotonic() - self._last_write >= wait:
+            self.flush()
+
+    def flush(self) -> None:
+        """Writes the committed rows to ``manifest.csv`` now (atomically)."""
+        if not self._dirty and (self.root / MANIFEST).exists():
+            return
+        started = time.monotonic()
+        text = rows_to_csv(self._rows[:self._committed], self._columns)
+        atomic_write_text(self.root / MANIFEST, text)
+        self._dirty = False
+        self._last_write = time.monotonic()
+        self._write_seconds = self._last_write - started
+
+    def close(self) -> None:
+        """Commits everything added and writes the manifest."""
+        self.commit()
+        self.flush()
+
+    def __enter__(self) -> "StoreWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._drop_uncommitted()
+            self.flush()
+
+    def _drop_uncommitted(self) -> None:
+        for row in self._rows[self._committed:]:
+            del self._where[self._key(row)]
+        del self._rows[self._committed:]
+        self._staged.clear()
+        self._videos = {(r["source"], r["video_id"]) for r in self._rows}
+
+
+# --------------------------------------------------------------------------- cropping
+
+@dataclasses.dataclass
+class CropSummary:
+    """What a :func:`crop_dataset` run did.
+
+    Attributes:
+        out: the store directory.
+        samples: samples the dataset lists (videos + images).
+        videos: videos processed in this run (including skipped ones).
+        images: images processed in this run (including skipped ones).
+        already_done: samples already in the store, not processed again.
+        frames_sampled: frames (and images) this run tried to read.
+        new_crops: face crops written by this run.
+        faces_found: face crops the store holds for this dataset's samples (this run's
+            plus earlier runs'); 0 means the store has nothing usable.
+        frames_without_face: sampled frames where no face was found.
+        frames_undecodable: sampled frames that failed to decode.
+        skipped_files: path -> reason, for files left out entirely.
+        notes: path -> remark, for files kept with some frames missing.
+        manifest_rows: rows in ``manifest.csv`` after the run.
+        seconds: wall-clock time of the run.
+    """
+
+    out: str
+    samples: int = 0
+    videos: int = 0
+    images: int = 0
+    already_done: int = 0
+    frames_sampled: int = 0
+    new_crops: int = 0
+    faces_found: int = 0
+    frames_without_face: int = 0
+    frames_undecodable: int = 0
+    skipped_files: dict[str, str] = dataclasses.field(default_factory=dict)
+    notes: dict[str, str] = dataclasses.field(default_factory=dict)
+    manifest_rows: int = 0
+    seconds: float = 0.0
+
+    @property
+    def skipped_frames(self) -> int:
+        """Sampled frames that gave no crop (no face, or not decodable)."""
+        return self.frames_without_face + self.frames_undecodable
+
+    def report(self) -> str:
+        """A multi-line human summary; each skipped file is one ``path: reason`` line."""
+        lines = [
+            f"store: {self.out} ({self.manifest_rows} crops in {MANIFEST})",
+            f"samples: {self.samples} listed; processed {self.videos} videos and "
+            f"{self.images} images; {self.already_done} already in the store",
+            f"frames sampled: {self.frames_sampled}; new face crops: {self.new_crops}; "
+            f"face crops for this dataset: {self.faces_found}",
+            f"frames skipped: {self.skipped_frames} ({self.frames_without_face} without a "
+            f"face, {self.frames_undecodable} not decodable)",
+            f"files skipped: {len(self.skipped_files)}",
+        ]
+        lines += [f"  {path}: {reason}" for path, reason in self.skipped_files.items()]
+        if self.notes:
+            lines.append(f"files with missing frames: {len(self.notes)}")
+            lines += [f"  {path}: {note}" for path, note in self.notes.items()]
+        lines.append(f"time: {self.seconds:.1f} s")
+        return "\n".join(lines)
+
+
+def _reason(err: BaseException, path: str) -> str:
+    """The part of an error message after ``path: `` (messages name the file already)."""
+    text = " ".join(str(err).split())
+    prefix = f"{path}: "
+    if isinstance(err, DfdetectError) and getattr(err, "path", None) == path:
+        return text[len(prefix):] if text.startswith(prefix) else text
+    if isinstance(err, DfdetectError):
+        return text
+    return f"unexpected {type(err).__name__}: {text}"
+
+
+def _worker_init() -> None:
+    # One OpenCV thread per worker: the workers are the parallelism.
+    cv2.setNumThreads(1)
+
+
+def _crop_sample(task: tuple) -> dict:
+    """Worker: one sample -> its face crops. Never raises (errors become a reason)."""
+    sample, frames, size, detector, scale, max_side = task
+    from dfdetect.data import faces, sources, video
+
+    result = {"sample": sample, "kind": "video" if sources.is_video(sample.path) else "image",
+              "sampled": 0, "decoded": 0, "crops": [], "error": None}
+
+    def crop_one(index: int, rgb: np.ndarray) -> None:
+        box = faces.largest_face(faces.detect_faces(rgb, model=detector, max_side=max_side))
+        if box is not None:
+            square = faces.square_box(box, rgb.shape, scale=scale)
+            result["crops"].append((index, faces.crop_face(rgb, square, size)))
+
+    try:
+        if result["kind"] == "video":
+            info = video.probe_video(sample.path)
+            indices = video.sample_indices(info.frame_count, frames)
+            result["sampled"] = len(indices)
+            for index, rgb in video.iter_frames(sample.path, indices):
+                result["decoded"] += 1
+                crop_one(index, rgb)
+            if result["decoded"] == 0:
+                result["error"] = (f"none of {len(indices)} sampled frames decodes: "
+                                   "truncated or corrupt video")
+            elif not result["crops"]:
+                result["error"] = (f"0 faces in {result['decoded']} sampled frames, "
+                                   "skipped")
+        else:
+            result["sampled"] = 1
+            rgb = faces.load_image(sample.path)
+            result["decoded"] = 1
+            crop_one(0, rgb)
+            if not result["crops"]:
+                result["error"] = "0 faces in the image, skipped"
+    except Exception as err:  # noqa: BLE001 - one bad file must not end a batch run
+        result["error"] = _reason(err, sample.path)
+        result["crops"] = []
+    return result
+
+
+def _check_args(frames: int, size: int, detector: str, workers: int | None,
+                scale: float) -> int:
+    if int(frames) < 1:
+        raise DataError(f"--frames must be >= 1, got {frames}")
+    if int(size) < 8:
+        raise DataError(f"--size must be >= 8 pixels, got {size}")
+    if detector not in ("hog", "cnn"):
+        raise DataError(f"--detector must be hog or cnn, got {detector!r}")
+    if not scale > 0:
+        raise DataError(f"box scale must be > 0, got {scale}")
+    workers = (os.cpu_count() or 1) if workers is None else int(workers)
+    if workers < 1:
+        raise DataError(f"--workers must be >= 1, got {workers}")
+    return workers
+
+
+def crop_dataset(source: str | os.PathLike, layout: str = "folder",
+                 out: str | os.PathLike | None = None, frames: int = 40, size: int = 256,
+                 label: str | int | None = None, detector: str = "hog",
+                 workers: int | None = os.cpu_count(), scale: float = 1.3,
+                 max_side: int | None = 640, progress: bool | None = None,
+                 **options) -> CropSummary:
+    """Detects faces in a dataset and writes a crop store (``dfdetect data crop``).
+
+    Each image gives one crop (``frame_index`` 0); each video gives up to ``frames``
+    evenly spaced frames (:func:`dfdetect.data.video.sample_indices`) and one crop per
+    frame with a face: the largest face, a square of ``scale`` x its side
+    (FaceForensics++), resized to ``size``. Videos already in the store are skipped, so
+    rerunning resumes; files that cannot be read, and files where no sampled frame has
+    a face, are skipped and listed in the summary, never fatal.
+
+    Args:
+        source: the dataset root (see :func:`dfdetect.data.sources.discover`).
+        layout: ``ffpp``, ``celebdf``, ``openforensics``, ``dfdc`` or ``folder``.
+        out: the store directory.
+        frames: frames per video.
+        size: side of the square crops in pixels.
+        label: ``"real"``/``"fake"`` for a flat folder or a single file.
+        detector: ``hog`` or ``cnn``.
+        workers: processes (spawn start method); 1 runs in this process.
+        scale: crop side as a multiple of the face's larger side.
+        max_side: faces are detected on frames downscaled to this longest side.
+        progress: show a tqdm bar (default: only on a terminal).
+        **options: passed to the layout's adapter (e.g. ``compression="c40"``).
+
+    Returns:
+        A :class:`CropSummary`.
+
+    Raises:
+        DataError: bad arguments, a source that does not match the layout, a store
+            whose manifest is malformed.
+    """
+    from tqdm import tqdm
+
+    from dfdetect.data import sources
+
+    started = time.monotonic()
+    if out is None:
+        raise DataError("an output store directory is required (--out)")
+    workers = _check_args(frames, size, detector, workers, scale)
+    samples = sources.discover(source, layout, label=label, **options)
+    summary = CropSummary(out=os.fspath(out), samples=len(samples))
+    for path in getattr(samples, "skipped_paths", []):
+        summary.skipped_files[path] = "listed by the dataset but missing on disk"
+
+    with StoreWriter(out) as store:
+        todo = [s for s in samples if not store.has(s.source, s.video_id)]
+        summary.already_done = len(samples) - len(todo)
+        tasks = [(s, int(frames), int(size), detector, float(scale), max_side) for s in todo]
+        workers = max(1, min(workers, len(tasks)))
+        pool = None
+        if workers > 1:
+            pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init)
+            results = pool.imap(_crop_sample, tasks, chunksize=1)
+        else:
+            results = map(_crop_sample, tasks)
+        try:
+            bar = tqdm(results, total=len(tasks), unit="file", desc="crop",
+                       disable=(None if progress is None else not progress))
+            for result in bar:
+                _record(result, store, summary)
+            if pool is not None:
+                pool.close()
+                pool.join()
+        finally:
+            if pool is not None:
+                pool.terminate()
+    rows = store.rows
+    wanted = {(s.source, s.video_id) for s in samples}
+    summary.faces_found = sum((r["source"], r["video_id"]) in wanted for r in rows)
+    summary.manifest_rows = len(rows)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _record(result: dict, store: StoreWriter, summary: CropSummary) -> None:
+    sample: Sample = result["sample"]
+    if result["kind"] == "video":
+        summary.videos += 1
+    else:
+        summary.images += 1
+    summary.frames_sampled += result["sampled"]
+    summary.frames_undecodable += result["sampled"] - result["decoded"]
+    if result["error"] is not None:
+        summary.skipped_files[sample.path] = result["error"]
+        summary.frames_without_face += result["decoded"]
+        return
+    summary.frames_without_face += result["decoded"] - len(result["crops"])
+    missing = result["sampled"] - result["decoded"]
+    if missing:
+        summary.notes[sample.path] = (f"{missing} of {result['sampled']} sampled frames "
+                                      "failed to decode")
+    for frame_index, crop in result["crops"]:
+        store.add(sample, frame_index, crop)
+    store.commit()
+    summary.new_crops += len(result["crops"])
+
+
+# --------------------------------------------------------------------------- features
+
+def feature_paths(root: str | os.PathLike, backbone: str, size: int) -> tuple[Path, Path]:
+    """``(<root>/features/<backbone>_<size>.npy, ....csv)`` of a feature cache."""
+    if not _SAFE_NAME.match(str(backbone)):
+        raise DataError(f"backbone name {backbone!r} must be letters, digits, '.', '_' or '-'")
+    stem = Path(os.fspath(root)) / "features" / f"{backbone}_{int(size)}"
+    return stem.with_suffix(".npy"), stem.with_suffix(".csv")
+
+
+def has_features(root: str | os.PathLike, backbone: str, size: int) -> bool:
+    """Whether both files of the ``(backbone, size)`` feature cache exist."""
+    array_path, index_path = feature_paths(root, backbone, size)
+    return array_path.is_file() and index_path.is_file()
+
+
+def save_features(root: str | os.PathLike, backbone: str, size: int, array: np.ndarray,
+                  index_rows: Sequence[Mapping]) -> tuple[Path, Path]:
+    """Caches features as float16 with one index row per array row (atomic writes).
+
+    Args:
+        root: the store directory.
+        backbone: feature extractor name (``inceptionv3``...).
+        size: input image side the features were computed at.
+        array: ``(videos, frames, dims)`` or ``(images, dims)``.
+        index_rows: what each array row is (e.g. ``video_id, label, split, source``).
+
+    Returns:
+        The ``.npy`` and ``.csv`` paths.
+
+    Raises:
+        DataError: row count mismatch, bad rank, or values beyond float16's range.
+    """
+    array_path, index_path = feature_paths(root, backbone, size)
+    array = np.asarray(array)
+    if array.ndim not in (2, 3):
+        raise DataError(f"features must be (items, dims) or (items, frames, dims), got "
+                        f"shape {array.shape}", array_path)
+    if array.shape[0] != len(index_rows):
+        raise DataError(f"{array.shape[0]} feature rows but {len(index_rows)} index rows",
+                        array_path)
+    with np.errstate(over="ignore"):
+        half = array.astype(np.float16)
+    if np.isinf(half).any() and not np.isinf(array).any():
+        raise DataError("feature values exceed float16's range (65504)", array_path)
+    array_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = array_path.with_name(f".{array_path.name}.tmp")
+    with open(tmp, "wb") as handle:
+        np.save(handle, half, allow_pickle=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, array_path)
+    atomic_write_text(index_path, rows_to_csv(list(index_rows)))
+    return array_path, index_path
+
+
+def load_features(root: str | os.PathLike, backbone: str,
+                  size: int) -> tuple[np.ndarray, list[dict]]:
+    """Loads a feature cache written by :func:`save_features`.
+
+    Returns:
+        ``(float16 array, index rows as string-valued dicts)``.
+
+    Raises:
+        DataError: a missing or unreadable file, or index and array lengths that differ.
+    """
+    array_path, index_path = feature_paths(root, backbone, size)
+    for path in (array_path, index_path):
+        if not path.is_file():
+            raise DataError(f"no feature cache for {backbone} at {int(size)} px", path)
+    try:
+        array = np.load(array_path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise DataError(f"cannot read feature cache: {' '.join(str(err).split())}",
+                        array_path) from None
+    with open(index_path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if len(rows) != array.shape[0]:
+        raise DataError(f"index has {len(rows)} rows but the array has {array.shape[0]}; "
+                        "delete both files to recompute", index_path)
+    return array, rows

@@ -1,0 +1,68 @@
+"""Names used on the command line -> model builders.
+
+Builders are referenced as ``"module:function"`` strings and imported on first use,
+so importing the registry stays cheap and a module that is not written yet does
+not break the others. To add a model, add one line to :data:`BUILDERS`.
+
+Besides the names below, any fusion configuration (``"xception"``,
+``"xception+densenet121"``, ...) resolves to ``build_fusion_model`` bound to it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable
+
+import keras
+
+from dfdetect.errors import ModelError
+
+BUILDERS: dict[str, str] = {
+    "meso4": "dfdetect.models.meso:build_meso4",
+    "mesoinception4": "dfdetect.models.meso:build_mesoinception4",
+    "backbone": "dfdetect.models.backbones:build_backbone",
+    "fusion": "dfdetect.models.fusion:build_fusion_model",
+}
+
+
+def _load(target: str) -> Callable[..., keras.Model]:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def available() -> tuple[str, ...]:
+    """Registered builder names (fusion configurations are accepted as well)."""
+    return tuple(BUILDERS)
+
+
+def get_builder(name: str) -> Callable[..., keras.Model]:
+    """The builder registered under ``name``.
+
+    Args:
+        name: a key of :data:`BUILDERS`, or a fusion configuration such as
+            ``"meso4+xception"``. Note that ``"meso4"`` means the original Meso-4
+            classifier, while ``"fusion"`` with ``backbones=["meso4"]`` gives the
+            paper's Meso baseline with the fusion head.
+
+    Returns:
+        A callable returning a ``keras.Model``.
+
+    Raises:
+        ModelError: the name is neither registered nor a valid configuration.
+    """
+    key = str(name).strip().lower()
+    if key in BUILDERS:
+        return _load(BUILDERS[key])
+    fusion = importlib.import_module("dfdetect.models.fusion")
+    try:
+        config = fusion.config_name(key)
+    except ModelError as err:
+        raise ModelError(f"unknown model {name!r}; registered: {', '.join(BUILDERS)}, "
+                         f"or a fusion configuration ({err})") from None
+    return functools.partial(fusion.build_fusion_model, config)
+
+
+def build_model(name: str, **kwargs) -> keras.Model:
+    """``get_builder(name)(**kwargs)``."""
+    return get_builder(name)(**kwargs)

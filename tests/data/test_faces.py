@@ -1,0 +1,170 @@
+"""dfdetect.data.faces: detection on real photos, FF++ square boxes, crops, landmarks.
+
+Reads real faces from ../shared/data (photos/obama.jpg, one UTKFace chip).
+"""
+
+import cv2
+import numpy as np
+import pytest
+
+from dfdetect.data import faces
+from dfdetect.data.faces import Box
+from dfdetect.errors import DataError
+
+CHIP = "faces/100_1_0_20170110183726390.jpg.chip.jpg"
+
+
+def iou(a, b):
+    top, bottom = max(a.top, b.top), min(a.bottom, b.bottom)
+    left, right = max(a.left, b.left), min(a.right, b.right)
+    inter = max(0, bottom - top) * max(0, right - left)
+    return inter / (a.area + b.area - inter)
+
+
+# --------------------------------------------------------------------------- boxes
+
+def test_box_is_face_recognition_order():
+    box = Box(10, 50, 40, 20)
+    assert tuple(box) == (10, 50, 40, 20)
+    assert (box.width, box.height, box.area) == (30, 30, 900)
+
+
+def test_largest_face():
+    assert faces.largest_face([]) is None
+    small, big = Box(0, 10, 10, 0), (5, 60, 45, 20)
+    assert faces.largest_face([small, big]) == Box(*big)
+
+
+@pytest.mark.parametrize("box,shape,expected", [
+    # centred: 20 px face -> 26 px square around (50, 50)
+    (Box(40, 60, 60, 40), (200, 200), Box(37, 63, 63, 37)),
+    # wide face: the larger side (40) sets the square (52)
+    (Box(90, 120, 110, 80), (200, 200), Box(74, 126, 126, 74)),
+    # top-left corner: the square is shifted inside, keeps its side
+    (Box(0, 20, 20, 0), (200, 200), Box(0, 26, 26, 0)),
+    # bottom-right corner: likewise (FF++'s code would shorten it to 23 px here)
+    (Box(80, 100, 100, 80), (100, 100, 3), Box(74, 100, 100, 74)),
+    # one border only: shifted along that axis, still centred on the other
+    (Box(40, 200, 60, 180), (100, 200), Box(37, 200, 63, 174)),
+    # square larger than the image: cut to the image's shorter side, centred
+    (Box(0, 100, 80, 0), (80, 100), Box(0, 90, 80, 10)),
+])
+def test_square_box(box, shape, expected):
+    assert faces.square_box(box, shape) == expected
+
+
+def test_square_box_always_square_full_size_inside_and_covering_the_centre():
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        height, width = rng.integers(20, 300, size=2)
+        top, bottom = sorted(rng.integers(0, height, size=2))
+        left, right = sorted(rng.integers(0, width, size=2))
+        if bottom - top < 2 or right - left < 2:
+            continue
+        sq = faces.square_box((top, right, bottom, left), (height, width))
+        assert sq.width == sq.height > 0
+        assert 0 <= sq.top and sq.bottom <= height and 0 <= sq.left and sq.right <= width
+        assert sq.left <= (left + right) // 2 < sq.right
+        assert sq.top <= (top + bottom) // 2 < sq.bottom
+        assert sq.width == min(int(max(right - left, bottom - top) * 1.3), height, width)
+
+
+def test_crop_face_cuts_the_box_and_resizes():
+    yy, xx = np.mgrid[0:100, 0:120]
+    image = np.stack([xx * 2, yy * 2, np.zeros_like(xx)], axis=-1).astype(np.uint8)
+    crop = faces.crop_face(image, Box(10, 70, 50, 30), 20)
+    assert crop.shape == (20, 20, 3) and crop.dtype == np.uint8
+    # x 30..70 -> red 60..140, y 10..50 -> green 20..100
+    assert 55 <= crop[..., 0].min() and crop[..., 0].max() <= 142
+    assert 15 <= crop[..., 1].min() and crop[..., 1].max() <= 102
+    assert faces.crop_face(image, Box(10, 20, 20, 10), 64).shape == (64, 64, 3)  # upscaling
+    with pytest.raises(DataError):
+        faces.crop_face(image, Box(200, 300, 250, 250), 20)
+
+
+# --------------------------------------------------------------------------- images
+
+def test_load_image_rgb_and_gray(tmp_path):
+    bgr = np.zeros((12, 16, 3), np.uint8)
+    bgr[..., 2] = 255  # red in BGR
+    cv2.imwrite(str(tmp_path / "red.png"), bgr)
+    rgb = faces.load_image(tmp_path / "red.png")
+    assert rgb.shape == (12, 16, 3) and rgb.dtype == np.uint8
+    assert rgb[0, 0].tolist() == [255, 0, 0]
+    cv2.imwrite(str(tmp_path / "gray.png"), np.full((5, 7), 9, np.uint8))
+    assert faces.load_image(tmp_path / "gray.png").shape == (5, 7, 3)
+
+
+@pytest.mark.parametrize("name,content,words", [
+    ("missing.png", None, "no such file"),
+    ("empty.png", b"", "0 bytes"),
+    ("text.png", b"hello, not an image\n", "cannot decode"),
+    ("half.jpg", "half", "cannot decode"),
+])
+def test_load_image_errors(tmp_path, name, content, words):
+    path = tmp_path / name
+    if content == "half":
+        ok, data = cv2.imencode(".jpg", np.zeros((64, 64, 3), np.uint8))
+        content = data.tobytes()[:100]
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DataError) as excinfo:
+        faces.load_image(path)
+    text = str(excinfo.value)
+    assert text.startswith(f"{path}: ") and words in text and "\n" not in text
+
+
+# --------------------------------------------------------------------------- detection
+
+def test_no_face_is_an_empty_list_not_an_error(tmp_path):
+    blank = np.full((120, 160, 3), 127, np.uint8)
+    assert faces.detect_faces(blank) == []
+    assert faces.largest_face(faces.detect_faces(blank)) is None
+    assert faces.face_landmarks(blank) is None
+    cv2.imwrite(str(tmp_path / "noface.png"), blank)
+    assert faces.detect_faces(faces.load_image(tmp_path / "noface.png")) == []
+
+
+def test_detect_faces_maps_downscaled_boxes_to_full_resolution(shared_data):
+    photo = faces.load_image(shared_data / "photos" / "obama.jpg")
+    assert max(photo.shape[:2]) > 640  # so detection really runs on a smaller copy
+    full = faces.detect_faces(photo, max_side=None)
+    small = faces.detect_faces(photo, max_side=320)
+    assert len(full) >= 1 and len(small) >= 1
+    assert iou(full[0], small[0]) > 0.6
+    face = full[0]
+    assert 0 <= face.top < face.bottom <= photo.shape[0]
+    assert 0 <= face.left < face.right <= photo.shape[1]
+
+
+def test_unknown_detector():
+    with pytest.raises(DataError):
+        faces.detect_faces(np.zeros((10, 10, 3), np.uint8), model="yolo")
+
+
+# --------------------------------------------------------------------------- landmarks
+
+def test_face_landmarks_in_dlib_order_on_a_tight_crop(shared_data):
+    from face_recognition import api
+
+    chip = faces.load_image(shared_data / CHIP)
+    box = faces.inset_box(chip.shape)
+    assert box == Box(16, 184, 184, 16)
+    points = faces.face_landmarks(chip, box)
+    assert points.shape == (68, 2) and points.dtype == np.float64
+    # identical to dlib's raw 68 points (face_recognition's lip groups undone correctly)
+    raw = api._raw_face_landmarks(chip, [tuple(box)], model="large")[0]
+    assert np.array_equal(points, [[p.x, p.y] for p in raw.parts()])
+    eyes_y, mouth_y = points[36:48, 1].mean(), points[48:68, 1].mean()
+    assert eyes_y < points[30, 1] < mouth_y  # eyes above the nose tip above the mouth
+    assert points[36:42, 0].mean() < points[42:48, 0].mean()  # image-left eye first
+
+
+def test_face_landmarks_detects_when_no_box(shared_data):
+    photo = faces.load_image(shared_data / "photos" / "obama.jpg")
+    points = faces.face_landmarks(photo)
+    face = faces.largest_face(faces.detect_faces(photo))
+    assert points.shape == (68, 2)
+    inside = ((points[:, 0] >= face.left - 20) & (points[:, 0] <= face.right + 20)
+              & (points[:, 1] >= face.top - 40) & (points[:, 1] <= face.bottom + 20))
+    assert inside.mean() > 0.9
