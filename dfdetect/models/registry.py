@@ -23,6 +23,18 @@ BUILDERS: dict[str, str] = {
     "mesoinception4": "dfdetect.models.meso:build_mesoinception4",
     "backbone": "dfdetect.models.backbones:build_backbone",
     "fusion": "dfdetect.models.fusion:build_fusion_model",
+    # P2
+    "custom_cnn": "dfdetect.models.custom_cnn:build_custom_cnn",
+    "inception_transfer": "dfdetect.models.transfer:build_inception_transfer",
+    "rnn_head": "dfdetect.models.sequence:build_rnn_head",
+    "mlp_head": "dfdetect.models.sequence:build_mlp_head",
+    # P3 (these take frames, size and weights instead of input_shape)
+    "convlstm_cbam": "dfdetect.models.video:build_convlstm_cbam",
+    "xception_lstm": "dfdetect.models.video:build_xception_lstm",
+    "xception_convlstm": "dfdetect.models.video:build_xception_convlstm",
+    # P4
+    "pose_lstm": "dfdetect.models.sequence:build_pose_lstm",
+    "pose_cnn_lstm": "dfdetect.models.sequence:build_pose_cnn_lstm",
 }
 
 
