@@ -42,6 +42,102 @@ def _cmd_data_build(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- predict / explain
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+    return value
+
+
+def _scoring_options(args: argparse.Namespace) -> dict:
+    return {"frames": args.frames, "threshold": args.threshold,
+            "detect": not args.no_detect, "detector": args.detector}
+
+
+def _print_failure(result) -> None:
+    print(f"dfdetect: error: {result.path}: {result.error}", file=sys.stderr, flush=True)
+
+
+def _finish_run(summary, inputs: list[str]) -> int:
+    if len(summary.results) != 1 or summary.ignored or any(os.path.isdir(i) for i in inputs):
+        print(summary.report())
+    return 2 if summary.failures else 0
+
+
+def _log_warnings() -> None:
+    # Library warnings (e.g. a frame that does not decode) as one prefixed line each.
+    import logging
+
+    logging.basicConfig(format="dfdetect: warning: %(message)s", level=logging.WARNING)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from dfdetect import predict
+
+    _log_warnings()
+    model, meta = predict.load_detector(args.model)
+
+    def show(result) -> None:
+        if result.failed:
+            _print_failure(result)
+        else:
+            print(result.line(), flush=True)
+
+    summary = predict.predict_inputs(model, meta, args.inputs, on_result=show,
+                                     **_scoring_options(args))
+    if args.json:
+        print(f"scores written to {predict.write_json(args.json, summary, args.model, meta)}")
+    if args.plot:
+        drawn = predict.write_plot(args.plot, summary.results, threshold=args.threshold)
+        print(f"plot written to {drawn}" if drawn else "no plot: no input had a face to score")
+    return _finish_run(summary, args.inputs)
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from dfdetect import predict
+
+    _log_warnings()
+    model, meta = predict.load_detector(args.model)
+
+    def show(item) -> None:
+        if item.result.failed:
+            _print_failure(item.result)
+        else:
+            print(item.line(), flush=True)
+
+    summary = predict.explain_inputs(model, meta, args.inputs, args.out, on_result=show,
+                                     top=args.top, layer_name=args.layer,
+                                     **_scoring_options(args))
+    return _finish_run(summary, args.inputs)
+
+
+def _add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="a .keras model exported by dfdetect (experiments "
+                        "write them to results/<experiment>/models/)")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="a video, an image, or a folder of them (searched recursively)")
+    parser.add_argument("--frames", type=_positive_int, default=None,
+                        help="frames sampled per video for image models (default 10); "
+                             "video models always take their own clip length")
+    parser.add_argument("--threshold", type=_probability, default=None,
+                        help="P(fake) at or above which the verdict is FAKE "
+                             "(default: the threshold saved with the model, else 0.5)")
+    parser.add_argument("--no-detect", action="store_true",
+                        help="inputs are already face crops: use the centre square of "
+                             "each image or frame instead of detecting a face")
+    parser.add_argument("--detector", choices=("hog", "cnn"), default="hog",
+                        help="face_recognition detector (default hog; cnn is ~60x slower)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (exposed for tests and ``--help``)."""
     parser = argparse.ArgumentParser(
@@ -91,6 +187,36 @@ def build_parser() -> argparse.ArgumentParser:
                        help="forgery method kept out of train/val, used for the "
                             "cross-dataset style split")
     build.set_defaults(func=_cmd_data_build)
+
+    predict = sub.add_parser(
+        "predict", help="score videos and images with a trained detector",
+        description="Sample frames, crop the largest face, score it with the model and "
+                    "print one line per input: path, verdict (FAKE / REAL / NO FACE), "
+                    "P(fake), frames used. The model's input size, clip length and "
+                    "preprocessing are read from the metadata saved with it. A bad input "
+                    "is reported on one line (exit code 2); the other inputs are still "
+                    "scored.",
+    )
+    _add_scoring_arguments(predict)
+    predict.add_argument("--json", metavar="OUT",
+                         help="write every frame's score, face box and timestamp as JSON")
+    predict.add_argument("--plot", metavar="OUT.png",
+                         help="draw P(fake) frame by frame with the threshold")
+    predict.set_defaults(func=_cmd_predict)
+
+    explain = sub.add_parser(
+        "explain", help="Grad-CAM overlays for the most suspicious frames",
+        description="Score each input like 'predict', then draw Grad-CAM heat maps over "
+                    "the face crops of its most suspicious frames (highest P(fake) for "
+                    "image models; evenly spaced clip frames for video models).",
+    )
+    _add_scoring_arguments(explain)
+    explain.add_argument("--out", required=True, help="folder for the PNGs")
+    explain.add_argument("--top", type=_positive_int, default=4,
+                         help="frames to explain per input (default 4)")
+    explain.add_argument("--layer", default=None,
+                         help="Grad-CAM target layer (default: the last feature map)")
+    explain.set_defaults(func=_cmd_explain)
     return parser
 
 

@@ -83,9 +83,24 @@ def load_exported(path: str | os.PathLike) -> tuple[keras.Model, dict]:
     try:
         model = keras.models.load_model(os.fspath(path), safe_mode=True)
     except (TypeError, ValueError) as err:
-        text = " ".join(str(err).split())
-        raise ModelError(f"cannot load the model: {text[:300]}", path) from None
+        raise ModelError(f"cannot load the model: {_explain_load_error(str(err))}",
+                         path) from None
     return model, meta
+
+
+def _explain_load_error(text: str) -> str:
+    """The useful part of Keras' deserialisation error, on one line."""
+    import re
+
+    text = " ".join(text.split())
+    unknown = re.search(r"Could not locate (?:class|function) '([^']+)'", text)
+    if unknown:
+        name = unknown.group(1)
+        registered = re.search(r"'registered_name': '([^']*" + re.escape(name) + r")'", text)
+        where = f" (registered as '{registered.group(1)}')" if registered else ""
+        return (f"it uses a layer this installation does not know: '{name}'{where}; "
+                "import the code that defines it, or use a model exported by dfdetect")
+    return text[:300]
 
 
 def _register_all_layers() -> None:

@@ -63,3 +63,4 @@ def test_unknown_custom_layer_is_one_line(tmp_path):
     with pytest.raises(ModelError) as info:
         export.load_exported(path)
     assert "\n" not in str(info.value) and "m.keras" in str(info.value)
+    assert "'Mystery'" in str(info.value)

@@ -1,0 +1,785 @@
+"""A trained detector on a user's videos and images: per-frame scores and a verdict.
+
+What the model expects (input size, frames per clip, value range, head) comes from the
+metadata :func:`dfdetect.models.export.export_model` embedded in the ``.keras`` file, so
+the user only names the model and the media.
+
+For a **video** and an image model (``kind=image``): ``frames`` evenly spaced frames are
+decoded (sequentially with ``grab()``, only the wanted ones colour-converted, stopping
+after the last one: :mod:`dfdetect.data.video`), faces are detected on a copy downscaled
+to ``detect_max_side`` and the boxes mapped back, the largest face is cropped from the
+full-resolution frame (square, 1.3x its side, as the stores do), all crops go through the
+model in one batch, and the video score is the mean of the frame scores (as
+:func:`dfdetect.evaluation.aggregate_by_video`). Frames without a face are left out of
+the mean; a video with no face at all gets the verdict ``NO FACE`` (not an error).
+
+For a video model (``kind=video``, clips ``(F, H, W, 3)``): ``F`` frames are sampled the
+same way and the clip is scored once. When some sampled frames show no face, the clip is
+filled from the face frames in time order (each repeated as needed), so a clip always
+has ``F`` frames and only ever face crops; ``frames_used`` says how many were distinct.
+
+An **image** is one frame: the largest face is cropped and scored (``NO FACE`` when
+there is none). With ``detect=False`` the centre square of every frame or image is used
+as is (inputs that are already face crops: face detectors often miss faces that fill the
+picture).
+
+Errors are one line naming the file (:class:`~dfdetect.errors.DataError`); in a run over
+many inputs, a failing input becomes a result with verdict ``ERROR`` and the others are
+scored (:func:`predict_inputs`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from dfdetect import FAKE
+from dfdetect.data import faces as facelib
+from dfdetect.data.video import iter_frames, probe_video, sample_indices
+from dfdetect.errors import DataError, DfdetectError, ModelError
+
+__all__ = ["DEFAULT_FRAMES", "ExplainResult", "FrameResult", "IMAGE_EXTENSIONS", "ModelSpec",
+           "PredictSummary", "VIDEO_EXTENSIONS", "VideoResult", "collect_inputs",
+           "explain_input", "explain_inputs", "iter_predictions", "load_detector",
+           "media_type", "model_spec", "predict_inputs", "score_crops", "score_image",
+           "score_input", "score_video", "write_json", "write_plot"]
+
+log = logging.getLogger(__name__)
+
+#: Frames sampled per video for image models when neither the user nor the model says.
+DEFAULT_FRAMES = 10
+#: Faces are searched on frames downscaled to this longest side (boxes mapped back).
+DETECT_MAX_SIDE = 640
+#: FaceForensics++'s crop: a square of 1.3x the face's larger side (as in the stores).
+CROP_SCALE = 1.3
+
+VIDEO_EXTENSIONS = frozenset((".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg",
+                              ".mpeg", ".wmv", ".flv", ".3gp", ".ts", ".mts"))
+#: Image formats OpenCV decodes here.
+IMAGE_EXTENSIONS = frozenset((".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp",
+                              ".tif", ".tiff", ".gif", ".avif", ".ppm", ".pgm", ".pbm",
+                              ".pnm"))
+#: Image formats a user may well hand us but OpenCV cannot read: reported, not ignored.
+UNSUPPORTED_IMAGE_EXTENSIONS = frozenset((".heic", ".heif", ".svg", ".psd", ".jxl", ".dng",
+                                          ".cr2", ".cr3", ".nef", ".arw", ".raw", ".ico",
+                                          ".eps", ".pdf", ".xcf"))
+
+FAKE_VERDICT, REAL_VERDICT, NO_FACE, ERROR = "FAKE", "REAL", "NO FACE", "ERROR"
+
+
+# --------------------------------------------------------------------------- results
+
+@dataclasses.dataclass
+class FrameResult:
+    """One sampled frame (or the one frame of an image).
+
+    Attributes:
+        index: frame index in the video (0 for an image).
+        time: seconds from the start (``None`` for images or unknown fps).
+        face: the detected face ``[top, right, bottom, left]`` in frame pixels, or None.
+        crop: the square crop fed to the model, same order, or None.
+        faces_found: faces detected in the frame (the largest is used).
+        score: P(fake) of this frame (image models; ``None`` for no face or a clip model).
+    """
+
+    index: int
+    time: float | None
+    face: list[int] | None
+    crop: list[int] | None
+    faces_found: int
+    score: float | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class VideoResult:
+    """The outcome for one input (video or image).
+
+    Attributes:
+        path: the input file.
+        media: ``video`` or ``image``.
+        verdict: ``FAKE``, ``REAL``, ``NO FACE`` or ``ERROR``.
+        score: the input's P(fake): mean of the frame scores (image model) or the clip's
+            score (video model); ``None`` without a face or on error.
+        threshold: a score ``>= threshold`` is called FAKE.
+        frames_sampled: frames asked for (1 for an image).
+        frames_decoded: frames that decoded.
+        frames_used: distinct frames with a face that went into the score.
+        frames: per-frame details, in time order.
+        clip: frame indices fed to a video model, in order (repeats when filled in).
+        fps, frame_count, width, height: the video's properties (frame size for images).
+        notes: things worth knowing that are not errors (e.g. a truncated file scored
+            from the frames that decode).
+        error: the one-line error when ``verdict == "ERROR"``.
+        seconds: wall time spent on this input.
+        crops: the model inputs (float32, model layout) when asked to keep them; not
+            written to JSON.
+    """
+
+    path: str
+    media: str
+    verdict: str
+    score: float | None = None
+    threshold: float = 0.5
+    frames_sampled: int = 0
+    frames_decoded: int = 0
+    frames_used: int = 0
+    frames: list[FrameResult] = dataclasses.field(default_factory=list)
+    clip: list[int] | None = None
+    fps: float = 0.0
+    frame_count: int = 0
+    width: int = 0
+    height: int = 0
+    notes: list[str] = dataclasses.field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+    crops: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    crop_frames: list[int] | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict == ERROR
+
+    def line(self) -> str:
+        """``path  VERDICT  score  frames used``: the one line ``dfdetect predict`` prints."""
+        if self.failed:
+            return f"{self.path}  {ERROR:<7}  {self.error}"
+        score = "-" if self.score is None else f"{self.score:.4f}"
+        unit = "frame" if self.media == "image" else "frames"
+        return (f"{self.path}  {self.verdict:<7}  {score:>6}  "
+                f"{self.frames_used}/{self.frames_sampled} {unit} with a face")
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (no crops)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if f.name not in ("frames", "crops", "crop_frames")}
+        out["frames"] = [f.to_dict() for f in self.frames]
+        return out
+
+
+@dataclasses.dataclass
+class PredictSummary:
+    """Counts over a run on many inputs."""
+
+    results: list[VideoResult]
+    ignored: int = 0
+
+    def count(self, verdict: str) -> int:
+        return sum(r.verdict == verdict for r in self.results)
+
+    @property
+    def failures(self) -> int:
+        return self.count(ERROR)
+
+    def report(self) -> str:
+        """One line: how many inputs got which verdict, and how many failed."""
+        n = len(self.results)
+        text = (f"{n - self.failures} of {n} inputs scored: {self.count(FAKE_VERDICT)} FAKE, "
+                f"{self.count(REAL_VERDICT)} REAL, {self.count(NO_FACE)} NO FACE; "
+                f"{self.failures} failed")
+        if self.ignored:
+            text += f"; {self.ignored} other files ignored (not images or videos)"
+        return text
+
+    def to_dict(self) -> dict:
+        return {"inputs": len(self.results), "FAKE": self.count(FAKE_VERDICT),
+                "REAL": self.count(REAL_VERDICT), "NO FACE": self.count(NO_FACE),
+                "failed": self.failures, "ignored": self.ignored}
+
+
+# --------------------------------------------------------------------------- the model
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """What a model takes, read from its metadata and its input layer.
+
+    Attributes:
+        kind: ``image`` ((H, W, 3) per sample) or ``video`` ((F, H, W, 3) clips).
+        height, width: crop size in pixels.
+        frames: frames per clip (video models) or ``None``.
+        value_range: pixel values are scaled from [0, 255] to this range.
+        threshold: the decision threshold saved with the model (0.5 when absent).
+    """
+
+    kind: str
+    height: int
+    width: int
+    frames: int | None
+    value_range: tuple[float, float]
+    threshold: float
+
+
+def model_spec(model, meta: dict) -> ModelSpec:
+    """Reads what ``model`` expects from its input layer, falling back on ``meta``.
+
+    Raises:
+        ModelError: a feature-sequence model, or a size that neither says.
+    """
+    shape = list(model.input_shape[1:]) if model is not None else list(meta.get("input_shape", []))
+    kind = meta.get("kind") or {3: "image", 4: "video"}.get(len(shape), "sequence")
+    if kind not in ("image", "video") or len(shape) != (3 if kind == "image" else 4):
+        raise ModelError(f"this model takes {kind} inputs of shape {tuple(shape)}; "
+                         "predict and explain score image models (H, W, 3) and video "
+                         "models (frames, H, W, 3) only")
+    frames = None
+    if kind == "video":
+        frames, shape = shape[0] or meta.get("frames"), shape[1:]
+    # Backbones built on (None, None, 3) leave the size to the metadata.
+    height = shape[0] or meta.get("image_size")
+    width = shape[1] or meta.get("image_size")
+    if not height or not width or (kind == "video" and not frames):
+        raise ModelError("the model's input size is not fixed and its metadata gives no "
+                         "image_size (or frames): re-export it with export_model(..., "
+                         "image_size=..., frames=...)")
+    lo, hi = (meta.get("value_range") or (0.0, 1.0))[:2]
+    threshold = float(meta.get("threshold", 0.5))
+    return ModelSpec(kind=kind, height=int(height), width=int(width),
+                     frames=int(frames) if frames else None,
+                     value_range=(float(lo), float(hi)), threshold=threshold)
+
+
+def load_detector(path: str | os.PathLike):
+    """Loads an exported dfdetect model and checks it is one predict can use.
+
+    Returns:
+        ``(model, meta)``.
+
+    Raises:
+        ModelError: missing file, not a dfdetect model, an unknown layer, or a model
+            that does not take images or clips.
+    """
+    from dfdetect.models.export import load_exported
+
+    model, meta = load_exported(path)
+    try:
+        model_spec(model, meta)
+    except ModelError as err:
+        raise ModelError(str(err), path) from None
+    return model, meta
+
+
+def _to_model_range(crops: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    lo, hi = spec.value_range
+    return (crops.astype(np.float32) * ((hi - lo) / 255.0) + lo).astype(np.float32)
+
+
+def _fake_probability(outputs) -> np.ndarray:
+    out = np.asarray(outputs, dtype=np.float64)
+    out = out.reshape(len(out), -1)
+    if out.shape[1] == 1:
+        return out[:, 0]
+    if out.shape[1] == 2:
+        return out[:, FAKE]
+    raise ModelError(f"the model outputs {out.shape[1]} values per sample; expected 1 "
+                     "(sigmoid) or 2 (softmax, index 1 = fake)")
+
+
+def score_crops(model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """P(fake) for a batch in the model's input layout and value range.
+
+    Uses ``predict_on_batch`` (no tf.data pipeline: ``model.predict`` on a handful of
+    crops can wait seconds for tf.data's autotuner, see ENVIRONMENT.md).
+    """
+    if not len(x):
+        return np.zeros((0,), np.float64)
+    parts = [_fake_probability(model.predict_on_batch(x[i:i + batch_size]))
+             for i in range(0, len(x), batch_size)]
+    scores = np.concatenate(parts)
+    if not np.all(np.isfinite(scores)):
+        raise ModelError(f"the model returned {int(np.sum(~np.isfinite(scores)))} non-finite "
+                         "scores (NaN/inf): its weights are broken")
+    return np.clip(scores, 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------- faces
+
+def _box(box) -> list[int] | None:
+    return None if box is None else [int(v) for v in box]
+
+
+def _face_crop(rgb: np.ndarray, spec: ModelSpec, detect: bool, detect_max_side: int | None,
+               detector: str):
+    """``(face box, square crop box, faces found, crop uint8)`` of one RGB frame.
+
+    Everything is ``None`` (and 0 faces) when no face is found.
+    """
+    import cv2
+
+    if detect:
+        boxes = facelib.detect_faces(rgb, model=detector, max_side=detect_max_side)
+        face = boxes[0] if boxes else None  # sorted largest first
+        found = len(boxes)
+    else:
+        height, width = rgb.shape[:2]
+        face, found = facelib.Box(0, width, height, 0), 1
+    if face is None:
+        return None, None, 0, None
+    square = facelib.square_box(face, rgb.shape, scale=CROP_SCALE if detect else 1.0)
+    crop = facelib.crop_face(rgb, square, spec.height)
+    if spec.width != spec.height:
+        crop = cv2.resize(crop, (spec.width, spec.height), interpolation=cv2.INTER_AREA)
+    return face, square, found, crop
+
+
+def _verdict(score: float | None, threshold: float) -> str:
+    if score is None:
+        return NO_FACE
+    return FAKE_VERDICT if score >= threshold else REAL_VERDICT
+
+
+def _fill_clip(positions: Sequence[int], length: int) -> list[int]:
+    """``length`` entries of ``positions`` spread evenly, in order (repeats allowed)."""
+    take = np.floor(np.linspace(0, len(positions) - 1, length) + 0.5).astype(int)
+    return [positions[i] for i in take]
+
+
+def _score_frames(model, spec: ModelSpec, result: VideoResult, crops: list[np.ndarray],
+                  crop_frames: list[int], keep_crops: bool) -> VideoResult:
+    """Puts frame / clip scores, the score and the verdict into ``result``."""
+    result.frames_used = len(crops)
+    if not crops:
+        result.verdict = NO_FACE
+        return result
+    stack = _to_model_range(np.stack(crops), spec)
+    by_index = {f.index: f for f in result.frames}
+    if spec.kind == "image":
+        scores = score_crops(model, stack)
+        for index, score in zip(crop_frames, scores):
+            by_index[index].score = float(score)
+        result.score = float(np.mean(scores))
+        inputs, used = stack, list(crop_frames)
+    else:
+        order = _fill_clip(list(range(len(crops))), spec.frames)
+        inputs = stack[order][None]
+        result.score = float(score_crops(model, inputs)[0])
+        used = [crop_frames[i] for i in order]
+        result.clip = used
+    result.verdict = _verdict(result.score, result.threshold)
+    if keep_crops:
+        result.crops, result.crop_frames = inputs, used
+    return result
+
+
+# --------------------------------------------------------------------------- one input
+
+def score_video(model, meta: dict, path: str | os.PathLike, frames: int | None = None,
+                threshold: float | None = None, detect: bool = True,
+                detect_max_side: int | None = DETECT_MAX_SIDE, detector: str = "hog",
+                keep_crops: bool = False) -> VideoResult:
+    """Scores one video: sample frames, crop the largest face, score, aggregate.
+
+    Args:
+        model: a loaded dfdetect model (:func:`load_detector`).
+        meta: its metadata.
+        path: the video file.
+        frames: frames to sample for an image model (default: ``meta["frames"]`` or
+            :data:`DEFAULT_FRAMES`). A video model always takes its own clip length.
+        threshold: decision threshold (default: the model's, else 0.5).
+        detect: detect faces; ``False`` uses each frame's centre square.
+        detect_max_side: faces are searched on frames downscaled to this longest side.
+        detector: face_recognition detector, ``hog`` or ``cnn``.
+        keep_crops: keep the model inputs in ``result.crops`` (for explain).
+
+    Returns:
+        A :class:`VideoResult` with verdict FAKE, REAL or NO FACE.
+
+    Raises:
+        DataError: the file is missing, not a video, or no sampled frame decodes.
+        ModelError: the model does not take images or clips.
+    """
+    start = time.perf_counter()
+    spec = model_spec(model, meta)
+    path = os.fspath(path)
+    info = probe_video(path)
+    if spec.kind == "video":
+        if frames is not None and int(frames) != spec.frames:
+            log.warning("%s: this video model takes clips of %d frames; frames=%d ignored",
+                        path, spec.frames, int(frames))
+        n = spec.frames
+    else:
+        n = int(frames or meta.get("frames") or DEFAULT_FRAMES)
+    indices = sample_indices(info.frame_count, n)
+    result = VideoResult(path=path, media="video", verdict=NO_FACE,
+                         threshold=float(spec.threshold if threshold is None else threshold),
+                         frames_sampled=len(indices), fps=info.fps,
+                         frame_count=info.frame_count, width=info.width, height=info.height)
+    claimed = info.claimed_frame_count
+    if claimed > info.frame_count:
+        result.notes.append(f"the container claims {claimed} frames but only "
+                            f"{info.frame_count} decode; sampled from those")
+        if info.frame_count < 0.9 * claimed:  # a few missing frames at the end are common
+            log.warning("%s: only %d of the %d frames the file claims decode (truncated?); "
+                        "scoring those", path, info.frame_count, claimed)
+    crops, crop_frames = [], []
+    for index, rgb in iter_frames(path, indices):
+        face, square, found, crop = _face_crop(rgb, spec, detect, detect_max_side, detector)
+        result.frames.append(FrameResult(
+            index=int(index), time=round(index / info.fps, 4) if info.fps > 0 else None,
+            face=_box(face), crop=_box(square), faces_found=found))
+        if crop is not None:
+            crops.append(crop)
+            crop_frames.append(int(index))
+    result.frames_decoded = len(result.frames)
+    if 0 < result.frames_decoded < len(indices):
+        result.notes.append(f"{len(indices) - result.frames_decoded} of {len(indices)} "
+                            "sampled frames did not decode")
+    if not result.frames:
+        raise DataError(f"none of the {len(indices)} sampled frames decodes: truncated or "
+                        "corrupt video", path)
+    _score_frames(model, spec, result, crops, crop_frames, keep_crops)
+    result.seconds = round(time.perf_counter() - start, 4)
+    return result
+
+
+def score_image(model, meta: dict, path: str | os.PathLike, threshold: float | None = None,
+                detect: bool = True, detect_max_side: int | None = DETECT_MAX_SIDE,
+                detector: str = "hog", keep_crops: bool = False) -> VideoResult:
+    """Scores one image (its largest face); a video model sees the crop as a still clip.
+
+    Same arguments and result as :func:`score_video` (``media="image"``, one frame).
+
+    Raises:
+        DataError: missing, empty or undecodable image.
+    """
+    start = time.perf_counter()
+    spec = model_spec(model, meta)
+    path = os.fspath(path)
+    rgb = facelib.load_image(path)
+    result = VideoResult(path=path, media="image", verdict=NO_FACE,
+                         threshold=float(spec.threshold if threshold is None else threshold),
+                         frames_sampled=1, frames_decoded=1, frame_count=1,
+                         width=int(rgb.shape[1]), height=int(rgb.shape[0]))
+    face, square, found, crop = _face_crop(rgb, spec, detect, detect_max_side, detector)
+    result.frames.append(FrameResult(index=0, time=None, face=_box(face), crop=_box(square),
+                                     faces_found=found))
+    _score_frames(model, spec, result, [crop] if crop is not None else [],
+                  [0] if crop is not None else [], keep_crops)
+    result.seconds = round(time.perf_counter() - start, 4)
+    return result
+
+
+def media_type(path: str | os.PathLike) -> str:
+    """``video`` or ``image`` from the file name.
+
+    Raises:
+        DataError: an image format OpenCV cannot read, or not a media file at all.
+    """
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    if ext in VIDEO_EXTENSIONS:
+        return "video"
+    if ext in IMAGE_EXTENSIONS:
+        return "image"
+    if ext in UNSUPPORTED_IMAGE_EXTENSIONS:
+        raise DataError(f"unsupported image format {ext!r}: convert it to PNG or JPEG "
+                        f"(readable: {', '.join(sorted(IMAGE_EXTENSIONS))})", path)
+    raise DataError(f"unsupported file type {ext or '(no extension)'!r}: expected a video "
+                    f"({', '.join(sorted(VIDEO_EXTENSIONS))}) or an image "
+                    f"({', '.join(sorted(IMAGE_EXTENSIONS))})", path)
+
+
+def score_input(model, meta: dict, path: str | os.PathLike, frames: int | None = None,
+                threshold: float | None = None, **kwargs) -> VideoResult:
+    """:func:`score_video` or :func:`score_image`, chosen by the file's extension.
+
+    Raises:
+        DataError: missing file, unsupported type, unreadable media.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataError("no such file", path)
+    if media_type(path) == "video":
+        return score_video(model, meta, path, frames=frames, threshold=threshold, **kwargs)
+    return score_image(model, meta, path, threshold=threshold, **kwargs)
+
+
+# --------------------------------------------------------------------------- many inputs
+
+def _media_in(folder: str) -> tuple[list[str], list[str], int]:
+    """(media files, unsupported images, other files ignored) under ``folder``, sorted."""
+    found, bad, ignored = [], [], 0
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            ext = os.path.splitext(name)[1].lower()
+            full = os.path.join(root, name)
+            if ext in VIDEO_EXTENSIONS or ext in IMAGE_EXTENSIONS:
+                found.append(full)
+            elif ext in UNSUPPORTED_IMAGE_EXTENSIONS:
+                bad.append(full)
+            else:
+                ignored += 1
+    return found, bad, ignored
+
+
+def collect_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list[str], int]:
+    """Expands folders (recursively, sorted) into media files.
+
+    A named file is always kept (so a missing or unsupported one is reported); inside a
+    folder, images in formats OpenCV cannot read are kept too (reported as failures),
+    other non-media files are skipped and counted.
+
+    Returns:
+        ``(paths, ignored)``.
+    """
+    paths, ignored = [], 0
+    for item in inputs:
+        item = os.fspath(item)
+        if os.path.isdir(item):
+            found, bad, skipped = _media_in(item)
+            paths.extend(sorted(found + bad))
+            ignored += skipped
+        else:
+            paths.append(item)
+    return paths, ignored
+
+
+def _failure(path: str, err: BaseException) -> VideoResult:
+    if isinstance(err, DfdetectError):
+        message = str(err)
+        if message.startswith(f"{path}: "):
+            message = message[len(path) + 2:]
+    else:  # not expected: still one line, and the batch goes on
+        log.debug("unexpected error on %s", path, exc_info=True)
+        message = f"unexpected {type(err).__name__}: {' '.join(str(err).split())[:300]}"
+    return VideoResult(path=path, media="unknown", verdict=ERROR, error=message)
+
+
+def _guarded(path: str, fn: Callable[[], object]):
+    """``fn()``, or a verdict-ERROR result when it raises: one bad file never ends a run."""
+    try:
+        return fn()
+    except DfdetectError as err:
+        return _failure(path, err)
+    except Exception as err:  # noqa: BLE001
+        return _failure(path, err)
+
+
+def iter_predictions(model, meta: dict, paths: Sequence[str], **kwargs) -> Iterator[VideoResult]:
+    """Yields one :class:`VideoResult` per path; a failing input yields verdict ERROR."""
+    for path in paths:
+        yield _guarded(path, lambda: score_input(model, meta, path, **kwargs))
+
+
+def predict_inputs(model, meta: dict, inputs: Sequence[str | os.PathLike],
+                   on_result: Callable[[VideoResult], None] | None = None,
+                   **kwargs) -> PredictSummary:
+    """Scores videos, images and folders of them; failures are counted, not raised.
+
+    Args:
+        model, meta: from :func:`load_detector`.
+        inputs: files and folders.
+        on_result: called with each result as soon as it is ready (e.g. to print it).
+        **kwargs: passed to :func:`score_video` / :func:`score_image`.
+    """
+    paths, ignored = collect_inputs(inputs)
+    summary = PredictSummary(results=[], ignored=ignored)
+    for result in iter_predictions(model, meta, paths, **kwargs):
+        summary.results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return summary
+
+
+# --------------------------------------------------------------------------- outputs
+
+def write_json(path: str | os.PathLike, summary: PredictSummary, model_path: str | None = None,
+               meta: dict | None = None) -> str:
+    """Writes every input's verdict and every frame's score, box and timestamp."""
+    from dfdetect.results import atomic_write_text
+
+    keep = ("experiment", "config", "scale", "kind", "head", "input_shape", "frames",
+            "image_size", "threshold", "value_range", "model_name")
+    doc = {"model": None if model_path is None else os.fspath(model_path),
+           "model_metadata": {k: v for k, v in (meta or {}).items() if k in keep},
+           "summary": summary.to_dict(),
+           "results": [r.to_dict() for r in summary.results]}
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write_text(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    return path
+
+
+def _short_names(paths: Sequence[str]) -> list[str]:
+    names = [os.path.basename(p) for p in paths]
+    if len(set(names)) == len(names):
+        return names
+    common = os.path.commonpath([os.path.abspath(p) for p in paths]) if paths else ""
+    return [os.path.relpath(os.path.abspath(p), common) for p in paths]
+
+
+def write_plot(path: str | os.PathLike, results: Sequence[VideoResult],
+               threshold: float | None = None) -> str | None:
+    """P5 Fig. 4-5: P(fake) per frame for each scored input, with the threshold.
+
+    A video model's clip score is drawn flat over the frames it saw. Returns the path,
+    or ``None`` when no input has a score to draw.
+    """
+    from dfdetect import plots
+
+    scored = [r for r in results if r.score is not None]
+    if not scored:
+        return None
+    series = {}
+    for name, r in zip(_short_names([r.path for r in scored]), scored):
+        if r.clip is not None:
+            xs = sorted(set(r.clip))
+            series[f"{name} (clip)"] = (xs, [r.score] * len(xs))
+        else:
+            pts = [(f.index, f.score) for f in r.frames if f.score is not None]
+            series[name] = ([p[0] for p in pts], [p[1] for p in pts])
+    if threshold is None:
+        threshold = scored[0].threshold
+    return plots.frame_scores(path, series, threshold=threshold)
+
+
+# --------------------------------------------------------------------------- explain
+
+@dataclasses.dataclass
+class ExplainResult:
+    """What :func:`explain_input` drew.
+
+    Attributes:
+        result: the input's scores and verdict.
+        frames: frame indices explained (most suspicious first for image models; in
+            time order for a video model's clip).
+        grid: the PNG grid (input | Grad-CAM | overlay per frame), or ``None`` when there
+            was no face to explain.
+        overlays: one overlay PNG per explained frame.
+    """
+
+    result: VideoResult
+    frames: list[int]
+    grid: str | None
+    overlays: list[str]
+
+    def line(self) -> str:
+        if self.grid is None:
+            return f"{self.result.line()}  (nothing to explain)"
+        return f"{self.result.line()}  -> {self.grid}"
+
+
+def _file_stem(path: str) -> str:
+    name = os.path.basename(path)
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "input"
+
+
+def _save_overlay(path: str, image: np.ndarray, heat: np.ndarray, min_side: int = 256) -> str:
+    import cv2
+
+    from dfdetect import explain
+
+    picture = explain.overlay(image, heat)
+    if min(picture.shape[:2]) < min_side:  # model crops are often 64 px: enlarge to see
+        factor = min_side / min(picture.shape[:2])
+        picture = cv2.resize(picture, (round(picture.shape[1] * factor),
+                                       round(picture.shape[0] * factor)),
+                             interpolation=cv2.INTER_CUBIC)
+    ok, data = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise DataError("cannot encode the overlay as PNG", path)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as handle:
+        handle.write(data.tobytes())
+    os.replace(tmp, path)
+    return path
+
+
+def explain_input(model, meta: dict, path: str | os.PathLike, out_dir: str | os.PathLike,
+                  frames: int | None = None, top: int = 4, layer_name: str | None = None,
+                  threshold: float | None = None, **kwargs) -> ExplainResult:
+    """Grad-CAM overlays for the most suspicious frames of one video or image.
+
+    Image models: the ``top`` frames with the highest P(fake). Video models: the clip
+    is explained as a whole and ``top`` of its distinct frames, evenly spaced, are shown.
+    Writes ``<out_dir>/<file>_gradcam.png`` (input | heat map | overlay per frame) and
+    ``<out_dir>/<file>_frame<index>.png`` overlays.
+
+    Args:
+        model, meta: from :func:`load_detector`.
+        path: a video or image.
+        out_dir: folder for the PNGs (created).
+        frames: frames to sample (image models), as in :func:`score_video`.
+        top: frames to explain.
+        layer_name: Grad-CAM target layer (default: the last feature map,
+            :func:`dfdetect.explain.default_layer_path`).
+        threshold: decision threshold (default: the model's).
+        **kwargs: passed to :func:`score_video` / :func:`score_image`.
+
+    Raises:
+        DataError / ModelError: as :func:`score_input`, or an unusable target layer.
+    """
+    from dfdetect import explain
+
+    if top < 1:
+        raise DataError(f"top must be >= 1, got {top}")
+    spec = model_spec(model, meta)
+    result = score_input(model, meta, path, frames=frames, threshold=threshold,
+                         keep_crops=True, **kwargs)
+    if result.crops is None:
+        return ExplainResult(result=result, frames=[], grid=None, overlays=[])
+    crops, crop_frames = result.crops, result.crop_frames
+    if spec.kind == "image":
+        by_index = {f.index: f.score for f in result.frames}
+        scores = np.array([by_index[i] for i in crop_frames])
+        pick = list(np.argsort(-scores, kind="stable")[:top])
+        shown = crops[pick]
+        heats = explain.grad_cam(model, shown, layer_name=layer_name)
+        chosen = [crop_frames[i] for i in pick]
+        labels = [f"{i} ({s:.3f})" for i, s in zip(chosen, scores[pick])]
+    else:
+        all_heats = explain.grad_cam(model, crops, layer_name=layer_name)[0]
+        first = {}
+        for position, index in enumerate(crop_frames):
+            first.setdefault(index, position)
+        distinct = list(first.values())
+        pick = [distinct[i] for i in sample_indices(len(distinct), top)]
+        shown, heats = crops[0][pick], all_heats[pick]
+        chosen = [crop_frames[i] for i in pick]
+        labels = [str(i) for i in chosen]
+    lo, hi = spec.value_range
+    images = np.clip((np.asarray(shown, np.float32) - lo) / (hi - lo), 0.0, 1.0)
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    stem = _file_stem(result.path)
+    what = "frame" if result.media == "video" else "image"
+    title = (f"{os.path.basename(result.path)}: {result.verdict}, P(fake) {result.score:.3f}\n"
+             f"{what}{'s' if len(labels) > 1 else ''} {', '.join(labels)}")
+    grid = explain.save_gradcam_grid(os.path.join(out_dir, f"{stem}_gradcam.png"), images,
+                                     heats, title=title)
+    overlays = [_save_overlay(os.path.join(out_dir, f"{stem}_frame{index:05d}.png"), image, heat)
+                for index, image, heat in zip(chosen, images, heats)]
+    result.crops = None  # the arrays were for this function only
+    return ExplainResult(result=result, frames=[int(i) for i in chosen], grid=grid,
+                         overlays=overlays)
+
+
+def explain_inputs(model, meta: dict, inputs: Sequence[str | os.PathLike],
+                   out_dir: str | os.PathLike,
+                   on_result: Callable[[ExplainResult], None] | None = None,
+                   **kwargs) -> PredictSummary:
+    """:func:`explain_input` for files and folders; failures are counted, not raised.
+
+    ``on_result`` gets each :class:`ExplainResult` (a failed input has verdict ERROR
+    and no pictures).
+    """
+    paths, ignored = collect_inputs(inputs)
+    summary = PredictSummary(results=[], ignored=ignored)
+    for path in paths:
+        item = _guarded(path, lambda: explain_input(model, meta, path, out_dir, **kwargs))
+        if isinstance(item, VideoResult):
+            item = ExplainResult(result=item, frames=[], grid=None, overlays=[])
+        summary.results.append(item.result)
+        if on_result is not None:
+            on_result(item)
+    return summary

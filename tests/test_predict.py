@@ -1,0 +1,363 @@
+"""dfdetect.predict: a detector on videos and images (tiny models, tiny procedural videos).
+
+The media helpers here are also used by tests/test_cli.py.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+import pytest
+
+from dfdetect import predict
+from dfdetect.data import procedural
+from dfdetect.errors import DataError, ModelError
+from dfdetect.models.export import export_model
+
+SIZE = 32  # model input side: tiny, the tests check plumbing, not accuracy
+
+
+# --------------------------------------------------------------------------- helpers
+
+def image_model(size: int = SIZE) -> keras.Model:
+    """A tiny image model with a sigmoid head (random weights)."""
+    inp = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inp)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    out = keras.layers.Dense(1, activation="sigmoid", name="head")(x)
+    return keras.Model(inp, out, name="tiny_image")
+
+
+def video_model(frames: int = 3, size: int = SIZE) -> keras.Model:
+    """A tiny clip model (F, H, W, 3) -> 2-way softmax, index 1 = fake."""
+    inp = keras.Input((frames, size, size, 3))
+    x = keras.layers.TimeDistributed(keras.layers.Conv2D(4, 3, activation="relu"),
+                                     name="frame_conv")(inp)
+    x = keras.layers.GlobalAveragePooling3D()(x)
+    out = keras.layers.Dense(2, activation="softmax", name="head")(x)
+    return keras.Model(inp, out, name="tiny_video")
+
+
+def export_image_model(path, size: int = SIZE) -> str:
+    """A tiny model exported with the metadata experiments/p1_fusion.py writes."""
+    keras.utils.set_random_seed(0)
+    return export_model(image_model(size), str(path), experiment="p1_fusion", config="tiny",
+                        scale="smoke", image_size=size, threshold=0.5, trained_on="none")
+
+
+def face_frames(n: int, seed: int = 1, size: int = 160) -> list[np.ndarray]:
+    """``n`` RGB frames of one procedural face moving (HOG finds it in every frame)."""
+    rng = np.random.default_rng(seed)
+    ident = procedural.random_identity(rng)
+    return [procedural.render_face(ident, view, size)[0]
+            for view in procedural.face_motion(rng, n)]
+
+
+def blank_frames(n: int, size: int = 160) -> list[np.ndarray]:
+    """``n`` frames with no face: smooth colour ramps."""
+    ramp = np.linspace(0, 255, size, dtype=np.float32)
+    frames = []
+    for i in range(n):
+        img = np.zeros((size, size, 3), np.uint8)
+        img[..., 0] = ramp[None, :]
+        img[..., 1] = ramp[:, None]
+        img[..., 2] = (40 * i) % 256
+        frames.append(img)
+    return frames
+
+
+def write_video(path, frames: list[np.ndarray], fps: float = 10.0) -> str:
+    """Writes RGB frames as an .mp4 (OpenCV's mp4v)."""
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return str(path)
+
+
+def write_png(path, rgb: np.ndarray) -> str:
+    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return str(path)
+
+
+def unknown_layer_model(path) -> str:
+    """An exported dfdetect model whose config names a layer no installation has."""
+    import zipfile
+
+    src = export_image_model(Path(path).with_name("source.keras"))
+    with zipfile.ZipFile(src) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] == "Conv2D":  # as saved by a machine with a custom layer
+            layer.update(class_name="Vanished", module="somewhere.layers",
+                         registered_name="somewhere>Vanished")
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return str(path)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    """Face video (8 frames), no-face video, half-and-half video, face and blank PNGs."""
+    root = tmp_path_factory.mktemp("media")
+    faces = face_frames(8)
+    return {
+        "face_video": write_video(root / "face.mp4", faces),
+        "noface_video": write_video(root / "noface.mp4", blank_frames(6)),
+        "mixed_video": write_video(root / "mixed.mp4", faces[:4] + blank_frames(4)),
+        "face_png": write_png(root / "face.png", faces[0]),
+        "blank_png": write_png(root / "blank.png", blank_frames(1)[0]),
+        "root": root,
+    }
+
+
+@pytest.fixture(scope="module")
+def image_detector(tmp_path_factory):
+    from dfdetect.models.export import load_exported
+
+    return load_exported(export_image_model(tmp_path_factory.mktemp("m") / "img.keras"))
+
+
+@pytest.fixture(scope="module")
+def video_detector(tmp_path_factory):
+    from dfdetect.models.export import load_exported
+
+    keras.utils.set_random_seed(0)
+    path = export_model(video_model(frames=4), str(tmp_path_factory.mktemp("m") / "vid.keras"),
+                        experiment="p3", image_size=SIZE)
+    return load_exported(path)
+
+
+# --------------------------------------------------------------------------- model spec
+
+def test_model_spec_reads_size_frames_and_threshold(image_detector, video_detector):
+    spec = predict.model_spec(*image_detector)
+    assert (spec.kind, spec.height, spec.width, spec.frames) == ("image", SIZE, SIZE, None)
+    assert spec.value_range == (0.0, 1.0) and spec.threshold == 0.5
+    vspec = predict.model_spec(*video_detector)
+    assert (vspec.kind, vspec.height, vspec.frames) == ("video", SIZE, 4)
+
+
+def test_model_spec_takes_size_from_metadata_when_the_input_is_not_fixed():
+    inp = keras.Input((None, None, 3))
+    model = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid")(
+        keras.layers.GlobalAveragePooling2D()(inp)))
+    spec = predict.model_spec(model, {"kind": "image", "image_size": 48})
+    assert (spec.height, spec.width) == (48, 48)
+    with pytest.raises(ModelError, match="image_size"):
+        predict.model_spec(model, {"kind": "image"})
+
+
+def test_feature_sequence_models_are_refused():
+    inp = keras.Input((10, 24))
+    model = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid")(
+        keras.layers.LSTM(4)(inp)))
+    with pytest.raises(ModelError, match="image models"):
+        predict.model_spec(model, {"kind": "sequence"})
+
+
+# --------------------------------------------------------------------------- videos
+
+def test_image_model_scores_each_frame_and_averages(media, image_detector):
+    model, meta = image_detector
+    result = predict.score_video(model, meta, media["face_video"], frames=4)
+    assert result.media == "video" and result.frames_sampled == 4
+    assert result.frames_decoded == 4 and result.frames_used == 4
+    assert [f.index for f in result.frames] == [0, 2, 5, 7]
+    assert [f.time for f in result.frames] == pytest.approx([0.0, 0.2, 0.5, 0.7])
+    scores = [f.score for f in result.frames]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert result.score == pytest.approx(np.mean(scores))
+    assert result.verdict == ("FAKE" if result.score >= 0.5 else "REAL")
+    for f in result.frames:
+        top, right, bottom, left = f.crop
+        assert right - left == bottom - top > 0  # square crop
+        ftop, fright, fbottom, fleft = f.face
+        assert top <= ftop and left <= fleft and bottom >= fbottom and right >= fright
+    # the frame scores are exactly the model on the crops
+    crops = predict.score_video(model, meta, media["face_video"], frames=4,
+                                keep_crops=True).crops
+    assert crops.shape == (4, SIZE, SIZE, 3) and 0.0 <= crops.min() and crops.max() <= 1.0
+    direct = np.asarray(model(crops, training=False))[:, 0]
+    np.testing.assert_allclose(scores, direct, rtol=1e-5)
+
+
+def test_threshold_sets_the_verdict(media, image_detector):
+    model, meta = image_detector
+    low = predict.score_video(model, meta, media["face_video"], frames=2, threshold=0.0)
+    high = predict.score_video(model, meta, media["face_video"], frames=2, threshold=1.0)
+    assert (low.verdict, high.verdict) == ("FAKE", "REAL")
+    assert low.score == pytest.approx(high.score)
+
+
+def test_video_without_faces_is_no_face_not_an_error(media, image_detector):
+    result = predict.score_video(*image_detector, media["noface_video"], frames=3)
+    assert result.verdict == "NO FACE" and result.score is None
+    assert result.frames_decoded == 3 and result.frames_used == 0
+    assert all(f.face is None and f.score is None for f in result.frames)
+    assert "NO FACE" in result.line() and "0/3" in result.line()
+
+
+def test_only_face_frames_count(media, image_detector):
+    model, meta = image_detector
+    result = predict.score_video(model, meta, media["mixed_video"], frames=4)
+    with_face = [f for f in result.frames if f.score is not None]
+    assert [f.index for f in with_face] == [0, 2]  # frames 5 and 7 are blank
+    assert result.frames_used == 2
+    assert result.score == pytest.approx(np.mean([f.score for f in with_face]))
+
+
+def test_video_model_scores_the_clip_once_from_face_frames(media, video_detector):
+    model, meta = video_detector
+    full = predict.score_video(model, meta, media["face_video"], keep_crops=True)
+    assert full.frames_sampled == 4 and full.clip == [0, 2, 5, 7]
+    assert full.crops.shape == (1, 4, SIZE, SIZE, 3)
+    assert full.score == pytest.approx(float(np.asarray(model(full.crops))[0, 1]), rel=1e-5)
+    assert all(f.score is None for f in full.frames)  # one score for the clip
+    mixed = predict.score_video(model, meta, media["mixed_video"], frames=9)  # frames ignored
+    assert mixed.frames_sampled == 4 and mixed.frames_used == 2
+    assert mixed.clip == [0, 0, 2, 2]  # filled from the face frames, in time order
+    none = predict.score_video(model, meta, media["noface_video"])
+    assert none.verdict == "NO FACE" and none.clip is None
+
+
+def test_bad_videos_raise_one_line_errors(tmp_path, media, image_detector):
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, np.uint8).tobytes())
+    data = Path(media["face_video"]).read_bytes()
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(data[: len(data) // 2])
+    for path in (corrupt, truncated, tmp_path / "missing.mp4"):
+        with pytest.raises(DataError) as info:
+            predict.score_input(*image_detector, path)
+        assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- images
+
+def test_image_input_and_no_detect(media, image_detector, tmp_path):
+    model, meta = image_detector
+    face = predict.score_input(model, meta, media["face_png"])
+    assert face.media == "image" and face.frames_used == 1 and face.verdict in ("FAKE", "REAL")
+    blank = predict.score_input(model, meta, media["blank_png"])
+    assert blank.verdict == "NO FACE"
+    # --no-detect: the picture is the crop; exact model input = pixels / 255
+    rgb = np.random.default_rng(1).integers(0, 256, (SIZE, SIZE, 3), np.uint8)
+    crop = predict.score_input(model, meta, write_png(tmp_path / "crop.png", rgb), detect=False)
+    expected = float(np.asarray(model(rgb[None].astype("float32") / 255.0))[0, 0])
+    assert crop.score == pytest.approx(expected, rel=1e-5)
+
+
+def test_unsupported_and_undecodable_images(tmp_path, image_detector):
+    heic = tmp_path / "photo.heic"
+    heic.write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 100)
+    with pytest.raises(DataError, match="unsupported image format '.heic'"):
+        predict.score_input(*image_detector, heic)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    with pytest.raises(DataError, match="cannot decode"):
+        predict.score_input(*image_detector, broken)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    with pytest.raises(DataError, match="unsupported file type '.txt'"):
+        predict.score_input(*image_detector, notes)
+
+
+# --------------------------------------------------------------------------- many inputs
+
+def test_folder_run_scores_the_rest_and_counts_failures(tmp_path, media, image_detector):
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    Path(folder / "a.mp4").write_bytes(Path(media["face_video"]).read_bytes())
+    Path(folder / "sub" / "b.mp4").write_bytes(Path(media["noface_video"]).read_bytes())
+    (folder / "c.mp4").write_bytes(b"not a video at all, just text")
+    (folder / "d.heic").write_bytes(b"\x00" * 64)
+    (folder / "readme.txt").write_text("ignored")
+    seen = []
+    summary = predict.predict_inputs(*image_detector, [folder, tmp_path / "gone.png"],
+                                     frames=2, on_result=seen.append)
+    names = [os.path.basename(r.path) for r in summary.results]
+    assert names == ["a.mp4", "c.mp4", "d.heic", "b.mp4", "gone.png"]
+    assert seen == summary.results
+    verdicts = {os.path.basename(r.path): r.verdict for r in summary.results}
+    assert verdicts["a.mp4"] in ("FAKE", "REAL") and verdicts["b.mp4"] == "NO FACE"
+    assert [verdicts[n] for n in ("c.mp4", "d.heic", "gone.png")] == ["ERROR"] * 3
+    assert summary.failures == 3 and summary.ignored == 1
+    errors = {os.path.basename(r.path): r.error for r in summary.results if r.failed}
+    assert "text file" in errors["c.mp4"] and "no such file" in errors["gone.png"]
+    assert "3 failed" in summary.report() and "1 other files ignored" in summary.report()
+
+
+def test_json_and_plot(tmp_path, media, image_detector):
+    model, meta = image_detector
+    summary = predict.predict_inputs(model, meta, [media["face_video"], media["noface_video"]],
+                                     frames=3)
+    path = predict.write_json(tmp_path / "out" / "scores.json", summary, "img.keras", meta)
+    doc = json.loads(Path(path).read_text())
+    assert doc["summary"]["inputs"] == 2 and doc["summary"]["NO FACE"] == 1
+    assert doc["model_metadata"]["experiment"] == "p1_fusion"
+    first = doc["results"][0]
+    assert len(first["frames"]) == 3 and "crops" not in first
+    assert set(first["frames"][0]) == {"index", "time", "face", "crop", "faces_found", "score"}
+    png = predict.write_plot(tmp_path / "out" / "frames.png", summary.results)
+    assert Path(png).stat().st_size > 1000
+    assert predict.write_plot(tmp_path / "none.png", summary.results[1:]) is None
+
+
+# --------------------------------------------------------------------------- explain
+
+def test_explain_image_model_shows_the_most_suspicious_frames(tmp_path, media, image_detector):
+    model, meta = image_detector
+    scored = predict.score_video(model, meta, media["face_video"], frames=4)
+    ranked = sorted(scored.frames, key=lambda f: -f.score)
+    item = predict.explain_input(model, meta, media["face_video"], tmp_path / "ex",
+                                 frames=4, top=2)
+    assert item.frames == [f.index for f in ranked[:2]]
+    assert Path(item.grid).stat().st_size > 1000
+    assert [Path(p).name for p in item.overlays] == [
+        f"face_mp4_frame{i:05d}.png" for i in item.frames]
+    overlay = cv2.imread(item.overlays[0])
+    assert overlay.shape[0] >= 256  # enlarged from the 32-px crop
+    none = predict.explain_input(model, meta, media["noface_video"], tmp_path / "ex", top=2)
+    assert none.grid is None and none.result.verdict == "NO FACE"
+
+
+def test_explain_video_model(tmp_path, media, video_detector):
+    item = predict.explain_input(*video_detector, media["mixed_video"], tmp_path / "ex", top=3)
+    assert item.frames == [0, 2]  # only two distinct face frames in the clip
+    assert Path(item.grid).exists() and len(item.overlays) == 2
+
+
+def test_truncated_video_that_still_plays_is_scored_from_what_decodes(tmp_path, image_detector):
+    # MJPG .avi keeps its frames in order before the index: cut in half, half still plays
+    full = tmp_path / "full.avi"
+    frames = face_frames(10)
+    writer = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 160))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    data = full.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: int(len(data) * 0.55)])
+    result = predict.score_video(*image_detector, cut, frames=3)
+    assert result.frame_count < 10 and result.frames_used == 3
+    assert max(f.index for f in result.frames) == result.frame_count - 1
+    assert "claims 10 frames" in result.notes[0]
+
+
+def test_non_finite_model_output_is_a_model_error(image_detector):
+    model = image_model()
+    model.get_layer("head").set_weights([np.full((4, 1), np.nan, "float32"),
+                                         np.zeros(1, "float32")])
+    with pytest.raises(ModelError, match="non-finite"):
+        predict.score_crops(model, np.zeros((2, SIZE, SIZE, 3), "float32"))
