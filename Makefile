@@ -17,7 +17,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 
 .PHONY: setup test reproduce-fusion grid-custom-cnn inception-unfreeze grid-sequence \
-        reproduce-convlstm reproduce-pose reproduce-deepforense pose-env bench clean
+        reproduce-convlstm reproduce-pose reproduce-deepforense pose-env pose-check bench clean
 
 setup: $(STAMP)
 
@@ -41,5 +41,51 @@ EXP_ARGS = --scale $(SCALE) --faces $(FACES) --seed $(SEED) \
 reproduce-fusion: setup
 	$(PY) experiments/p1_fusion.py $(EXP_ARGS)
 
+# P2 — run inception-unfreeze before grid-sequence for the paper's pipeline: the sequence
+# grid reads the best InceptionV3 model from results/p2/inception/ (else trains one itself).
+grid-custom-cnn: setup
+	$(PY) experiments/p2_custom_cnn_grid.py $(EXP_ARGS)
+
+inception-unfreeze: setup
+	$(PY) experiments/p2_inception_unfreeze.py $(EXP_ARGS)
+
+grid-sequence: setup
+	$(PY) experiments/p2_sequence_grid.py $(EXP_ARGS)
+
+
+POSE_VENV   ?= .venv-pose
+POSE_PY     := $(POSE_VENV)/bin/python
+POSE_STAMP  := $(POSE_VENV)/.installed
+POSE_VIDEOS ?= $(wildcard ../shared/data/videos/upperbody_*.mp4)
+POSE_CHECK  ?= build/pose-check
+
+pose-env: $(POSE_STAMP)
+
+# MediaPipe 0.10.14 needs protobuf < 5 and TensorFlow 2.21 protobuf >= 6.31: it gets its
+# own venv, installed --no-deps from the full pin list (its metadata would pull jax,
+# jaxlib and opencv-contrib). The self-check loads the pose models (offline).
+$(POSE_STAMP): requirements-pose.txt
+	test -x $(POSE_PY) || $(PYTHON_SYS) -m venv $(POSE_VENV)
+	$(POSE_PY) -m pip install --quiet --upgrade pip
+	$(POSE_PY) -m pip install --quiet --no-deps -r requirements-pose.txt
+	$(POSE_PY) tools/mediapipe_pose.py --self-check
+	touch $(POSE_STAMP)
+
+# P4 — `dfdetect pose extract` with MediaPipe on the real upper-body videos; fails unless a
+# pose is found in >= 95 % of every video's frames.
+pose-check: setup pose-env
+	$(PY) -m dfdetect.cli pose extract $(POSE_VIDEOS) --backend mediapipe --label real \
+	    --out $(POSE_CHECK) --overwrite --min-detected 0.95
+
+reproduce-pose: setup
+	$(PY) experiments/p4_pose_lstm.py $(EXP_ARGS)
+
+# P5 DeepForense: CNN features (backbone fine-tuned on 50 % of identities first) into
+# SVM / random forest / MLP, bagging / boosting / stacking; k-fold CV grouped by identity.
+# Writes results/p5/{cv,stacking,selection,videos,setup}.csv, pca.png, tsne.png,
+# frame_scores.png, cv.png. SCALE=smoke runs in a few minutes, cpu in under 30.
+reproduce-deepforense: setup
+	$(PY) experiments/p5_deepforense.py $(EXP_ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(POSE_VENV) .pytest_cache build *.egg-info

@@ -82,6 +82,9 @@ def benchmark_store(kind: str, faces: str, scale: Scale, seed: int,
 
     root = Path(root or DATA_ROOT)
     name = f"bench-{kind}-{faces_tag(faces)}-{scale.name}-seed{seed}"
+    if holdout_method:
+        # The held-out method changes every split, so it is part of the store's identity.
+        name += f"-holdout-{benchmark.METHOD_ALIASES.get(holdout_method, holdout_method)}"
     out = root / name
     if not (out / benchmark.COMPLETE_MARKER).exists():
         summary = benchmark.build_benchmark(kind, faces=faces, scale=scale.name, out=str(out),

@@ -32,7 +32,12 @@ class Scale:
         pose_pois: persons of interest in the pose benchmark (P4).
         pose_segments_per_video: 150-frame segments per pose video (P4).
         pose_videos_per_poi: real videos per person of interest (P4).
+        pose_epochs: P4 training epochs (paper 200; the best validation epoch is kept).
+        pose_batch_size: P4 batch size (paper 1; larger on a CPU, where batch 1 through
+            a 512 x 2 LSTM over 150 steps is far too slow).
         cv_folds: k of k-fold cross-validation (P5).
+        p5_finetune_epochs: P5's backbone fine-tuning before feature extraction (early
+            stopping may end sooner; Meso-4 needs ~30-40 epochs on the cpu benchmark).
     """
 
     name: str
@@ -49,7 +54,10 @@ class Scale:
     pose_pois: int
     pose_segments_per_video: int
     pose_videos_per_poi: int
+    pose_epochs: int
+    pose_batch_size: int
     cv_folds: int
+    p5_finetune_epochs: int
 
 
 SCALES = {
@@ -58,18 +66,21 @@ SCALES = {
         video_size=64, p2_frames=4, p3_frames=4, benchmark_videos=12,
         epochs=1, repeats=1, batch_size=16,
         pose_pois=2, pose_segments_per_video=2, pose_videos_per_poi=4, cv_folds=2,
+        pose_epochs=1, pose_batch_size=8, p5_finetune_epochs=1,
     ),
     "cpu": Scale(
         name="cpu", image_size=64, benchmark_identities=1500, views_per_identity=1,
         video_size=64, p2_frames=10, p3_frames=8, benchmark_videos=200,
         epochs=8, repeats=3, batch_size=32,
-        pose_pois=3, pose_segments_per_video=4, pose_videos_per_poi=20, cv_folds=5,
+        pose_pois=3, pose_segments_per_video=4, pose_videos_per_poi=40, cv_folds=5,
+        pose_epochs=40, pose_batch_size=32, p5_finetune_epochs=40,
     ),
     "paper": Scale(
         name="paper", image_size=256, benchmark_identities=20000, views_per_identity=4,
         video_size=240, p2_frames=40, p3_frames=30, benchmark_videos=1000,
         epochs=60, repeats=10, batch_size=32,
         pose_pois=5, pose_segments_per_video=6, pose_videos_per_poi=60, cv_folds=5,
+        pose_epochs=200, pose_batch_size=1, p5_finetune_epochs=60,
     ),
 }
 

@@ -42,3 +42,11 @@ def test_summarize_mean_std_skips_failed():
 def test_rows_to_csv_formats_nan_as_empty():
     text = results.rows_to_csv([{"a": float("nan"), "b": 1}])
     assert text.splitlines() == ["a,b", ",1"]
+
+
+def test_atomic_write_has_ordinary_permissions(tmp_path):
+    import os
+    results.atomic_write_text(tmp_path / "x.csv", "a\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "x.csv").stat().st_mode & 0o777 == 0o666 & ~umask

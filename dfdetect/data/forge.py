@@ -1,0 +1,498 @@
+"""Forgeries made from real faces: self-blend, identity swap, and temporal flicker.
+
+Every forgery is a pure function of (image(s), 68 landmarks, rng): the same inputs and
+the same generator state give the same bytes. Each returns a :class:`Forgery` holding
+the forged image, the soft mask of where it changed the image (``[0, 1]``, kept for
+Grad-CAM checks) and the parameters it drew, so a video can re-use them with small
+frame-to-frame changes (:func:`temporal_params`).
+
+Methods (names as written in a store's ``method`` column):
+
+* ``self_blend`` -- the Self-Blended Images idea (Shiohara & Yamasaki, CVPR 2022): a copy
+  of the same face, changed in colour / contrast / sharpness or down-up-sampled, slightly
+  shifted and scaled, is blended back through a blurred, randomly shrunk and deformed
+  convex-hull mask of the landmarks. The person stays the same; only blending artefacts
+  (a boundary, a mismatch of sharpness, noise and colour) betray the fake.
+* ``identity_swap`` -- FaceSwap-like: the inner face of another identity is aligned on
+  the landmarks (affine fit), colour-transferred in Lab space, and feathered into the
+  target through a convex-hull mask.
+* temporal flicker -- for videos, :func:`temporal_params` draws one parameter set per
+  video and jitters it independently on every frame, so the blend flickers in time the
+  way early face swaps do.
+
+:func:`finish` is the shared last step of every benchmark sample, real or fake: resize,
+JPEG at a quality drawn from one range, sensor noise. Because reals and fakes share it,
+no global cue (size, compression, noise level) gives the label away.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+from dfdetect.errors import DataError
+
+#: Forgery methods for still images (a video fake uses one of them with flicker).
+METHODS = ("self_blend", "identity_swap")
+
+# landmark groups (dlib 68-point order)
+_OUTER = list(range(0, 27))  # jaw + brows
+_INNER = list(range(17, 68))  # brows, nose, eyes, mouth
+_ALIGN = list(range(17, 68))
+
+
+@dataclasses.dataclass(frozen=True)
+class Forgery:
+    """A forged image.
+
+    Attributes:
+        image: ``(H, W, 3)`` uint8 RGB, same size as the target.
+        mask: ``(H, W)`` float32 in ``[0, 1]``: how much of each pixel comes from the
+            manipulated face (0 = untouched).
+        method: ``self_blend`` or ``identity_swap``.
+        params: the parameters drawn (plain floats / ints).
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    method: str
+    params: dict
+
+
+# ----------------------------------------------------------------------------- checks
+
+def check_landmarks(landmarks: np.ndarray, shape, what: str = "landmarks") -> np.ndarray:
+    """Validate a ``(68, 2)`` landmark array against an image shape.
+
+    Raises:
+        DataError: wrong shape, non-finite values, or a face of (nearly) no size.
+    """
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.shape != (68, 2):
+        raise DataError(f"{what} must be a (68, 2) array of (x, y), got {lm.shape}")
+    if not np.isfinite(lm).all():
+        raise DataError(f"{what} contain NaN or infinite values")
+    if face_size(lm) < 4:
+        raise DataError(f"{what} describe a face smaller than 4 pixels")
+    return lm
+
+
+def _check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise DataError(f"{what} must be an (H, W, 3) uint8 RGB array, got "
+                        f"{image.shape} {image.dtype}")
+    return image
+
+
+def face_size(landmarks: np.ndarray) -> float:
+    """A face's size in pixels: the larger side of the landmarks' bounding box."""
+    lm = np.asarray(landmarks)
+    span = lm.max(0) - lm.min(0)
+    return float(max(span[0], span[1]))
+
+
+def face_centre(landmarks: np.ndarray) -> np.ndarray:
+    """Centre of the landmarks' bounding box."""
+    lm = np.asarray(landmarks)
+    return (lm.max(0) + lm.min(0)) / 2.0
+
+
+# ----------------------------------------------------------------------------- masks
+
+def hull_mask(shape, points: np.ndarray) -> np.ndarray:
+    """Filled convex hull of ``points`` as a float32 mask of ``shape[:2]``."""
+    mask = np.zeros(shape[:2], np.float32)
+    hull = cv2.convexHull(np.round(np.asarray(points) * 16).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 1.0, cv2.LINE_AA, 4)
+    return mask
+
+
+def blend_mask(shape, landmarks: np.ndarray, params: dict) -> np.ndarray:
+    """The SBI-style soft mask: hull -> shrink -> elastic deformation -> blur.
+
+    Args:
+        shape: image shape.
+        landmarks: ``(68, 2)``.
+        params: ``region`` (0 whole face incl. brows, 1 inner face), ``shrink``
+            (0.7-1.0, scales the hull towards its centre), ``deform`` (amplitude of the
+            smooth random deformation, fraction of face size), ``mask_seed``, ``blur``
+            (Gaussian sigma as a fraction of face size), ``erode`` (fraction).
+
+    Returns:
+        float32 mask in ``[0, 1]`` with maximum 1 (unless the face is off-image).
+    """
+    lm = np.asarray(landmarks, np.float64)
+    pts = lm[_OUTER] if params.get("region", 0) == 0 else lm[_INNER]
+    if params.get("region", 0) == 0:
+        # lift the brows a little so the forehead just above them is inside, like SBI
+        pts = pts.copy()
+        up = (lm[8] - lm[27:31].mean(0))
+        pts[17:] -= up * 0.08
+    c = pts.mean(0)
+    pts = c + (pts - c) * params.get("shrink", 1.0)
+    size = face_size(lm)
+    mask = hull_mask(shape, pts)
+    amp = params.get("deform", 0.0) * size
+    if amp > 0.2:
+        rng = np.random.default_rng(int(params.get("mask_seed", 0)))
+        h, w = shape[:2]
+        grid = max(2, int(round(4)))
+        fields = []
+        for _ in range(2):
+            coarse = rng.uniform(-1, 1, (grid, grid)).astype(np.float32)
+            fields.append(cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC) * amp)
+        xx, yy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        mask = cv2.remap(mask, xx + fields[0], yy + fields[1], cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    erode = params.get("erode", 0.0) * size
+    if erode >= 1:
+        k = int(round(erode)) | 1
+        mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    sigma = params.get("blur", 0.05) * size
+    if sigma > 0.3:
+        mask = cv2.GaussianBlur(mask, (0, 0), sigma)
+        # SBI re-normalises so the blurred mask still reaches 1 in the middle
+        peak = float(mask.max())
+        if peak > 1e-6:
+            mask = np.clip(mask / peak, 0, 1)
+    return mask.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- transforms
+
+def _colour_transform(img: np.ndarray, p: dict) -> np.ndarray:
+    """Per-channel shift, brightness / contrast, saturation; ``img`` float32 0-255."""
+    out = img + np.array([p["shift_r"], p["shift_g"], p["shift_b"]], np.float32)
+    mean = out.mean(axis=(0, 1), keepdims=True)
+    out = (out - mean) * p["contrast"] + mean + p["brightness"]
+    grey = out.mean(axis=2, keepdims=True)
+    out = grey + (out - grey) * p["saturation"]
+    return out
+
+
+def _frequency_transform(img: np.ndarray, p: dict, face_px: float) -> np.ndarray:
+    """Down-up-sampling, blur or sharpening: changes local texture, not colour."""
+    kind = int(p["freq"])
+    if kind == 1:  # down-up-sample
+        h, w = img.shape[:2]
+        f = float(p["down"])
+        small = cv2.resize(img, (max(2, int(round(w * f))), max(2, int(round(h * f)))),
+                           interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if kind == 2:  # blur
+        return cv2.GaussianBlur(img, (0, 0), max(0.3, p["sigma"]))
+    if kind == 3:  # sharpen (unsharp mask)
+        blur = cv2.GaussianBlur(img, (0, 0), 1.0)
+        return img + p["amount"] * (img - blur)
+    return img
+
+
+def _similarity(centre: np.ndarray, scale: float, shift: np.ndarray, angle: float = 0.0):
+    m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, scale)
+    m[:, 2] += shift
+    return m
+
+
+def sample_self_blend_params(rng: np.random.Generator) -> dict:
+    """Draw the parameters of one self-blend (SBI's ranges, kept subtle).
+
+    The colour changes are zero-mean (random sign), so on average fakes are not
+    brighter, redder or blurrier than reals: only the local inconsistency is a cue.
+    """
+    freq = int(rng.choice(4, p=[0.0, 0.5, 0.25, 0.25]))
+    return {
+        "shift_r": float(rng.uniform(-8, 8)),
+        "shift_g": float(rng.uniform(-8, 8)),
+        "shift_b": float(rng.uniform(-8, 8)),
+        "brightness": float(rng.uniform(-8, 8)),
+        "contrast": float(rng.uniform(0.9, 1.1)),
+        "saturation": float(rng.uniform(0.88, 1.12)),
+        "freq": freq,
+        "down": float(rng.uniform(0.35, 0.7)),
+        "sigma": float(rng.uniform(0.6, 1.4)),
+        "amount": float(rng.uniform(0.4, 1.0)),
+        "tx": float(rng.uniform(-0.02, 0.02)),
+        "ty": float(rng.uniform(-0.02, 0.02)),
+        "scale": float(rng.uniform(0.97, 1.03)),
+        "region": int(rng.integers(2)),
+        "shrink": float(rng.uniform(0.85, 1.0)),
+        "deform": float(rng.uniform(0.0, 0.04)),
+        "mask_seed": int(rng.integers(2**31 - 1)),
+        "erode": float(rng.uniform(0.0, 0.05)),
+        "blur": float(rng.uniform(0.02, 0.07)),
+        "ratio": float(rng.choice([0.75, 1.0, 1.0, 1.0])),
+        "noise": float(rng.uniform(0.5, 4.0)),
+        "noise_seed": int(rng.integers(2**31 - 1)),
+    }
+
+
+def self_blend(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator | None = None,
+               params: dict | None = None) -> Forgery:
+    """Blend a transformed copy of the face back into itself (SBI).
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+        landmarks: ``(68, 2)`` ``(x, y)`` pixel landmarks of the face in ``image``.
+        rng: draws the parameters (ignored when ``params`` is given).
+        params: explicit parameters (see :func:`sample_self_blend_params`), e.g. the
+            per-frame parameters of :func:`temporal_params`.
+
+    Returns:
+        A :class:`Forgery` with method ``self_blend``.
+
+    Raises:
+        DataError: bad image or landmarks.
+    """
+    image = _check_image(image)
+    lm = check_landmarks(landmarks, image.shape)
+    if params is None:
+        if rng is None:
+            raise ValueError("self_blend needs rng or params")
+        params = sample_self_blend_params(rng)
+    p = params
+    size = face_size(lm)
+    src = image.astype(np.float32)
+    src = _colour_transform(src, p)
+    src = _frequency_transform(src, p, size)
+    if p.get("noise", 0) > 0:
+        nrng = np.random.default_rng(int(p.get("noise_seed", 0)))
+        src = src + nrng.normal(0, p["noise"], src.shape).astype(np.float32)
+    m = _similarity(face_centre(lm), p["scale"], np.array([p["tx"], p["ty"]]) * size)
+    h, w = image.shape[:2]
+    src = cv2.warpAffine(src, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    mask = blend_mask(image.shape, lm, p)
+    alpha = (mask * p["ratio"])[..., None]
+    out = src * alpha + image.astype(np.float32) * (1 - alpha)
+    return Forgery(np.clip(np.round(out), 0, 255).astype(np.uint8), mask * p["ratio"],
+                   "self_blend", dict(p))
+
+
+# ----------------------------------------------------------------------------- swap
+
+def sample_swap_params(rng: np.random.Generator) -> dict:
+    """Draw the parameters of one identity swap."""
+    freq = int(rng.choice(4, p=[0.35, 0.35, 0.15, 0.15]))
+    return {
+        "colour_transfer": float(rng.uniform(0.9, 1.0)),
+        "freq": freq,
+        "down": float(rng.uniform(0.4, 0.75)),
+        "sigma": float(rng.uniform(0.5, 1.2)),
+        "amount": float(rng.uniform(0.3, 0.8)),
+        "tx": float(rng.uniform(-0.01, 0.01)),
+        "ty": float(rng.uniform(-0.01, 0.01)),
+        "scale": float(rng.uniform(0.98, 1.02)),
+        "region": int(rng.choice(2, p=[0.4, 0.6])),
+        "shrink": float(rng.uniform(0.85, 1.0)),
+        "deform": float(rng.uniform(0.0, 0.03)),
+        "mask_seed": int(rng.integers(2**31 - 1)),
+        "erode": float(rng.uniform(0.02, 0.06)),
+        "blur": float(rng.uniform(0.03, 0.07)),
+        "ratio": float(rng.choice([0.85, 1.0, 1.0])),
+        "noise": float(rng.uniform(0.0, 2.0)),
+        "noise_seed": int(rng.integers(2**31 - 1)),
+    }
+
+
+def _lab_transfer(src: np.ndarray, dst: np.ndarray, mask: np.ndarray, strength: float):
+    """Reinhard colour transfer of ``src`` towards ``dst`` statistics inside ``mask``."""
+    sel = mask > 0.5
+    if sel.sum() < 16:
+        return src
+    s_lab = cv2.cvtColor(np.clip(src, 0, 255).astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    d_lab = cv2.cvtColor(dst.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    out = s_lab.copy()
+    for c in range(3):
+        sm, ss = s_lab[..., c][sel].mean(), s_lab[..., c][sel].std() + 1e-3
+        dm, ds = d_lab[..., c][sel].mean(), d_lab[..., c][sel].std() + 1e-3
+        gain = 1 + strength * (np.clip(ds / ss, 0.5, 2.0) - 1)
+        out[..., c] = (s_lab[..., c] - sm) * gain + sm + strength * (dm - sm)
+    return cv2.cvtColor(out, cv2.COLOR_Lab2RGB) * 255.0
+
+
+def identity_swap(target: np.ndarray, target_landmarks: np.ndarray, source: np.ndarray,
+                  source_landmarks: np.ndarray, rng: np.random.Generator | None = None,
+                  params: dict | None = None) -> Forgery:
+    """Put the inner face of ``source`` onto ``target`` (FaceSwap-like).
+
+    The source face is warped onto the target by an affine fit of the inner landmarks
+    (brows, eyes, nose, mouth), colour-transferred in Lab space inside the mask, and
+    feathered into the target.
+
+    Args:
+        target: ``(H, W, 3)`` uint8 RGB: the face that keeps its head, hair, background.
+        target_landmarks: its ``(68, 2)`` landmarks.
+        source: the donor face image (any size).
+        source_landmarks: the donor's landmarks.
+        rng: draws the parameters (ignored when ``params`` is given).
+        params: explicit parameters (see :func:`sample_swap_params`).
+
+    Returns:
+        A :class:`Forgery` with method ``identity_swap``.
+
+    Raises:
+        DataError: bad images or landmarks, or landmarks with no affine fit.
+    """
+    target = _check_image(target, "target image")
+    source = _check_image(source, "source image")
+    t_lm = check_landmarks(target_landmarks, target.shape, "target landmarks")
+    s_lm = check_landmarks(source_landmarks, source.shape, "source landmarks")
+    if params is None:
+        if rng is None:
+            raise ValueError("identity_swap needs rng or params")
+        params = sample_swap_params(rng)
+    p = params
+    size = face_size(t_lm)
+    dst_pts = t_lm[_ALIGN].astype(np.float32)
+    dst_pts = (face_centre(t_lm) + (dst_pts - face_centre(t_lm)) * p["scale"]
+               + np.array([p["tx"], p["ty"]]) * size).astype(np.float32)
+    m, _ = cv2.estimateAffine2D(s_lm[_ALIGN].astype(np.float32), dst_pts, method=cv2.LMEDS)
+    if m is None or not np.isfinite(m).all():
+        raise DataError("identity swap: no affine fit between source and target landmarks")
+    h, w = target.shape[:2]
+    src = source.astype(np.float32)
+    src = _frequency_transform(src, p, face_size(s_lm))
+    warped = cv2.warpAffine(src, m, (w, h), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REFLECT)
+    valid = cv2.warpAffine(np.ones(source.shape[:2], np.float32), m, (w, h),
+                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    mask = blend_mask(target.shape, t_lm, p)
+    mask = mask * cv2.erode(valid, np.ones((3, 3), np.uint8))
+    warped = _lab_transfer(warped, target, mask, p["colour_transfer"])
+    if p.get("noise", 0) > 0:
+        nrng = np.random.default_rng(int(p.get("noise_seed", 0)))
+        warped = warped + nrng.normal(0, p["noise"], warped.shape).astype(np.float32)
+    alpha = (mask * p["ratio"])[..., None]
+    out = warped * alpha + target.astype(np.float32) * (1 - alpha)
+    return Forgery(np.clip(np.round(out), 0, 255).astype(np.uint8), mask * p["ratio"],
+                   "identity_swap", dict(p))
+
+
+# ----------------------------------------------------------------------------- dispatch
+
+def sample_params(method: str, rng: np.random.Generator) -> dict:
+    """Parameters of ``method`` drawn from ``rng``."""
+    if method == "self_blend":
+        return sample_self_blend_params(rng)
+    if method == "identity_swap":
+        return sample_swap_params(rng)
+    raise DataError(f"unknown forgery method {method!r}: expected one of {', '.join(METHODS)}")
+
+
+def forge(method: str, image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator,
+          donor: tuple[np.ndarray, np.ndarray] | None = None, params: dict | None = None
+          ) -> Forgery:
+    """Apply ``method`` to one face.
+
+    Args:
+        method: one of :data:`METHODS`.
+        image: the target face image.
+        landmarks: its landmarks.
+        rng: randomness for the parameters (when ``params`` is None).
+        donor: ``(image, landmarks)`` of another identity (``identity_swap`` only).
+        params: explicit parameters.
+    """
+    if method == "self_blend":
+        return self_blend(image, landmarks, rng, params)
+    if method == "identity_swap":
+        if donor is None:
+            raise DataError("identity_swap needs a donor face of another identity")
+        return identity_swap(image, landmarks, donor[0], donor[1], rng, params)
+    raise DataError(f"unknown forgery method {method!r}: expected one of {', '.join(METHODS)}")
+
+
+# Which parameters flicker from frame to frame, and by how much (in their own units).
+_JITTER = {
+    "shift_r": 2.5, "shift_g": 2.5, "shift_b": 2.5, "brightness": 3.0, "contrast": 0.03,
+    "saturation": 0.03, "down": 0.06, "sigma": 0.15, "amount": 0.12, "tx": 0.006,
+    "ty": 0.006, "scale": 0.008, "shrink": 0.025, "deform": 0.006, "erode": 0.008,
+    "blur": 0.008, "colour_transfer": 0.08, "noise": 0.5,
+}
+
+
+def jitter_params(params: dict, rng: np.random.Generator, amount: float = 1.0) -> dict:
+    """A frame's parameters: ``params`` with every continuous value nudged at random.
+
+    Args:
+        params: the video's base parameters.
+        rng: randomness.
+        amount: multiplies the jitter (0 = a perfectly stable forgery).
+    """
+    out = dict(params)
+    for key, sd in _JITTER.items():
+        if key in out:
+            out[key] = float(out[key] + rng.normal(0, sd * amount))
+    for key, (lo, hi) in {"contrast": (0.7, 1.3), "saturation": (0.7, 1.3), "down": (0.2, 0.95),
+                          "sigma": (0.3, 3.0), "amount": (0.0, 2.0), "shrink": (0.6, 1.05),
+                          "deform": (0.0, 0.1), "erode": (0.0, 0.15), "blur": (0.005, 0.15),
+                          "colour_transfer": (0.0, 1.0), "noise": (0.0, 8.0),
+                          "scale": (0.9, 1.1)}.items():
+        if key in out:
+            out[key] = float(np.clip(out[key], lo, hi))
+    if "noise_seed" in out:
+        out["noise_seed"] = int(rng.integers(2**31 - 1))
+    return out
+
+
+def temporal_params(method: str, n_frames: int, rng: np.random.Generator,
+                    amount: float = 1.0, base: dict | None = None) -> list[dict]:
+    """Per-frame parameters of a flickering video forgery.
+
+    One parameter set is drawn for the video, then every frame gets an independent
+    jitter of it: the blend boundary, colour and sharpness wobble from frame to frame.
+
+    Args:
+        method: one of :data:`METHODS`.
+        n_frames: frames in the clip.
+        rng: randomness.
+        amount: jitter strength (0 = the same parameters on every frame).
+        base: the video's parameters (default: drawn from ``rng``).
+
+    Returns:
+        ``n_frames`` parameter dicts.
+    """
+    base = sample_params(method, rng) if base is None else dict(base)
+    return [jitter_params(base, rng, amount) for _ in range(n_frames)]
+
+
+# ----------------------------------------------------------------------------- finish
+
+def sample_finish_params(rng: np.random.Generator, quality: tuple[int, int] = (70, 95),
+                         noise: tuple[float, float] = (0.0, 2.5)) -> dict:
+    """Parameters of the final steps shared by reals and fakes."""
+    return {
+        "interp": int(rng.choice([cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC])),
+        "quality": int(rng.integers(quality[0], quality[1] + 1)),
+        "noise": float(rng.uniform(*noise)),
+        "noise_seed": int(rng.integers(2**31 - 1)),
+    }
+
+
+def finish(image: np.ndarray, size: int, params: dict) -> np.ndarray:
+    """The last steps of every benchmark sample: resize, JPEG round trip, noise.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+        size: output side (the image is resized to ``size x size``).
+        params: from :func:`sample_finish_params`.
+
+    Returns:
+        ``(size, size, 3)`` uint8 RGB.
+    """
+    image = _check_image(image)
+    if image.shape[0] != size or image.shape[1] != size:
+        image = cv2.resize(image, (size, size), interpolation=int(params["interp"]))
+    if params.get("noise", 0) > 0:
+        nrng = np.random.default_rng(int(params["noise_seed"]))
+        noisy = image.astype(np.float32) + nrng.normal(0, params["noise"], image.shape)
+        image = np.clip(np.round(noisy), 0, 255).astype(np.uint8)
+    quality = int(params.get("quality", 100))
+    if quality < 100:
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                               [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise DataError("JPEG encoding failed")
+        image = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(image)

@@ -1,0 +1,637 @@
+#!/usr/bin/env python
+"""P5 — DeepForense: CNN features into classical classifiers and ensembles.
+
+Pipeline (SPEC.md, P5): preprocessing (brightness / contrast / colour normalisation;
+rotation, zoom = random crop, brightness, channel-shift and flip augmentation from
+``dfdetect.data.pipeline``) -> CNN feature extraction -> SVM, random forest, dense network
+-> bagging, boosting (gradient boosting and AdaBoost) and stacking, evaluated by
+stratified k-fold cross-validation grouped by identity (no identity in two folds).
+Writes under ``results/p5/``:
+
+- ``cv.csv``: one row per classifier / ensemble (first column ``model``): accuracy,
+  precision, recall, F1 (fake class) and ROC AUC, mean and std over the folds (and
+  repeats), fit seconds; the stacking row says whether it beats its best member;
+- ``stacking.csv``: stacking against its best member (by mean AUC) on the same folds,
+  per metric: means, difference, folds won, paired t-test p-value, verdict;
+- ``selection.csv``: SVM after each feature-selection method (importance ranking,
+  forward / backward sequential selection, RFE), beside all features and PCA;
+- ``folds.csv``, ``selection_folds.csv``: every fold's metrics (a killed run resumes);
+- ``pca.png``, ``tsne.png``: the features in 2-D, coloured by label and forgery method;
+- ``cv.png``: accuracy / F1 / AUC bars with std;
+- ``frame_scores.png`` + ``.csv`` (the paper's Fig. 4-5): P(fake) frame by frame for one
+  real and one fake test video, with the 0.5 threshold; ``videos.csv``: frame- and
+  video-level metrics over every test video of that store;
+- ``setup.csv``: what produced the features (backbone, fine-tuning, pools, sizes);
+- ``models/``: the fine-tuned extractor (``.keras``) and the final stacking pipeline
+  (``stacking.skops``, loadable with ``dfdetect.models.classical.load_pipeline``).
+
+**Where the features come from.** The paper transfers a pretrained ResNet/VGG. ImageNet
+weights cannot be downloaded on the machines this was built on, and features of an
+untrained network would make the comparison meaningless, so by default the backbone is
+first *fine-tuned as a classifier* (dropout + sigmoid head, Adam 1e-3, the augmentation
+above, up to the scale's ``p5_finetune_epochs`` epochs with early stopping, patience 8,
+on a 10 % identity-disjoint validation part) on a fine-tuning pool of 50 % of the
+identities; cross-validation, plots and the final classifier then use only the other
+50 %, which the backbone never saw. The backbone is Meso-4 at ``smoke`` / ``cpu`` scale
+(it trains in seconds on a CPU; 64-d features at 64 px) and ResNet50, the paper's, at
+``paper`` scale (``--weights imagenet`` online, or a local weights file, for the paper's
+transfer learning). ``--backbone`` picks any backbone of ``dfdetect.models.backbones``;
+``--finetune-epochs 0`` skips fine-tuning and uses all identities for cross-validation
+(features straight from ``--weights``). Features are cached in the store
+(``<store>/features/``), named after the backbone, weights, fine-tuning and seed.
+
+Data: ``--data`` (a store or a dataset root) or, by default, the embedded image
+benchmark (every split pooled: the pools are re-drawn by identity); the frame-by-frame
+plot uses ``--videos`` (a store or dataset root of videos) or, by default, the embedded
+video benchmark's test split (the classifier never saw that store). ``--cross``
+evaluates the final pipeline on a second dataset (``cross.csv``).
+
+Assumptions where the paper is silent (also in README, "Differences from the papers"):
+classifier settings in ``dfdetect.models.classical``; pipelines standardise, then PCA to
+at most 32 components (selection study: no PCA, 8 selected features; sequential
+selection first keeps the 16 most important features when there are more); one
+repetition of k-fold (k = the scale's ``cv_folds``: 5, 2 at ``smoke``) unless
+``--repeats``; threshold 0.5. The selection study uses the first repetition's folds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import sys
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from dfdetect import experiment, plots, results  # noqa: E402
+from dfdetect.errors import DataError  # noqa: E402
+
+DEFAULT_BACKBONE = {"smoke": "meso4", "cpu": "meso4", "paper": "resnet50"}
+FINETUNE_FRACTION = 0.5  # identities used to fine-tune the backbone, never cross-validated
+FINETUNE_VAL = 0.1  # of the fine-tuning identities, for early stopping
+LEARNING_RATE, PATIENCE = 1e-3, 8
+PCA_COMPONENTS = 32
+SELECTED_FEATURES = 8
+SELECTION_POOL = 16  # importance prefilter before sequential selection
+TSNE_POINTS = 2000
+THRESHOLD = 0.5
+HOLDOUT_METHOD = "swap"  # as P1, so both share one benchmark store (see the report)
+METRICS = ("Accuracy", "Precision", "Recall", "F1", "AUC")
+_START = time.monotonic()
+
+
+def log(message: str) -> None:
+    """A progress line with the seconds since the start."""
+    print(f"[{time.monotonic() - _START:6.0f} s] {message}", flush=True)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    experiment.add_common_args(parser, out="p5")
+    parser.add_argument("--backbone", default=None,
+                        help="feature extractor (default: meso4 at smoke/cpu, resnet50 at "
+                             "paper scale)")
+    parser.add_argument("--finetune-epochs", type=int, default=None,
+                        help="epochs of fine-tuning the backbone as a classifier first "
+                             "(default: --epochs or the scale's p5_finetune_epochs; 0: no "
+                             "fine-tuning)")
+    parser.add_argument("--finetune-fraction", type=float, default=FINETUNE_FRACTION,
+                        help="fraction of identities reserved for fine-tuning")
+    parser.add_argument("--no-normalize", action="store_true",
+                        help="skip the brightness/contrast/colour normalisation layer")
+    parser.add_argument("--models", default=None,
+                        help="comma-separated subset of classifiers/ensembles "
+                             "(default: all of dfdetect.models.classical.MODELS)")
+    parser.add_argument("--folds", type=int, default=None,
+                        help="k of k-fold (default: the scale's cv_folds)")
+    parser.add_argument("--no-selection", action="store_true",
+                        help="skip the feature-selection study")
+    parser.add_argument("--videos", default=None,
+                        help="store or dataset root of videos for the frame-by-frame plot "
+                             "(default: the embedded video benchmark)")
+    parser.add_argument("--frames", type=int, default=10,
+                        help="frames per video when --data/--videos/--cross are video "
+                             "dataset roots")
+    return parser.parse_args(argv)
+
+
+# --------------------------------------------------------------------------- data
+
+def _bucket(key: str, seed: int) -> float:
+    digest = hashlib.sha256(f"p5:{seed}:{key}".encode()).hexdigest()
+    return int(digest[:12], 16) / float(16 ** 12)
+
+
+def partition(rows, fraction: float, seed: int) -> tuple[list, list, list]:
+    """(fine-tune train, fine-tune val, cross-validation pool), disjoint by identity."""
+    tune_train, tune_val, pool = [], [], []
+    for row in rows:
+        key = experiment.group_key(row)
+        b = _bucket(key, seed)
+        if b >= fraction:
+            pool.append(row)
+        elif b < fraction * FINETUNE_VAL:
+            tune_val.append(row)
+        else:
+            tune_train.append(row)
+    return tune_train, tune_val, pool
+
+
+def image_store(args, scale) -> Path:
+    if args.data:
+        return experiment.dataset_store(args.data, args.layout, args.frames, scale.image_size)
+    return experiment.benchmark_store("images", args.faces, scale, args.seed,
+                                      holdout_method=HOLDOUT_METHOD)
+
+
+def video_store(args, scale) -> Path:
+    if args.videos:
+        return experiment.dataset_store(args.videos, args.layout, args.frames, scale.image_size)
+    return experiment.benchmark_store("videos", args.faces, scale, args.seed)
+
+
+# --------------------------------------------------------------------------- features
+
+class Extractor:
+    """The feature extractor, built (fine-tuned or loaded) only when a cache lacks rows."""
+
+    def __init__(self, args, scale, backbone: str, tune_train, tune_val, root, out: Path):
+        from dfdetect import features
+
+        self.args, self.scale, self.backbone = args, scale, backbone
+        self.size = scale.image_size
+        self.weights = experiment.weights_arg(args.weights)
+        self.epochs = (args.finetune_epochs if args.finetune_epochs is not None
+                       else args.epochs or scale.p5_finetune_epochs)
+        self.normalize = not args.no_normalize
+        self.tune_train, self.tune_val, self.root = tune_train, tune_val, root
+        name = features.feature_name(backbone, self.weights, args.seed)
+        if self.epochs > 0:
+            if not 0.0 < args.finetune_fraction < 1.0:
+                raise DataError(f"--finetune-fraction must lie strictly between 0 and 1, "
+                                f"got {args.finetune_fraction}")
+            # The fine-tuning data is part of what the features are: name the store too.
+            store_tag = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(root).resolve().name)
+            name += f"-ft{self.epochs}-p{round(100 * args.finetune_fraction)}-{store_tag}"
+        self.name = name + ("-norm" if self.normalize else "")
+        self.path = out / "models" / f"{self.name}_{self.size}.keras"
+        self.model = None
+        self.rebuilt = False  # this run made the extractor: recompute each store's cache once
+        self._refreshed: set[str] = set()
+        self.info: dict = {}
+
+    def get(self):
+        import keras
+
+        from dfdetect import features
+
+        if self.model is not None:
+            return self.model
+        if self.path.is_file():
+            import dfdetect.models.backbones  # noqa: F401 - registers their custom layers
+
+            log(f"loading the feature extractor {self.path}")
+            self.model = keras.models.load_model(self.path)
+            return self.model
+        self.model = features.build_extractor(self.backbone, self.size, self.weights,
+                                              normalize=self.normalize, seed=self.args.seed)
+        if self.epochs > 0:
+            self._finetune()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.model.save(self.path)
+        results.write_table(self.path.with_suffix(".csv"),
+                            [{"key": k, "value": v} for k, v in self.info.items()])
+        self.rebuilt = True
+        return self.model
+
+    def fit_info(self) -> dict:
+        """How the extractor was fine-tuned (this run's, or saved beside its model)."""
+        if self.info:
+            return dict(self.info)
+        return {r["key"]: r["value"] for r in results.read_table(self.path.with_suffix(".csv"))}
+
+    def _finetune(self) -> None:
+        import keras
+
+        from dfdetect import training
+        from dfdetect.data import pipeline
+
+        if not self.tune_train:
+            raise DataError("no identities left for fine-tuning; raise "
+                                       "--finetune-fraction or pass --finetune-epochs 0")
+        batch = self.scale.batch_size
+        inputs = keras.Input((self.size, self.size, 3), name="image")
+        x = keras.layers.Dropout(0.5, name="finetune_dropout")(self.model(inputs))
+        out = keras.layers.Dense(1, activation="sigmoid", name="fake_probability")(x)
+        classifier = keras.Model(inputs, out, name=f"{self.backbone}_finetune")
+        training.set_seed(self.args.seed)
+        training.compile_model(classifier, "adam", LEARNING_RATE)
+        augment = pipeline.build_augmentation(seed=self.args.seed)
+        train_ds = pipeline.image_dataset(self.tune_train, self.root, self.size, batch,
+                                          training=True, seed=self.args.seed, augment=augment)
+        val_ds = (pipeline.image_dataset(self.tune_val, self.root, self.size, batch)
+                  if self.tune_val else None)
+        log(f"fine-tuning {self.backbone} as a classifier: {len(self.tune_train)} train / "
+              f"{len(self.tune_val)} val crops, <= {self.epochs} epochs")
+        fit = training.fit(classifier, train_ds, val_ds, epochs=self.epochs,
+                           learning_rate=LEARNING_RATE, patience=PATIENCE,
+                           verbose=0 if self.args.quiet else 2)
+        acc_key = "val_accuracy" if val_ds is not None else "accuracy"
+        self.info = {"finetune epochs run": fit.epochs_run, "finetune best epoch": fit.best_epoch,
+                     f"finetune {acc_key}": fit.best(acc_key, "max")[0],
+                     "finetune seconds": round(fit.seconds, 1)}
+
+    def features(self, root, rows):
+        """Features of ``rows`` of the store at ``root`` (cached; computed when missing)."""
+        from dfdetect import features
+
+        key = str(Path(root).resolve())
+        if not self.path.is_file():
+            # No saved extractor: a cache under this name was not made by the one we build.
+            self.get()
+        overwrite = self.rebuilt and key not in self._refreshed
+        model = None
+        if overwrite or not features.is_cached(root, rows, self.name, self.size):
+            model = self.get()
+        array, index = features.extract_features(
+            root, rows, self.backbone, self.size, batch_size=max(self.scale.batch_size, 64),
+            model=model, cache_name=self.name, overwrite=overwrite, log=log)
+        self._refreshed.add(key)
+        return array, index
+
+
+# --------------------------------------------------------------------------- CV
+
+def _pca_size(dims: int, n_train: int) -> int | None:
+    k = min(PCA_COMPONENTS, dims, n_train - 1)
+    return k if k >= 2 and dims > 2 else None
+
+
+def run_cv(models, x, y, groups, fold_sets, table, features_tag, seed, quiet):
+    """Cross-validates every model over every repeat's folds; rows go to ``table``."""
+    from dfdetect.models import classical
+
+    for name in models:
+        for r, folds in enumerate(fold_sets):
+            done = {}
+            for row in table.rows:
+                if (row.get("features") == features_tag and row.get("model") == name
+                        and row.get("repeat") == str(r) and row.get("status") == "ok"):
+                    done[int(row["fold"])] = {m: float(row[m]) for m in (*METRICS, "fit_seconds")}
+            if len(done) == len(folds):
+                continue
+
+            def factory(train, name=name, r=r):
+                inner = None
+                if name == "stacking":
+                    inner = classical.inner_group_folds(y[train], groups[train], seed=seed + r)
+                return classical.build_pipeline(name, pca=_pca_size(x.shape[1], len(train)),
+                                                seed=seed + r, inner_cv=inner)
+
+            def record(i, metrics, name=name, r=r):
+                table.append({"features": features_tag, "model": name, "repeat": r, "fold": i,
+                              "status": "ok", **metrics})
+
+            start = time.perf_counter()
+            try:
+                classical.cross_validate(factory, x, y, folds, name=name, done=done,
+                                         on_fold=record)
+            except Exception as err:  # noqa: BLE001 - a failing model must not stop the table
+                reason = f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
+                log(f"{name} repeat {r} failed: {reason}")
+                table.append({"features": features_tag, "model": name, "repeat": r,
+                              "fold": "all", "status": "failed", "reason": reason})
+                continue
+            if not quiet:
+                log(f"  {name} repeat {r}: {len(folds)} folds in "
+                      f"{time.perf_counter() - start:.1f} s")
+
+
+def fold_values(table, features_tag, model) -> dict[tuple[int, int], dict]:
+    """(repeat, fold) -> metrics of one model's successful folds."""
+    out = {}
+    for row in table.rows:
+        if (row.get("features") == features_tag and row.get("model") == model
+                and row.get("status") == "ok"):
+            out[(int(row["repeat"]), int(row["fold"]))] = {
+                m: float(row[m]) if row.get(m) not in (None, "") else float("nan")
+                for m in (*METRICS, "fit_seconds")}
+    return out
+
+
+def summary_rows(table, features_tag, models, kinds) -> list[dict]:
+    rows = []
+    for name in models:
+        values = fold_values(table, features_tag, name)
+        row = {"model": name, "kind": kinds.get(name, "")}
+        if not values:
+            reasons = [r.get("reason") for r in table.rows if r.get("features") == features_tag
+                       and r.get("model") == name and r.get("status") == "failed"]
+            row.update({"status": "failed", "reason": reasons[-1] if reasons else "not run"})
+            rows.append(row)
+            continue
+        for m in (*METRICS, "fit_seconds"):
+            arr = np.array([v[m] for v in values.values()], dtype=float)
+            row[f"{m}_mean"] = float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
+            row[f"{m}_std"] = float(np.nanstd(arr)) if np.isfinite(arr).any() else float("nan")
+        row.update({"folds": len(values), "status": "ok"})
+        rows.append(row)
+    return rows
+
+
+def compare_stacking(table, features_tag, members) -> tuple[list[dict], str]:
+    """Stacking vs its best member (by mean AUC) on the same (repeat, fold) pairs."""
+    from scipy import stats
+
+    stack = fold_values(table, features_tag, "stacking")
+    means = {}
+    for m in members:
+        vals = fold_values(table, features_tag, m)
+        if vals:
+            means[m] = np.nanmean([v["AUC"] for v in vals.values()])
+    if not stack or not means:
+        return [], "stacking or its members did not run"
+    best = max(means, key=lambda m: (np.nan_to_num(means[m], nan=-1), -members.index(m)))
+    base = fold_values(table, features_tag, best)
+    keys = sorted(set(stack) & set(base))
+    rows, verdict = [], ""
+    for metric in METRICS:
+        a = np.array([stack[k][metric] for k in keys])
+        b = np.array([base[k][metric] for k in keys])
+        diff = a - b
+        p = float("nan")
+        if len(keys) >= 2 and np.nanstd(diff) > 0:
+            p = float(stats.ttest_rel(a, b, nan_policy="omit").pvalue)
+        delta = float(np.nanmean(diff))
+        if np.isfinite(p) and p < 0.05:
+            text = "stacking better" if delta > 0 else "stacking worse"
+        elif delta == 0:
+            text = "tie"
+        else:
+            text = "no significant difference"
+        rows.append({"metric": metric, "stacking_mean": float(np.nanmean(a)),
+                     "best_member": best, "best_member_mean": float(np.nanmean(b)),
+                     "difference": delta, "folds_won": int(np.sum(diff > 0)),
+                     "folds_lost": int(np.sum(diff < 0)), "folds": len(keys),
+                     "paired_t_p": p, "verdict": text})
+        if metric == "AUC":
+            helps = "yes" if text == "stacking better" else "no"
+            verdict = (f"helps: {helps} ({text} on AUC: {np.nanmean(a):.4f} vs {best} "
+                       f"{np.nanmean(b):.4f}, won {int(np.sum(diff > 0))}/{len(keys)} folds, "
+                       f"paired t p={p:.3g})")
+    return rows, verdict
+
+
+def run_selection(x, y, folds, table, features_tag, seed, quiet) -> list[dict]:
+    """SVM after each selection method on the same folds (first repetition)."""
+    from dfdetect.models import classical
+
+    dims = x.shape[1]
+    k = max(1, min(SELECTED_FEATURES, dims // 2))
+    configs = {"none (all features)": {},
+               f"pca ({k} components)": {"pca": k}}
+    for method in classical.SELECTIONS:
+        prefilter = SELECTION_POOL if method in ("forward", "backward") and dims > SELECTION_POOL \
+            else None
+        configs[method] = {"selection": method, "n_features": k, "prefilter": prefilter}
+    out = []
+    for label, params in configs.items():
+        done = {}
+        for row in table.rows:
+            if (row.get("features") == features_tag and row.get("model") == label
+                    and row.get("status") == "ok"):
+                done[int(row["fold"])] = {m: float(row[m]) for m in (*METRICS, "fit_seconds")}
+        if len(done) < len(folds):
+            start = time.perf_counter()
+            try:
+                classical.cross_validate(
+                    lambda train, p=params: classical.build_pipeline("svm", seed=seed, **p),
+                    x, y, folds, name=label, done=done,
+                    on_fold=lambda i, m, lab=label: table.append(
+                        {"features": features_tag, "model": lab, "repeat": 0, "fold": i,
+                         "status": "ok", **m}))
+            except Exception as err:  # noqa: BLE001
+                reason = f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
+                log(f"selection {label} failed: {reason}")
+                out.append({"selection": label, "status": "failed", "reason": reason})
+                continue
+            if not quiet:
+                log(f"  selection {label}: {time.perf_counter() - start:.1f} s")
+        values = fold_values(table, features_tag, label)
+        row = {"selection": label, "classifier": "svm",
+               "features_kept": params.get("n_features") or params.get("pca") or dims,
+               "prefilter": params.get("prefilter") or ""}
+        for m in (*METRICS, "fit_seconds"):
+            arr = np.array([v[m] for v in values.values()], dtype=float)
+            row[f"{m}_mean"], row[f"{m}_std"] = float(np.nanmean(arr)), float(np.nanstd(arr))
+        row.update({"folds": len(values), "status": "ok"})
+        out.append(row)
+    return out
+
+
+# --------------------------------------------------------------------------- plots
+
+def embedding_plots(out: Path, x, index, seed: int) -> None:
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    from sklearn.preprocessing import StandardScaler
+
+    groups = np.array(["real" if int(r["label"]) == 0 else f"fake: {r.get('method') or 'fake'}"
+                       for r in index])
+    z = StandardScaler().fit_transform(x)
+    pca = PCA(n_components=2, random_state=seed).fit(z)
+    pts = pca.transform(z)
+    ev = pca.explained_variance_ratio_
+    plots.scatter_2d(out / "pca.png", pts, groups,
+                     title=f"P5: PCA of the CNN features ({len(z)} crops)",
+                     xlabel=f"PC1 ({ev[0]:.1%} of variance)", ylabel=f"PC2 ({ev[1]:.1%})")
+    rng = np.random.default_rng(seed)
+    take = np.sort(rng.choice(len(z), min(len(z), TSNE_POINTS), replace=False))
+    zz = z[take]
+    if zz.shape[1] > 50 and len(zz) > 50:
+        zz = PCA(n_components=50, random_state=seed).fit_transform(zz)
+    perplexity = float(min(30.0, max(2.0, (len(zz) - 1) / 3.0)))
+    emb = TSNE(n_components=2, perplexity=perplexity, init="pca",
+               random_state=seed).fit_transform(zz)
+    plots.scatter_2d(out / "tsne.png", emb, groups[take],
+                     title=f"P5: t-SNE of the CNN features ({len(zz)} crops, perplexity "
+                           f"{perplexity:g})", xlabel="t-SNE 1", ylabel="t-SNE 2")
+
+
+def video_tests(out: Path, final, extractor, root) -> dict:
+    """Frame scores of the test videos, video-level metrics and the Fig. 4-5 plot."""
+    from dfdetect import evaluation
+    from dfdetect.data import store
+    from dfdetect.models import classical
+
+    rows = store.read_manifest(root)
+    test = [r for r in rows if r.get("split") == "test"] or rows
+    x, index = extractor.features(root, test)
+    scores = classical.fake_probability(final, x)
+    vids = [f"{r['source']}/{r['video_id']}" for r in index]
+    labels = [int(r["label"]) for r in index]
+    metrics = evaluation.frame_and_video_metrics(vids, labels, scores, THRESHOLD)
+    results.write_table(out / "videos.csv", [{"store": str(root), **{
+        k: metrics[k] for k in ("n", "Acc", "ROC AUC", "EER", "Macro F1", "video_n",
+                                "video_Acc", "video_ROC AUC", "video_EER", "video_Macro F1")}}])
+    # One real and one fake video: the ones with the most frames, then by id.
+    frames: dict[str, list] = {}
+    for vid, row, s in zip(vids, index, scores):
+        frames.setdefault(vid, []).append((int(row["frame_index"]), float(s), int(row["label"])))
+    series, table = {}, []
+    for label, title in ((0, "real video"), (1, "fake video")):
+        cands = sorted((v for v in frames if frames[v][0][2] == label),
+                       key=lambda v: (-len(frames[v]), v))
+        if not cands:
+            continue
+        vid = cands[0]
+        pts = sorted(frames[vid])
+        mean = float(np.mean([p[1] for p in pts]))
+        series[f"{title} {vid.split('/')[-1]} (mean {mean:.2f})"] = (
+            [p[0] for p in pts], [p[1] for p in pts])
+        table += [{"video": vid, "label": label, "frame_index": f, "p_fake": s}
+                  for f, s, _ in pts]
+    results.write_table(out / "frame_scores.csv", table)
+    plots.frame_scores(out / "frame_scores.png", series, threshold=THRESHOLD,
+                       title="P5 Fig. 4-5: frame-by-frame P(fake), stacking ensemble")
+    return {"video test frames": metrics["n"], "video test videos": metrics["video_n"],
+            "video test video_Acc": metrics["video_Acc"]}
+
+
+# --------------------------------------------------------------------------- main
+
+def run(args) -> Path:
+    from threadpoolctl import threadpool_limits
+
+    from dfdetect.data import store
+    from dfdetect.models import classical
+
+    warnings.filterwarnings("ignore", module="sklearn")
+    scale = experiment.scale_of(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    backbone = args.backbone or DEFAULT_BACKBONE[scale.name]
+    k = args.folds or scale.cv_folds
+    repeats = args.repeats or 1
+    models = args.models.split(",") if args.models else list(classical.MODELS)
+    for m in models:
+        classical.build_estimator(m)  # unknown names fail now, not after the features
+    kinds = {m: "classifier" for m in classical.CLASSIFIERS}
+    kinds.update({m: "ensemble" for m in classical.ENSEMBLES})
+
+    root = image_store(args, scale)
+    rows = store.read_manifest(root)
+    tune_train, tune_val, pool = partition(rows, args.finetune_fraction, args.seed)
+    extractor = Extractor(args, scale, backbone, tune_train, tune_val, root, out)
+    if extractor.epochs <= 0:
+        tune_train, tune_val, pool = [], [], rows
+    log(f"P5 DeepForense: scale={scale.name} backbone={backbone} features={extractor.name} "
+          f"store={root} fine-tune={len(tune_train)}+{len(tune_val)} crops, "
+          f"cross-validation pool={len(pool)} crops, k={k}, repeats={repeats}")
+
+    x, index = extractor.features(root, pool)
+    y = np.array([int(r["label"]) for r in index])
+    groups = np.array([experiment.group_key(r) for r in index])
+    tag = f"{extractor.name}@{Path(root).name}"
+    fold_sets = [classical.group_folds(y, groups, k, seed=args.seed + r) for r in range(repeats)]
+
+    with threadpool_limits(limits=1):  # BLAS threads only fight the folds on 2 cores
+        table = results.ResultsTable(out / "folds.csv", key=("features", "model", "repeat", "fold"))
+        log(f"cross-validating {len(models)} classifiers/ensembles on {x.shape[0]} x "
+              f"{x.shape[1]} features")
+        run_cv(models, x, y, groups, fold_sets, table, tag, args.seed, args.quiet)
+        summary = summary_rows(table, tag, models, kinds)
+        comparison, verdict = ([], "")
+        if "stacking" in models:
+            comparison, verdict = compare_stacking(
+                table, tag, [m for m in classical.STACK_MEMBERS if m in models])
+            results.write_table(out / "stacking.csv", comparison)
+            for row in summary:
+                if row["model"] == "stacking":
+                    row["stacking vs best member"] = verdict
+        columns = ["model", "kind", *[f"{m}_{s}" for m in METRICS for s in ("mean", "std")],
+                   "fit_seconds_mean", "folds", "status", "reason", "stacking vs best member"]
+        results.write_table(out / "cv.csv", summary, columns)
+        ok = [r for r in summary if r.get("status") == "ok"]
+        plots.grouped_bars(out / "cv.png", [r["model"] for r in ok],
+                           {m: [r[f"{m}_mean"] for r in ok] for m in ("Accuracy", "F1", "AUC")},
+                           errors={m: [r[f"{m}_std"] for r in ok]
+                                   for m in ("Accuracy", "F1", "AUC")},
+                           title=f"P5: {k}-fold CV on {backbone} features (mean +- std)",
+                           ylabel="score", ylim=(0, 1.05))
+        if verdict:
+            log(f"stacking vs its best member: {verdict}")
+
+        if not args.no_selection:
+            log("feature-selection study")
+            sel_table = results.ResultsTable(out / "selection_folds.csv",
+                                             key=("features", "model", "repeat", "fold"))
+            selection = run_selection(x, y, fold_sets[0], sel_table, tag, args.seed, args.quiet)
+            results.write_table(out / "selection.csv", selection)
+
+        log("PCA and t-SNE plots")
+        embedding_plots(out, x, index, args.seed)
+        log(f"fitting the final {'stacking' if 'stacking' in models else models[0]} pipeline")
+
+        final_name = "stacking" if "stacking" in models else models[0]
+        final = classical.build_pipeline(
+            final_name, pca=_pca_size(x.shape[1], len(y)), seed=args.seed,
+            inner_cv=classical.inner_group_folds(y, groups, seed=args.seed)
+            if final_name == "stacking" else None)
+        final.fit(x, y)
+        path = classical.save_pipeline(final, out / "models" / f"{final_name}.skops")
+        final = classical.load_pipeline(path)  # what a user gets is what is evaluated
+
+        info = {}
+        log("frame-by-frame scores of the test videos")
+        try:
+            info = video_tests(out, final, extractor, video_store(args, scale))
+        except Exception as err:  # noqa: BLE001 - the CV results stand without the video plot
+            log(f"frame-by-frame plot skipped: {type(err).__name__}: "
+                  f"{' '.join(str(err).split())[:300]}")
+        if args.cross:
+            from dfdetect import evaluation
+            cross_root = experiment.dataset_store(args.cross, args.layout, args.frames,
+                                                  scale.image_size)
+            cx, cindex = extractor.features(cross_root, store.read_manifest(cross_root))
+            cm = evaluation.binary_metrics([int(r["label"]) for r in cindex],
+                                           classical.fake_probability(final, cx), THRESHOLD)
+            results.write_table(out / "cross.csv", [{"store": str(cross_root), "model": final_name,
+                                                     **cm}])
+
+    setup = {"scale": scale.name, "store": str(root), "backbone": backbone,
+             "weights": args.weights or "none (random init)", "features": extractor.name,
+             "feature dims": x.shape[1], "normalisation": not args.no_normalize,
+             "fine-tuning": (f"{backbone} fitted as a classifier for <= {extractor.epochs} "
+                             f"epochs on {len(tune_train)} crops ({args.finetune_fraction:.0%} "
+                             "of identities, never cross-validated) before extraction"
+                             if extractor.epochs > 0 else "none: features from --weights"),
+             "cv crops": len(y), "cv identities": len(set(groups)), "folds": k,
+             "repeats": repeats, "pca components (max)": PCA_COMPONENTS,
+             "final model": f"models/{final_name}.skops", **extractor.fit_info(), **info}
+    results.write_table(out / "setup.csv", [{"key": a, "value": b} for a, b in setup.items()])
+    log(f"results written to {out}")
+    return out
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from dfdetect.errors import DfdetectError
+    try:
+        run(parse_args(argv))
+    except DfdetectError as err:
+        print(f"p5_deepforense: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Forgery methods: visible change confined near the face, masks, determinism, flicker,
+the shared finishing step, and errors on bad input."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from dfdetect.data import forge, procedural
+from dfdetect.errors import DataError
+
+
+def face(seed: int, size: int = 128):
+    rng = np.random.default_rng(seed)
+    return procedural.render_face(procedural.random_identity(rng), procedural.random_view(rng),
+                                  size)
+
+
+def near_face(shape, lm, grow: float = 0.25) -> np.ndarray:
+    """The landmarks' hull grown by ``grow`` of the face size: where a change may happen."""
+    hull = forge.hull_mask(shape, lm) > 0
+    k = int(2 * forge.face_size(lm) * grow) | 1
+    return cv2.dilate(hull.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+
+
+@pytest.mark.parametrize("method", forge.METHODS)
+def test_every_method_changes_the_face_and_only_near_it(method):
+    img, lm = face(0)
+    donor = face(1)
+    for seed in range(4):
+        out = forge.forge(method, img, lm, np.random.default_rng(seed), donor=donor)
+        assert out.method == method
+        assert out.image.shape == img.shape and out.image.dtype == np.uint8
+        assert out.mask.shape == img.shape[:2] and out.mask.dtype == np.float32
+        assert 0 <= out.mask.min() and out.mask.max() <= 1 and out.mask.max() > 0.4
+        diff = np.abs(out.image.astype(int) - img.astype(int)).sum(2)
+        near = near_face(img.shape, lm)
+        assert diff[out.mask >= 0.5 * out.mask.max()].mean() > 2.0  # visible in the mask
+        assert (diff[~near] == 0).all()  # untouched away from the face
+        assert (diff[out.mask == 0] == 0).all()  # the mask says where it changed
+
+
+@pytest.mark.parametrize("method", forge.METHODS)
+def test_fakes_keep_the_face_colour_plausible(method):
+    # no purple / yellow faces: the forged region's mean colour stays close to the real one
+    for seed in range(4):
+        img, lm = face(10 + seed)
+        donor = face(20 + seed)
+        out = forge.forge(method, img, lm, np.random.default_rng(seed), donor=donor)
+        sel = out.mask >= 0.5 * out.mask.max()
+        shift = out.image[sel].astype(float).mean(0) - img[sel].astype(float).mean(0)
+        assert np.abs(shift).max() < 20, shift
+
+
+def test_same_rng_same_bytes_and_params_replay():
+    img, lm = face(2)
+    a = forge.self_blend(img, lm, np.random.default_rng(7))
+    b = forge.self_blend(img, lm, np.random.default_rng(7))
+    c = forge.self_blend(img, lm, np.random.default_rng(8))
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
+    assert not np.array_equal(a.image, c.image)
+    replay = forge.self_blend(img, lm, params=a.params)
+    assert np.array_equal(replay.image, a.image)
+
+
+def test_identity_swap_brings_in_the_donor_face():
+    img, lm = face(3)
+    dimg, dlm = face(4)
+    out = forge.identity_swap(img, lm, dimg, dlm, np.random.default_rng(0))
+    sel = out.mask >= 0.9 * out.mask.max()
+    # the inner face's structure (edges: eyes, brows, mouth) now follows the donor's
+    # aligned face more than the target's; colours were transferred, so compare edges
+    m, _ = cv2.estimateAffine2D(dlm[17:].astype(np.float32), lm[17:].astype(np.float32))
+    aligned = cv2.warpAffine(dimg, m, img.shape[1::-1])
+
+    def edges(rgb):
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        return cv2.Laplacian(cv2.GaussianBlur(grey, (0, 0), 1.0), cv2.CV_32F)[sel]
+
+    corr = lambda a, b: np.corrcoef(edges(a), edges(b))[0, 1]  # noqa: E731
+    assert corr(out.image, aligned) > corr(out.image, img) + 0.1
+
+
+def test_temporal_params_flicker_and_amount_zero_is_stable():
+    rng = np.random.default_rng(0)
+    frames = forge.temporal_params("self_blend", 5, rng, amount=1.0)
+    assert len(frames) == 5
+    assert len({round(p["shift_r"], 6) for p in frames}) == 5
+    assert len({p["mask_seed"] for p in frames}) == 1  # the same mask shape, wobbling
+    stable = forge.temporal_params("identity_swap", 3, rng, amount=0.0)
+    assert all(p["blur"] == stable[0]["blur"] for p in stable)
+    img, lm = face(5)
+    masks = [forge.self_blend(img, lm, params=p).mask for p in frames]
+    assert max(np.abs(masks[i + 1] - masks[i]).max() for i in range(4)) > 0.05
+
+
+def test_finish_resizes_compresses_and_is_deterministic():
+    img, _ = face(6)
+    params = forge.sample_finish_params(np.random.default_rng(0))
+    out = forge.finish(img, 64, params)
+    assert out.shape == (64, 64, 3) and out.dtype == np.uint8
+    assert np.array_equal(out, forge.finish(img, 64, params))
+    lossless = forge.finish(img, 64, dict(params, quality=100, noise=0))
+    assert not np.array_equal(out, lossless)
+    assert 70 <= params["quality"] <= 95
+
+
+def test_bad_inputs_raise_data_error():
+    img, lm = face(7)
+    rng = np.random.default_rng(0)
+    with pytest.raises(DataError, match="68, 2"):
+        forge.self_blend(img, lm[:60], rng)
+    with pytest.raises(DataError, match="uint8"):
+        forge.self_blend(img.astype(np.float32), lm, rng)
+    with pytest.raises(DataError, match="NaN"):
+        forge.self_blend(img, np.full((68, 2), np.nan), rng)
+    with pytest.raises(DataError, match="donor"):
+        forge.forge("identity_swap", img, lm, rng)
+    with pytest.raises(DataError, match="unknown forgery method"):
+        forge.forge("deepfake", img, lm, rng)
