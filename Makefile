@@ -41,6 +41,10 @@ EXP_ARGS = --scale $(SCALE) --faces $(FACES) --seed $(SEED) \
 reproduce-fusion: setup
 	$(PY) experiments/p1_fusion.py $(EXP_ARGS)
 
+# P3 — Xception + CBAM + Bi-ConvLSTM and its two baselines on the video benchmark.
+reproduce-convlstm: setup
+	$(PY) experiments/p3_convlstm_cbam.py $(EXP_ARGS)
+
 # P2 — run inception-unfreeze before grid-sequence for the paper's pipeline: the sequence
 # grid reads the best InceptionV3 model from results/p2/inception/ (else trains one itself).
 grid-custom-cnn: setup

@@ -217,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--layer", default=None,
                          help="Grad-CAM target layer (default: the last feature map)")
     explain.set_defaults(func=_cmd_explain)
+
+    from dfdetect.pose_cli import add_pose_parser
+
+    add_pose_parser(sub)
     return parser
 
 

@@ -1,0 +1,679 @@
+#!/usr/bin/env python
+"""P3 — Xception + CBAM + bidirectional ConvLSTM for deepfake videos (Tables 5, 6, 7).
+
+Trains the paper's model (``convlstm_cbam``) and its two baselines on the same clips
+(``xception_lstm``: pooled per-frame Xception features -> LSTM; ``xception_convlstm``:
+Xception maps -> unidirectional ConvLSTM2D, no CBAM), tests them, explains them with
+Grad-CAM, and writes under ``results/p3/``:
+
+- ``runs.csv``: one row per (model, repeat), resumable (a killed run restarts at the first
+  missing row; the warm-up backbone is reused from ``warmup/``);
+- ``table_5_6_7.csv``: one row per model, first column ``model``: AUC, Accuracy,
+  Precision, Recall, F1 (fake = positive class, threshold 0.5 on the softmax's fake
+  probability), EER, AP, the confusion counts, parameters, training seconds and rounds
+  (mean over repeats), then the paper's own numbers as reference columns ``paper AUC``
+  ... ``paper F1`` (fractions; empty where the paper reports none: Table 5 gives every
+  model's AUC, Table 6 the accuracies, Table 7 precision/recall/F1 of the paper's model
+  only). ``table_5_6_7_cross.csv``: the same on the cross test (``--cross``, or the
+  benchmark's held-out forgery method), without paper columns;
+- ``confusion_matrix.png`` (one matrix per model, counts summed over repeats),
+  ``roc.png`` (repeat 0);
+- ``gradcam/<model>_<real|fake>_<video>.png``: Grad-CAM grids (frames x [input, heat
+  map, overlay]) for a few real and fake test videos;
+- ``gradcam_mask_mass.csv``: per model, the share of the Grad-CAM mass (class "fake")
+  that falls inside the forgery mask, for fake test videos and for real test videos
+  (measured inside the mask of the real clip's fake twin, which the benchmark renders
+  pixel-aligned from the same frames), the mask's area share (what a uniform heat map
+  would score), and the verdict ``on_forgery`` (fake mass above both);
+  ``gradcam/<model>-r<k>-mass.csv`` holds the per-video values;
+- ``schedule-r<k>.csv``: which training clips each round of the imbalance schedule used;
+- ``models/<model>.keras`` (git-ignored), loadable with ``keras.models.load_model``.
+
+Training as in the paper: Adam 1e-4 (beta1 0.9, beta2 0.999), batch 2, cross-entropy on
+the 2-way softmax, and the imbalance schedule of Table 4 (all real clips every round,
+the fake clips in rotating chunks of the real count, weights carried over;
+``--schedule class-weights`` or ``plain`` instead). Data: ``--data`` (a store or a dataset
+root, e.g. Celeb-DF v2 with ``--layout celebdf``) or, by default, the embedded video
+benchmark (clips of ``scale.video_size`` px; the first ``scale.p3_frames`` frames of each
+clip are used).
+
+Assumptions and deviations (also in README, "Differences from the papers"):
+
+- **Per-frame warm-up of the Xception backbone** (``--warmup-epochs``; smoke 1, cpu 8,
+  paper 0). Without ImageNet weights (offline here) and with the little training a CPU
+  affords, a randomly initialised Xception learns too little inside the video models to
+  separate anything. So before the video training, Xception (+ global average pooling +
+  Dense(1, sigmoid)) is trained as a frame classifier on the training clips' frames
+  (Adam 1e-3, batch ``scale.batch_size``, balanced class weights, early stopping with
+  patience 2 on the validation frames), and all three video models start from that same
+  backbone — the role ImageNet pre-training plays in the paper, here from the benchmark
+  itself. The warm-up model is also reported, as row ``xception`` (video score = mean
+  frame score), beside the paper's Table 5 "Xception" row. ``--weights imagenet``
+  (online) or a local Xception file replaces the random init; the warm-up then
+  fine-tunes it. (Measured at cpu scale: after 4 warm-up epochs the frame model reaches
+  0.74 validation frame accuracy, and 2 video epochs of the paper's model on top reach
+  0.74 test AUC; without it predictions sit at 0.5.)
+- **Batch-norm momentum 0.9** (Keras' default 0.99) in every model trained here: at
+  30-60 steps per epoch, 0.99 leaves the moving statistics near their initial values
+  for several epochs, and inference (which uses them) predicts the same ~0.5 for every
+  input while the training accuracy rises (measured: frame validation accuracy 0.50 after
+  3 warm-up epochs with 0.99, 0.73 with 0.9).
+- Epochs (paper silent): each schedule round trains up to ``--epochs`` (the scale's)
+  epochs with early stopping (patience 5) on the validation loss, best weights restored
+  at the end of the round; constant learning rate.
+- Imbalance: the embedded benchmark is balanced (one real and one fake clip per
+  identity), so Table 4's schedule is a single round there. ``--real-ratio R`` keeps only
+  ``R`` real training clips per fake one (Celeb-DF has 490 / 5,539 = 0.088) to train
+  under the paper's imbalance; the smoke test uses it to run several rounds.
+  ``--chunk-size 590`` is the paper prose's reading (chunks of 590 fakes).
+- Default benchmark: forgeries ``self_blend`` in train/val/test, ``identity_swap`` held
+  out as the cross test (the same store the other video experiments use).
+- Grad-CAM: explains the "fake" class for every clip; target layer = the last per-frame
+  feature map before the sequence layer (``cbam`` for the paper's model, the Xception
+  maps for the baselines; 8 x 8 at the paper's 240 px) unless ``--gradcam-layer``. When
+  that map is under 4 x 4 (64-px clips: 2 x 2, as Xception downsamples 32x) it cannot
+  localise anything — an upsampled 2 x 2 map puts about the mask's area share of its mass
+  inside any mask — so ``block13_sepconv2_act`` (4 x 4 at 64 px, the last Xception map
+  before its final downsampling) is used instead; gradients still flow through CBAM and
+  the ConvLSTM, so it explains the same decision. A heat map with no positive evidence
+  (all zeros) has no mass and is counted as ``empty``, not averaged. Masks are
+  binarised at half intensity.
+- ``--eager`` (default at smoke scale): run Keras eagerly. Tracing Xception's training
+  graph costs ~30 s, more than a few eager steps on a dozen clips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from dfdetect import evaluation, experiment, plots, results, training  # noqa: E402
+from dfdetect.data import pipeline, store  # noqa: E402
+
+#: The video models in the paper's table order; ``xception`` is the warm-up frame model.
+MODELS = ("xception_lstm", "xception_convlstm", "convlstm_cbam")
+WARMUP_CONFIG = "xception"
+#: Table columns -> keys of evaluation.binary_metrics (fake = positive class).
+COLUMNS = {"AUC": "ROC AUC", "Accuracy": "Acc", "Precision": "Prec(1)", "Recall": "Rec(1)",
+           "F1": "F1(1)", "EER": "EER", "AP": "AP"}
+COUNTS = ("TN", "FP", "FN", "TP")
+#: The paper's numbers (Celeb-DF v2): Table 5 (AUC), Table 6 (accuracy), Table 7 (P/R/F1).
+PAPER = {
+    WARMUP_CONFIG: {"AUC": 0.676},
+    "xception_lstm": {"AUC": 0.897, "Accuracy": 0.695},
+    "xception_convlstm": {"AUC": 0.886, "Accuracy": 0.850},
+    "convlstm_cbam": {"AUC": 0.989, "Accuracy": 0.935, "Precision": 0.989, "Recall": 0.880,
+                      "F1": 0.931},
+}
+PAPER_COLUMNS = ("AUC", "Accuracy", "Precision", "Recall", "F1")
+LEARNING_RATE, BETA_1, BETA_2, BATCH = 1e-4, 0.9, 0.999, 2
+PATIENCE = 5
+WARMUP_EPOCHS = {"smoke": 1, "cpu": 8, "paper": 0}
+WARMUP_LR, WARMUP_PATIENCE = 1e-3, 2
+BN_MOMENTUM = 0.9  # Keras' default 0.99 is too slow for a few dozen steps per epoch
+HOLDOUT_METHOD = "identity_swap"
+#: Grad-CAM target when the default map is coarser than MIN_CAM_SIDE pixels a side: the
+#: last Xception map before its final 2x downsampling.
+FINER_CAM_LAYER, MIN_CAM_SIDE = "block13_sepconv2_act", 4
+SCHEDULES = ("table4", "class-weights", "plain")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    experiment.add_common_args(parser, out="p3")
+    parser.add_argument("--models", default=None,
+                        help=f"comma-separated subset of {', '.join(MODELS)} (default: all)")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="frames per clip (default: the scale's p3_frames)")
+    parser.add_argument("--schedule", choices=SCHEDULES, default="table4",
+                        help="table4: the paper's rounds; class-weights: one round with "
+                             "balanced class weights; plain: one round, no weighting")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="fakes per round of the table4 schedule (default: the number "
+                             "of real training clips)")
+    parser.add_argument("--real-ratio", type=float, default=None,
+                        help="keep this many real training clips per fake one (e.g. 0.088 "
+                             "= Celeb-DF's 490:5,539); default: keep all")
+    parser.add_argument("--warmup-epochs", type=int, default=None,
+                        help="epochs of the per-frame Xception warm-up (default: smoke 1, "
+                             "cpu 8, paper 0; 0 disables it)")
+    parser.add_argument("--gradcam-videos", type=int, default=2,
+                        help="Grad-CAM grids drawn per class (real, fake) and model")
+    parser.add_argument("--gradcam-layer", default=None,
+                        help=f"Grad-CAM target layer (default: the last per-frame map before "
+                             f"the sequence layer, or {FINER_CAM_LAYER} when that map is "
+                             f"under {MIN_CAM_SIDE} x {MIN_CAM_SIDE})")
+    parser.add_argument("--eager", action="store_true",
+                        help="run Keras eagerly (default at smoke scale)")
+    return parser.parse_args(argv)
+
+
+# ----------------------------------------------------------------------------- data
+
+def first_frames(rows, frames: int) -> list[dict]:
+    """The first ``frames`` frames of every clip (all of a shorter clip), clip by clip."""
+    out = []
+    for members in pipeline.group_clips(rows).values():
+        out.extend(members[:frames])
+    return out
+
+
+def subsample_reals(rows, ratio: float | None, rng: np.random.Generator) -> list[dict]:
+    """Keep ``round(ratio * fakes)`` (at least one) real clips of ``rows``; all fakes."""
+    if ratio is None:
+        return list(rows)
+    if ratio <= 0:
+        raise ValueError(f"--real-ratio must be > 0, got {ratio}")
+    groups = pipeline.group_clips(rows)
+    reals = [k for k, m in groups.items() if int(m[0]["label"]) == 0]
+    fakes = [k for k, m in groups.items() if int(m[0]["label"]) == 1]
+    keep_n = min(len(reals), max(1, int(round(ratio * len(fakes)))))
+    keep = {reals[i] for i in rng.choice(len(reals), keep_n, replace=False)} | set(fakes)
+    return [r for k, m in groups.items() if k in keep for r in m]
+
+
+def load_data(args, scale, frames: int):
+    """Splits (first ``frames`` frames per clip), cross rows and their store roots."""
+    size = scale.video_size
+    if args.data:
+        root = experiment.dataset_store(args.data, args.layout, frames, size)
+    else:
+        root = experiment.benchmark_store("videos", args.faces, scale, args.seed,
+                                          holdout_method=HOLDOUT_METHOD)
+    splits = experiment.split_rows(store.read_manifest(root), seed=args.seed)
+    if args.cross:
+        cross_root = experiment.dataset_store(args.cross, args.layout, frames, size)
+        cross_splits = experiment.split_rows(store.read_manifest(cross_root), seed=args.seed)
+        cross = cross_splits["test"] or [r for rows in cross_splits.values() for r in rows]
+    else:
+        cross_root, cross = root, splits.get("cross", [])
+    splits = {k: first_frames(v, frames) for k, v in splits.items()}
+    return root, splits, cross_root, first_frames(cross, frames)
+
+
+def clip_labels(rows) -> np.ndarray:
+    """One 0/1 label per clip of ``rows``, in :func:`pipeline.clip_keys` order."""
+    return np.array([int(m[0]["label"]) for m in pipeline.group_clips(rows).values()], int)
+
+
+def write_schedule(path: Path, rounds, clips) -> None:
+    """One row per (round, training clip) of the schedule."""
+    rows = [{"round": c, "source": clips[i][0][0], "video_id": clips[i][0][1],
+             "label": int(clips[i][1][0]["label"])}
+            for c, idx in enumerate(rounds) for i in idx]
+    results.write_table(path, rows, ["round", "source", "video_id", "label"])
+
+
+# ----------------------------------------------------------------------------- Grad-CAM
+
+def load_mask(root: Path, rel: str, size: int) -> np.ndarray | None:
+    """A forgery mask as a boolean (size, size) array (None when there is none)."""
+    import cv2
+
+    if not rel:
+        return None
+    mask = cv2.imread(str(Path(root) / rel), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        return None
+    if mask.shape != (size, size):
+        mask = cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)
+    return mask >= 128
+
+
+def clip_masks(rows, root: Path, size: int, frames: int) -> dict[tuple, np.ndarray]:
+    """(source, video_id) -> (frames, size, size) forgery masks, for every clip of ``rows``
+    that has one; a real clip borrows its fake twin's (``..._real`` -> ``..._fake``)."""
+    groups = pipeline.group_clips(rows)
+    fake_masks = {}
+    for key, members in groups.items():
+        chosen = pipeline.take_frames(members, frames)
+        masks = [load_mask(root, r.get("mask_path", ""), size) for r in chosen]
+        if int(members[0]["label"]) == 1 and all(m is not None for m in masks):
+            fake_masks[key] = np.stack(masks)
+    out = dict(fake_masks)
+    for (source, vid), members in groups.items():
+        if int(members[0]["label"]) == 0 and vid.endswith("_real"):
+            twin = (source, vid[:-len("_real")] + "_fake")
+            if twin in fake_masks:
+                out[(source, vid)] = fake_masks[twin]
+    return out
+
+
+def gradcam_layer(model, requested: str | None) -> str:
+    """The Grad-CAM target: ``requested``, else the model's default per-frame map unless it
+    is coarser than ``MIN_CAM_SIDE`` a side (64-px clips: 2 x 2), then ``FINER_CAM_LAYER``."""
+    from dfdetect.errors import ModelError
+    from dfdetect.explain import default_layer_path, find_layer_path
+
+    if requested:
+        return requested
+    path = default_layer_path(model)
+    # A nested backbone built on (None, None, 3) knows no map size: ask its wrapper.
+    side = next((lay.output.shape[-3] for lay in reversed(path)
+                 if lay.output.shape[-3] is not None), None)
+    if side is not None and side < MIN_CAM_SIDE:
+        try:
+            find_layer_path(model, FINER_CAM_LAYER)
+            return FINER_CAM_LAYER
+        except ModelError:  # a model without that layer keeps its default
+            pass
+    return path[-1].name
+
+
+def explain(model, name: str, repeat: int, rows, root: Path, frames: int, size: int,
+            out: Path, n_grids: int, layer: str | None) -> dict:
+    """Grad-CAM on every test clip: grids for a few, mask mass for all with a mask."""
+    from dfdetect.explain import grad_cam, mask_mass, save_gradcam_grid
+
+    layer = gradcam_layer(model, layer)
+    keys = pipeline.clip_keys(rows)
+    labels = clip_labels(rows)
+    masks = clip_masks(rows, root, size, frames)
+    ds = pipeline.clip_dataset(rows, root, frames, size, batch_size=1, cache=False)
+    drawn = {0: 0, 1: 0}
+    per_video = []
+    for key, label, (clip, _) in zip(keys, labels, ds):
+        mask = masks.get(key)
+        if mask is None and drawn[int(label)] >= n_grids:
+            continue
+        clip = clip.numpy()
+        heats = grad_cam(model, clip, layer_name=layer, class_index=1)[0]
+        if drawn[int(label)] < n_grids:
+            kind = "fake" if label else "real"
+            save_gradcam_grid(out / "gradcam" / f"{name}_{kind}_{key[1]}.png", clip[0], heats,
+                              title=f"{name}: {kind} test video {key[1]}\n"
+                                    f"Grad-CAM of class fake at {layer}")
+            drawn[int(label)] += 1
+        if mask is not None:
+            per_video.append({"model": name, "repeat": repeat, "source": key[0],
+                              "video_id": key[1], "label": int(label),
+                              "mass_in_mask": mask_mass(heats, mask),
+                              "mask_area": float(mask.mean())})
+    results.write_table(out / "gradcam" / f"{name}-r{repeat}-mass.csv", per_video,
+                        ["model", "repeat", "source", "video_id", "label", "mass_in_mask",
+                         "mask_area"])
+    row = {"gradcam layer": layer}
+    for label, kind in ((1, "fake"), (0, "real")):
+        vals = np.array([v["mass_in_mask"] for v in per_video if v["label"] == label], float)
+        areas = [v["mask_area"] for v in per_video if v["label"] == label]
+        row[f"gradcam {kind} mass"] = float(np.nanmean(vals)) if np.isfinite(vals).any() else ""
+        row[f"gradcam {kind} videos"] = int(np.isfinite(vals).sum())
+        row[f"gradcam {kind} empty"] = int((~np.isfinite(vals)).sum())
+        row[f"gradcam {kind} mask area"] = float(np.mean(areas)) if areas else ""
+    return row
+
+
+# ----------------------------------------------------------------------------- runs
+
+def set_bn_momentum(layer, momentum: float) -> int:
+    """Set the moving-average momentum of every BatchNormalization inside ``layer``
+    (nested models and TimeDistributed wrappers included); returns how many."""
+    import keras
+
+    if isinstance(layer, keras.layers.BatchNormalization):
+        layer.momentum = float(momentum)
+        return 1
+    if isinstance(layer, keras.layers.Wrapper):
+        return set_bn_momentum(layer.layer, momentum)
+    return sum(set_bn_momentum(sub, momentum) for sub in getattr(layer, "layers", []))
+
+
+def frame_model(backbone):
+    """Warm-up classifier: the video models' per-frame Xception + GAP + Dense(1, sigmoid)."""
+    import keras
+
+    inputs = keras.Input((None, None, 3), name="frame")
+    x = backbone(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    out = keras.layers.Dense(1, activation="sigmoid", name="predictions")(x)
+    return keras.Model(inputs, out, name="xception_frames")
+
+
+class Runner:
+    """Everything one P3 invocation shares between its (model, repeat) runs."""
+
+    def __init__(self, args, scale, out: Path):
+        self.args, self.scale, self.out = args, scale, out
+        self.frames = int(args.frames or scale.p3_frames)
+        self.size = scale.video_size
+        self.epochs = int(args.epochs or scale.epochs)
+        self.warmup_epochs = (WARMUP_EPOCHS[scale.name] if args.warmup_epochs is None
+                              else int(args.warmup_epochs))
+        self.eager = bool(args.eager or scale.name == "smoke")
+        self.weights = experiment.weights_arg(args.weights)
+        self.root, self.splits, self.cross_root, self.cross = load_data(args, scale, self.frames)
+        for split in ("train", "val", "test"):
+            if not self.splits.get(split):
+                from dfdetect.errors import DataError
+                raise DataError(f"no '{split}' clips in the store", self.root)
+        self.verbose = 0 if args.quiet else 2
+
+    # -- data ---------------------------------------------------------------------
+    def clips(self, rows, root=None, training_=False, seed=0, batch=BATCH):
+        return pipeline.clip_dataset(rows, root or self.root, self.frames, self.size,
+                                     batch_size=batch, training=training_, seed=seed)
+
+    def evaluations(self):
+        evals = {"test": (self.splits["test"], self.root)}
+        if self.cross:
+            evals["cross"] = (self.cross, self.cross_root)
+        return evals
+
+    def score_row(self, name, repeat, split, keys, labels, scores) -> dict:
+        """Metrics of one split (prefixed ``<split> ``); per-video scores to scores/."""
+        metrics = evaluation.binary_metrics(labels, scores)
+        results.write_table(self.out / "scores" / f"{name}-r{repeat}-{split}.csv", [
+            {"source": k[0], "video_id": k[1], "label": int(l), "score": float(s)}
+            for k, l, s in zip(keys, labels, scores)])
+        keys_of = {**COLUMNS, **{c: c for c in COUNTS}}
+        return {f"{split} {c}": metrics[k] for c, k in keys_of.items()}
+
+    # -- warm-up ------------------------------------------------------------------
+    def warmup_path(self, repeat: int) -> Path:
+        return self.out / "warmup" / f"xception-r{repeat}.weights.h5"
+
+    def _warmup_extras(self, repeat: int) -> tuple[Path, Path]:
+        # The frame model's head and its training record, beside the backbone weights.
+        base = self.out / "warmup" / f"xception-r{repeat}"
+        return base.with_name(base.name + ".head.npz"), base.with_name(base.name + ".json")
+
+    def warmup_done(self, repeat: int) -> bool:
+        return self.warmup_path(repeat).exists() and all(
+            p.exists() for p in self._warmup_extras(repeat))
+
+    def warm_up(self, repeat: int) -> tuple[object, dict]:
+        """Train (or reload) the per-frame Xception; returns the frame model and its row."""
+        import keras
+
+        from dfdetect.models.video import build_xception_maps
+
+        training.set_seed(self.args.seed + repeat)
+        backbone = build_xception_maps(weights=self.weights)
+        model = frame_model(backbone)
+        path = self.warmup_path(repeat)
+        head_path, info_path = self._warmup_extras(repeat)
+        if self.warmup_done(repeat):
+            backbone.load_weights(path)
+            with np.load(head_path, allow_pickle=False) as head:
+                model.get_layer("predictions").set_weights([head["kernel"], head["bias"]])
+            return model, json.loads(info_path.read_text())
+        rows = self.splits["train"]
+        if self.args.real_ratio is not None:
+            rows = subsample_reals(rows, self.args.real_ratio,
+                                   np.random.default_rng(self.args.seed + repeat))
+        labels = pipeline.labels_of(rows)
+        clips = clip_labels(rows)
+        batch = self.scale.batch_size
+        train_ds = pipeline.image_dataset(rows, self.root, self.size, batch, training=True,
+                                          seed=self.args.seed + repeat, label_dtype="float32")
+        val_ds = pipeline.image_dataset(self.splits["val"], self.root, self.size, batch)
+        set_bn_momentum(model, BN_MOMENTUM)
+        training.compile_model(model, "adam", WARMUP_LR)
+        model.run_eagerly = self.eager
+        fit = training.fit(model, train_ds, val_ds, epochs=self.warmup_epochs,
+                           learning_rate=WARMUP_LR, patience=WARMUP_PATIENCE, decay_factor=None,
+                           class_weight=training.class_weights(labels),
+                           verbose=self.verbose,
+                           extra_callbacks=[keras.callbacks.CSVLogger(
+                               str(self._log(WARMUP_CONFIG, repeat)))])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        kernel, bias = model.get_layer("predictions").get_weights()
+        np.savez(head_path, kernel=kernel, bias=bias)
+        row = {"Parameters": model.count_params(), "Training seconds": round(fit.seconds, 1),
+               "epochs": fit.epochs_run, "best_epoch": fit.best_epoch, "rounds": 1,
+               "train reals": int((clips == 0).sum()), "train fakes": int((clips == 1).sum())}
+        results.atomic_write_text(info_path, json.dumps(row))
+        backbone.save_weights(path)  # last: its presence marks a finished warm-up
+        return model, row
+
+    def _log(self, name, repeat) -> Path:
+        path = self.out / "runs" / f"{name}-r{repeat}" / "log.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def run_warmup(self, repeat: int) -> dict:
+        """Row ``xception``: the warm-up frame model, video score = mean frame score."""
+        model, row = self.warm_up(repeat)
+        for split, (rows, root) in self.evaluations().items():
+            ds = pipeline.image_dataset(rows, root, self.size, self.scale.batch_size)
+            frame_scores = training.predict_scores(model, ds)
+            vids = [f"{r['source']}\t{r['video_id']}" for r in rows]
+            order, labels, scores = evaluation.aggregate_by_video(
+                vids, pipeline.labels_of(rows), frame_scores)
+            keys = [tuple(v.split("\t", 1)) for v in order]
+            row.update(self.score_row(WARMUP_CONFIG, repeat, split, keys, labels, scores))
+        return {"model": WARMUP_CONFIG, **row}
+
+    # -- video models -------------------------------------------------------------
+    def build(self, name: str):
+        from dfdetect.models.video import build_video_model
+
+        return build_video_model(name, frames=self.frames, size=self.size, weights=self.weights)
+
+    def run_video(self, name: str, repeat: int) -> dict:
+        import keras
+
+        from dfdetect.models.export import export_model
+
+        seed = self.args.seed + repeat
+        backbone_weights = None
+        if self.warmup_epochs > 0:
+            if not self.warmup_done(repeat):  # e.g. --models without the xception row's run
+                self.warm_up(repeat)
+            backbone_weights = self.warmup_path(repeat)
+        training.set_seed(seed)
+        model = self.build(name)
+        if backbone_weights is not None:
+            model.get_layer("frame_features").layer.load_weights(backbone_weights)
+        set_bn_momentum(model, BN_MOMENTUM)
+        optimizer = keras.optimizers.Adam(LEARNING_RATE, beta_1=BETA_1, beta_2=BETA_2)
+        training.compile_model(model, optimizer)
+        model.run_eagerly = self.eager
+
+        train_rows = subsample_reals(self.splits["train"], self.args.real_ratio,
+                                     np.random.default_rng(seed))
+        groups = list(pipeline.group_clips(train_rows).items())
+        labels = np.array([int(m[0]["label"]) for _, m in groups], int)
+        if self.args.schedule == "table4":
+            rounds = training.imbalance_schedule(labels, np.random.default_rng(seed),
+                                                 chunk_size=self.args.chunk_size)
+        else:
+            rounds = [np.random.default_rng(seed).permutation(len(groups))]
+        write_schedule(self.out / f"schedule-r{repeat}.csv", rounds, groups)
+        class_weight = (training.class_weights(labels)
+                        if self.args.schedule == "class-weights" else None)
+        val_ds = self.clips(self.splits["val"])
+        log = keras.callbacks.CSVLogger(str(self._log(name, repeat)), append=False)
+        seconds, epochs_run = 0.0, 0
+        for c, idx in enumerate(rounds):
+            rows = [r for i in idx for r in groups[i][1]]
+            train_ds = self.clips(rows, training_=True, seed=seed + c)
+            if c == 1:
+                log.append = True
+            fit = training.fit(model, train_ds, val_ds, epochs=self.epochs,
+                               learning_rate=LEARNING_RATE, patience=PATIENCE,
+                               decay_factor=None, class_weight=class_weight,
+                               verbose=self.verbose, extra_callbacks=[log])
+            seconds += fit.seconds
+            epochs_run += fit.epochs_run
+            if not self.args.quiet:
+                print(f"{name} r{repeat} round {c + 1}/{len(rounds)}: {len(idx)} clips, "
+                      f"{fit.epochs_run} epochs, best val_loss {fit.best('val_loss')[0]:.4f}")
+        row = {"model": name, "Parameters": model.count_params(),
+               "Training seconds": round(seconds, 1), "epochs": epochs_run,
+               "rounds": len(rounds), "train reals": int((labels == 0).sum()),
+               "train fakes": int((labels == 1).sum())}
+        for split, (rows, root) in self.evaluations().items():
+            scores = training.predict_scores(model, self.clips(rows, root))
+            row.update(self.score_row(name, repeat, split, pipeline.clip_keys(rows),
+                                      clip_labels(rows), scores))
+        row.update(explain(model, name, repeat, self.splits["test"], self.root, self.frames,
+                           self.size, self.out, self.args.gradcam_videos,
+                           self.args.gradcam_layer))
+        # Exported without the optimizer state (a third of the size): a fresh build
+        # carrying the trained weights.
+        lean = self.build(name)
+        lean.set_weights(model.get_weights())
+        export_model(lean, str(self.out / "models" / f"{name}.keras"),
+                     experiment="p3_convlstm_cbam", config=name, scale=self.scale.name,
+                     frames=self.frames, image_size=self.size, threshold=0.5,
+                     repeat=repeat, trained_on=str(self.root))
+        return row
+
+
+# ----------------------------------------------------------------------------- tables
+
+def _mean_rows(rows, configs) -> list[dict]:
+    merged = []
+    for config in configs:
+        ok = [r for r in rows if r.get("config") == config and r.get("status") == "ok"]
+        if not ok:
+            merged.append({"model": config, "status": "failed",
+                           "reason": next((r.get("reason") for r in rows
+                                           if r.get("config") == config), "not run")})
+            continue
+        columns = sorted({k for r in ok for k in r} - {"config", "repeat", "status", "reason",
+                                                       "model"})
+        summary = results.summarize(ok, "config", columns)[0]
+        merged.append({"model": config, **{c: summary[f"{c}_mean"] for c in columns},
+                       "repeats": len(ok)})
+    return merged
+
+
+def write_tables(out: Path, rows, configs) -> None:
+    """``table_5_6_7.csv`` (+ ``_cross``), ``gradcam_mask_mass.csv`` from the runs table."""
+    merged = _mean_rows(rows, configs)
+    extra = ("Parameters", "Training seconds", "rounds", "repeats")
+    for split, name in (("test", "table_5_6_7.csv"), ("cross", "table_5_6_7_cross.csv")):
+        if split == "cross" and not any(m.get("cross AUC") not in (None, "")
+                                        or m.get("cross Accuracy") not in (None, "")
+                                        for m in merged):
+            continue
+        table = []
+        for m in merged:
+            row = {"model": m["model"], **{c: m.get(f"{split} {c}") for c in (*COLUMNS, *COUNTS)},
+                   **{c: m.get(c) for c in extra}}
+            if split == "test":
+                row.update({f"paper {c}": PAPER.get(m["model"], {}).get(c)
+                            for c in PAPER_COLUMNS})
+            if m.get("status") == "failed":
+                row["status"] = f"failed: {m.get('reason')}"
+            table.append(row)
+        columns = ["model", *COLUMNS, *COUNTS, *extra]
+        if split == "test":
+            columns += [f"paper {c}" for c in PAPER_COLUMNS]
+        if any("status" in r for r in table):
+            columns.append("status")
+        results.write_table(out / name, table, columns)
+
+    mass = []
+    for m in merged:
+        if m["model"] == WARMUP_CONFIG or m.get("status") == "failed":
+            continue
+        fake, real = m.get("gradcam fake mass"), m.get("gradcam real mass")
+        area = m.get("gradcam fake mask area")
+        ok = all(isinstance(v, float) and math.isfinite(v) for v in (fake, real, area))
+        layer = next((r.get("gradcam layer") for r in rows
+                      if r.get("config") == m["model"] and r.get("gradcam layer")), "")
+        mass.append({"model": m["model"], "layer": layer, "fake mass in mask": fake,
+                     "real mass in twin mask": real, "mask area": area,
+                     "fake videos": m.get("gradcam fake videos"),
+                     "real videos": m.get("gradcam real videos"),
+                     "empty heat maps": (m.get("gradcam fake empty") or 0)
+                     + (m.get("gradcam real empty") or 0),
+                     "on_forgery": ("" if not ok else
+                                    "yes" if fake > area and fake > real else "no")})
+    if mass:
+        results.write_table(out / "gradcam_mask_mass.csv", mass)
+
+
+def write_plots(out: Path, rows, configs) -> None:
+    """Confusion matrices (summed over repeats) and ROC curves (repeat 0)."""
+    matrices = {}
+    for config in configs:
+        ok = [r for r in rows if r.get("config") == config and r.get("status") == "ok"]
+        if ok:
+            matrices[config] = tuple(int(sum(float(r.get(f"test {c}") or 0) for r in ok))
+                                     for c in COUNTS)
+    if matrices:
+        plots.confusion_matrices(out / "confusion_matrix.png", matrices)
+    curves = {}
+    for config in configs:
+        table = results.read_table(out / "scores" / f"{config}-r0-test.csv")
+        if table:
+            curves[config] = ([int(r["label"]) for r in table], [float(r["score"]) for r in table])
+    if curves:
+        plots.roc_curves(out / "roc.png", curves, title="P3: ROC on the test videos")
+
+
+def run(args) -> Path:
+    scale = experiment.scale_of(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    models = args.models.split(",") if args.models else list(MODELS)
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        from dfdetect.errors import DfdetectError
+        raise DfdetectError(f"unknown model(s) {', '.join(unknown)}; choose from "
+                            f"{', '.join(MODELS)}")
+    if args.real_ratio is not None and args.real_ratio <= 0:
+        from dfdetect.errors import DfdetectError
+        raise DfdetectError(f"--real-ratio must be > 0, got {args.real_ratio}")
+    runner = Runner(args, scale, out)
+    repeats = args.repeats or 1  # the paper reports one run per model
+    configs = ([WARMUP_CONFIG] if runner.warmup_epochs > 0 else []) + models
+    s = runner.splits
+    print(f"P3: scale={scale.name} clips {runner.frames}x{runner.size}px epochs<={runner.epochs} "
+          f"warm-up epochs={runner.warmup_epochs} schedule={args.schedule} repeats={repeats} "
+          f"eager={runner.eager} train={len(pipeline.group_clips(s['train']))} "
+          f"val={len(pipeline.group_clips(s['val']))} "
+          f"test={len(pipeline.group_clips(s['test']))} "
+          f"cross={len(pipeline.group_clips(runner.cross))} clips, store={runner.root}")
+
+    def one_run(config: str, repeat: int) -> dict:
+        import keras
+
+        keras.backend.clear_session()  # free the previous run's models
+        if config == WARMUP_CONFIG:
+            return runner.run_warmup(repeat)
+        return runner.run_video(config, repeat)
+
+    table = results.ResultsTable(out / "runs.csv")
+    training.run_grid(configs, repeats, table, one_run, progress=not args.quiet)
+    # Tables also keep the rows of models an earlier invocation (other --models) ran.
+    done = {r.get("config") for r in table.rows}
+    shown = [c for c in (WARMUP_CONFIG, *MODELS) if c in configs or c in done]
+    write_tables(out, table.rows, shown)
+    write_plots(out, table.rows, shown)
+    mass = results.read_table(out / "gradcam_mask_mass.csv")
+    for m in mass:
+        print(f"Grad-CAM {m['model']}: fake mass in mask {m['fake mass in mask']}, real "
+              f"{m['real mass in twin mask']}, mask area {m['mask area']} -> on the forgery: "
+              f"{m['on_forgery'] or 'n/a'}")
+    print(f"results written to {out}")
+    return out
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from dfdetect.errors import DfdetectError
+    try:
+        run(parse_args(argv))
+    except DfdetectError as err:
+        print(f"p3_convlstm_cbam: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

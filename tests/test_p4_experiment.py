@@ -1,0 +1,119 @@
+"""experiments/p4_pose_lstm.py end to end at smoke scale, plus its training settings."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dfdetect import experiment, results
+from dfdetect.data import pose
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location(
+        "p4_pose_lstm", REPO / "experiments" / "p4_pose_lstm.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["p4_pose_lstm"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+p4 = _load_script()
+
+
+def test_decay_step_is_the_papers_at_200_epochs_and_scaled_below():
+    assert p4.decay_every(200) == 30
+    assert p4.decay_every(40) == 6
+    assert p4.decay_every(1) == 1
+
+
+@pytest.mark.parametrize("config", ["lstm-2x512", "cnn+lstm", "fig8-sgd-1e-3", "fig8-adam-1e-3"])
+def test_every_configuration_clips_the_global_gradient_norm(config):
+    model, optimizer, decay = p4.make_model(config)
+    assert model.optimizer.global_clipnorm == pytest.approx(0.25)
+    assert decay == (not config.startswith("fig8-"))
+    assert optimizer == ("adam-1e-2" if decay else config[5:])
+
+
+def test_clipping_bounds_the_update_of_a_huge_gradient():
+    import keras
+
+    from dfdetect.models.sequence import pose_optimizer
+
+    opt = pose_optimizer("sgd-1e-3")
+    a, b = keras.Variable([0.0, 0.0]), keras.Variable([0.0])
+    # Global norm of (300, 400, 1200) is 1300: rescaled to 0.25 together.
+    opt.apply_gradients([(keras.ops.convert_to_tensor([300.0, 400.0]), a),
+                         (keras.ops.convert_to_tensor([1200.0]), b)])
+    step = 1e-3 * 0.25 / 1300
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(a), [-300 * step, -400 * step],
+                               rtol=1e-4)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(b), [-1200 * step], rtol=1e-4)
+
+
+#: One configuration of each kind (Table 4, Table 5's baseline, Fig. 8) keeps the smoke
+#: run short; ``make reproduce-pose SCALE=smoke`` runs all seven.
+SMOKE_CONFIGS = "lstm-3x128,cnn+lstm,fig8-sgd-1e-4"
+
+
+def test_smoke_run_writes_tables_curves_and_models(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiment, "DATA_ROOT", tmp_path / "data")
+    out = tmp_path / "p4"
+    argv = ["--scale", "smoke", "--out", str(out), "--quiet", "--seed", "1",
+            "--configs", SMOKE_CONFIGS]
+    assert p4.main(argv) == 0
+    runs = results.read_table(out / "runs.csv")
+    assert [r["config"] for r in runs] == SMOKE_CONFIGS.split(",")
+    assert all(r["status"] == "ok" for r in runs), [r.get("reason") for r in runs]
+    assert (tmp_path / "data" / "bench-poses-smoke-seed1" / "segments.csv").is_file()
+
+    table4 = results.read_table(out / "table_4.csv")
+    assert [(r["Model"], r["config"], r["Paper Test Acc"]) for r in table4] == [
+        ("Model A LSTM", "lstm-3x128", "0.8662")]
+    for col in ("Train Acc", "Val Acc", "Test Acc", "Video Acc (majority vote)"):
+        assert 0.0 <= float(table4[0][col]) <= 1.0, col
+    assert [r["config"] for r in results.read_table(out / "table_5.csv")] == ["cnn+lstm"]
+    seg = results.read_table(out / "segment_metrics.csv")
+    vid = results.read_table(out / "video_metrics.csv")
+    assert [r["config"] for r in seg] == [r["config"] for r in vid] == SMOKE_CONFIGS.split(",")
+    assert {r["level"] for r in seg} == {"segment"} and {r["level"] for r in vid} == {"video"}
+
+    # Video accuracy is the majority vote (ties fake) over the stored movement scores.
+    scores = results.read_table(out / "scores" / "lstm-3x128-r0-test.csv")
+    verdicts = pose.video_verdicts([r["video_id"] for r in scores],
+                                   [float(r["score"]) for r in scores],
+                                   [int(r["label"]) for r in scores])
+    acc = np.mean([v.verdict == v.label for v in verdicts])
+    assert float(table4[0]["Video Acc (majority vote)"]) == pytest.approx(acc, abs=1e-5)
+    assert len(scores) == int(seg[0]["n"]) and int(vid[0]["n"]) == len(verdicts)
+    assert len(verdicts) < len(scores)  # several movements a video
+
+    for png in ("fig8_optimizers.png", "fig10_final.png"):
+        assert (out / png).stat().st_size > 5000
+    assert [r["optimizer"] for r in results.read_table(out / "fig8_optimizers.csv")] == [
+        "sgd-1e-4"]
+
+    from dfdetect.models.export import load_exported
+
+    model, meta = load_exported(out / "models" / "lstm-3x128.keras")
+    assert meta["config"] == "lstm-3x128" and meta["segment_frames"] == 150
+    assert model.input_shape == (None, 150, 24)
+    assert model.optimizer.global_clipnorm == pytest.approx(0.25)
+
+    # A second run resumes: nothing is retrained, the tables are rewritten.
+    mtime = (out / "models" / "lstm-3x128.keras").stat().st_mtime
+    (out / "table_4.csv").unlink()
+    assert p4.main(argv) == 0
+    assert (out / "models" / "lstm-3x128.keras").stat().st_mtime == mtime
+    assert (out / "table_4.csv").is_file()
+
+
+def test_pose_data_folder_without_both_labels_is_refused(tmp_path):
+    segs = np.random.default_rng(0).uniform(0, 1, (6, 150, 24)).astype(np.float32)
+    pose.write_segments(tmp_path, segs, [{"label": 0, "video_id": f"v{i}"} for i in range(6)])
+    code = p4.main(["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet"])
+    assert code == 2
