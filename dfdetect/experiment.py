@@ -133,3 +133,22 @@ def split_rows(rows: Sequence[Mapping], seed: int = 0,
             split = "train" if b < fractions[0] else "val" if b < fractions[0] + fractions[1] else "test"
         out.setdefault(split, []).append(row)
     return out
+
+
+def run_main(name: str, run, parse_args, argv=None) -> int:
+    """An experiment script's ``main``: parse, run, turn a DfdetectError into one line.
+
+    Returns:
+        0 on success, 2 on a user-facing error (printed as ``<name>: error: ...``).
+    """
+    import sys
+
+    from dfdetect.errors import DfdetectError
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        run(parse_args(argv))
+    except DfdetectError as err:
+        print(f"{name}: error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -74,11 +74,9 @@ def grouped_bars(path: str | os.PathLike, categories: Sequence[str],
     return _save(fig, path)
 
 
-def confusion_matrix(path: str | os.PathLike, tn: int, fp: int, fn: int, tp: int,
-                     title: str = "Confusion matrix") -> str:
-    """A 2x2 confusion matrix with counts (rows: truth, columns: prediction)."""
+def _draw_confusion(ax, counts: tuple, title: str) -> None:
+    tn, fp, fn, tp = counts
     m = np.array([[tn, fp], [fn, tp]])
-    fig, ax = plt.subplots(figsize=(4, 3.6))
     ax.imshow(m, cmap="Blues")
     for (i, j), v in np.ndenumerate(m):
         ax.text(j, i, str(v), ha="center", va="center",
@@ -86,21 +84,21 @@ def confusion_matrix(path: str | os.PathLike, tn: int, fp: int, fn: int, tp: int
     ax.set_xticks([0, 1], ["real", "fake"])
     ax.set_yticks([0, 1], ["real", "fake"])
     ax.set(xlabel="predicted", ylabel="true", title=title)
+
+
+def confusion_matrix(path: str | os.PathLike, tn: int, fp: int, fn: int, tp: int,
+                     title: str = "Confusion matrix") -> str:
+    """A 2x2 confusion matrix with counts (rows: truth, columns: prediction)."""
+    fig, ax = plt.subplots(figsize=(4, 3.6))
+    _draw_confusion(ax, (tn, fp, fn, tp), title)
     return _save(fig, path)
 
 
 def confusion_matrices(path: str | os.PathLike, matrices: Mapping[str, tuple]) -> str:
     """Several 2x2 confusion matrices side by side: name -> (tn, fp, fn, tp)."""
     fig, axes = plt.subplots(1, len(matrices), figsize=(3.6 * len(matrices), 3.4), squeeze=False)
-    for ax, (name, (tn, fp, fn, tp)) in zip(axes[0], matrices.items()):
-        m = np.array([[tn, fp], [fn, tp]])
-        ax.imshow(m, cmap="Blues")
-        for (i, j), v in np.ndenumerate(m):
-            ax.text(j, i, str(v), ha="center", va="center",
-                    color="white" if v > m.max() / 2 else "black", fontsize=12)
-        ax.set_xticks([0, 1], ["real", "fake"])
-        ax.set_yticks([0, 1], ["real", "fake"])
-        ax.set(xlabel="predicted", ylabel="true", title=name)
+    for ax, (name, counts) in zip(axes[0], matrices.items()):
+        _draw_confusion(ax, counts, name)
     return _save(fig, path)
 
 

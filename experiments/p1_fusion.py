@@ -225,14 +225,7 @@ def write_plots(out: Path, rows, configs) -> None:
 
 
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from dfdetect.errors import DfdetectError
-    try:
-        run(parse_args(argv))
-    except DfdetectError as err:
-        print(f"p1_fusion: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return experiment.run_main("p1_fusion", run, parse_args, argv)
 
 
 if __name__ == "__main__":

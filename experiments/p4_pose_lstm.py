@@ -337,14 +337,7 @@ def write_plots(out: Path, rows, configs) -> None:
 
 
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from dfdetect.errors import DfdetectError
-    try:
-        run(parse_args(argv))
-    except DfdetectError as err:
-        print(f"p4_pose_lstm: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return experiment.run_main("p4_pose_lstm", run, parse_args, argv)
 
 
 if __name__ == "__main__":

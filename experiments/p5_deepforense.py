@@ -623,14 +623,7 @@ def run(args) -> Path:
 
 
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from dfdetect.errors import DfdetectError
-    try:
-        run(parse_args(argv))
-    except DfdetectError as err:
-        print(f"p5_deepforense: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return experiment.run_main("p5_deepforense", run, parse_args, argv)
 
 
 if __name__ == "__main__":
