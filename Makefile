@@ -16,8 +16,8 @@ STAMP      := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 
-.PHONY: setup test reproduce-fusion grid-custom-cnn inception-unfreeze grid-sequence \
-        reproduce-convlstm reproduce-pose reproduce-deepforense pose-env pose-check bench clean
+.PHONY: setup test reproduce-fusion reproduce-convlstm reproduce-pose \
+        reproduce-deepforense pose-env pose-check clean
 
 setup: $(STAMP)
 
@@ -44,18 +44,6 @@ reproduce-fusion: setup
 # P3 — Xception + CBAM + Bi-ConvLSTM and its two baselines on the video benchmark.
 reproduce-convlstm: setup
 	$(PY) experiments/p3_convlstm_cbam.py $(EXP_ARGS)
-
-# P2 — run inception-unfreeze before grid-sequence for the paper's pipeline: the sequence
-# grid reads the best InceptionV3 model from results/p2/inception/ (else trains one itself).
-grid-custom-cnn: setup
-	$(PY) experiments/p2_custom_cnn_grid.py $(EXP_ARGS)
-
-inception-unfreeze: setup
-	$(PY) experiments/p2_inception_unfreeze.py $(EXP_ARGS)
-
-grid-sequence: setup
-	$(PY) experiments/p2_sequence_grid.py $(EXP_ARGS)
-
 
 POSE_VENV   ?= .venv-pose
 POSE_PY     := $(POSE_VENV)/bin/python
