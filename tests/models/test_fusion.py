@@ -104,7 +104,9 @@ def test_fusion_round_trips_through_keras_file(tmp_path, shared_backbones):
     want = keras.ops.convert_to_numpy(model(x, training=False))
     got = keras.ops.convert_to_numpy(loaded(x, training=False))
     assert want.shape == (3, 1) and np.all((want > 0) & (want < 1))
-    np.testing.assert_array_equal(got, want)
+    # Same weights; oneDNN may split the work differently between two model instances
+    # on a loaded machine, so compare to float precision rather than bit for bit.
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_freeze_leaves_only_the_head_trainable():
