@@ -37,7 +37,7 @@ def test_p1_smoke_writes_tables_plots_models_and_resumes(tmp_path, smoke_image_s
     assert meta["config"] == "meso4" and meta["image_size"] == 64
     x = np.random.default_rng(0).random((2, 64, 64, 3)).astype("float32")
     plain = keras.models.load_model(out / "models" / "meso4.keras")
-    np.testing.assert_allclose(model.predict(x, verbose=0), plain.predict(x, verbose=0))
+    np.testing.assert_allclose(model.predict(x, verbose=0), plain.predict(x, verbose=0), rtol=1e-5)
     # resume: a second run trains nothing and keeps the row
     before = (out / "runs.csv").read_text()
     assert p1_fusion.main(argv) == 0

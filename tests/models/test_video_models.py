@@ -125,7 +125,7 @@ def test_local_weights_file_is_loaded(tmp_path):
     for name in ("block1_conv1", "block7_sepconv2", "block14_sepconv2_bn"):
         for got, want in zip(maps.get_layer(name).get_weights(),
                              reference.get_layer(name).get_weights()):
-            np.testing.assert_array_equal(got, want)
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_missing_and_bad_weights_files(tmp_path):
