@@ -93,6 +93,7 @@ def test_feature_widths_at_paper_size():
 
 
 def test_fusion_round_trips_through_keras_file(tmp_path, shared_backbones):
+    keras.utils.set_random_seed(0)  # an unlucky random init can saturate the sigmoid
     model = build_fusion_model("meso4+resnet50", SHAPE)
     path = tmp_path / "meso4+resnet50.keras"
     model.save(path)
@@ -103,7 +104,7 @@ def test_fusion_round_trips_through_keras_file(tmp_path, shared_backbones):
     x = np.random.default_rng(0).random((3, *SHAPE)).astype("float32")
     want = keras.ops.convert_to_numpy(model(x, training=False))
     got = keras.ops.convert_to_numpy(loaded(x, training=False))
-    assert want.shape == (3, 1) and np.all((want > 0) & (want < 1))
+    assert want.shape == (3, 1) and np.all((want >= 0) & (want <= 1))
     # Same weights; oneDNN may split the work differently between two model instances
     # on a loaded machine, so compare to float precision rather than bit for bit.
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
