@@ -36,6 +36,8 @@ class Scale:
         pose_batch_size: P4 batch size (paper 1; larger on a CPU, where batch 1 through
             a 512 x 2 LSTM over 150 steps is far too slow).
         cv_folds: k of k-fold cross-validation (P5).
+        fusion_epochs: P1's maximum epochs; its 11 configurations (five with Xception)
+            share one hour at ``cpu`` scale, so fewer than ``epochs``.
         p5_finetune_epochs: P5's backbone fine-tuning before feature extraction (early
             stopping may end sooner; Meso-4 needs ~30-40 epochs on the cpu benchmark).
     """
@@ -58,6 +60,7 @@ class Scale:
     pose_batch_size: int
     cv_folds: int
     p5_finetune_epochs: int
+    fusion_epochs: int
 
 
 SCALES = {
@@ -66,21 +69,21 @@ SCALES = {
         video_size=64, p2_frames=4, p3_frames=4, benchmark_videos=12,
         epochs=1, repeats=1, batch_size=16,
         pose_pois=2, pose_segments_per_video=2, pose_videos_per_poi=4, cv_folds=2,
-        pose_epochs=1, pose_batch_size=8, p5_finetune_epochs=1,
+        pose_epochs=1, pose_batch_size=8, p5_finetune_epochs=1, fusion_epochs=1,
     ),
     "cpu": Scale(
         name="cpu", image_size=64, benchmark_identities=1500, views_per_identity=1,
         video_size=64, p2_frames=10, p3_frames=8, benchmark_videos=200,
         epochs=8, repeats=3, batch_size=32,
         pose_pois=3, pose_segments_per_video=4, pose_videos_per_poi=40, cv_folds=5,
-        pose_epochs=40, pose_batch_size=32, p5_finetune_epochs=40,
+        pose_epochs=40, pose_batch_size=16, p5_finetune_epochs=40, fusion_epochs=5,
     ),
     "paper": Scale(
         name="paper", image_size=256, benchmark_identities=20000, views_per_identity=4,
         video_size=240, p2_frames=40, p3_frames=30, benchmark_videos=1000,
         epochs=60, repeats=10, batch_size=32,
         pose_pois=5, pose_segments_per_video=6, pose_videos_per_poi=60, cv_folds=5,
-        pose_epochs=200, pose_batch_size=1, p5_finetune_epochs=60,
+        pose_epochs=200, pose_batch_size=1, p5_finetune_epochs=60, fusion_epochs=60,
     ),
 }
 

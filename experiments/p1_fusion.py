@@ -105,7 +105,7 @@ def run(args) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     root, splits, cross_root, cross_rows = load_data(args, scale)
     size, batch = scale.image_size, scale.batch_size
-    epochs = args.epochs or scale.epochs
+    epochs = args.epochs or scale.fusion_epochs
     repeats = args.repeats or 1  # the report gives one run per configuration
     weights = experiment.weights_arg(args.weights)
     print(f"P1 fusion: scale={scale.name} size={size} epochs<={epochs} repeats={repeats} "

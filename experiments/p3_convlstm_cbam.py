@@ -97,6 +97,7 @@ import numpy as np  # noqa: E402
 
 from dfdetect import evaluation, experiment, plots, results, training  # noqa: E402
 from dfdetect.data import pipeline, store  # noqa: E402
+from dfdetect.models.backbones import scratch_batchnorm  # noqa: E402
 
 #: The video models in the paper's table order; ``xception`` is the warm-up frame model.
 MODELS = ("xception_lstm", "xception_convlstm", "convlstm_cbam")
@@ -315,19 +316,6 @@ def explain(model, name: str, repeat: int, rows, root: Path, frames: int, size: 
 
 # ----------------------------------------------------------------------------- runs
 
-def set_bn_momentum(layer, momentum: float) -> int:
-    """Set the moving-average momentum of every BatchNormalization inside ``layer``
-    (nested models and TimeDistributed wrappers included); returns how many."""
-    import keras
-
-    if isinstance(layer, keras.layers.BatchNormalization):
-        layer.momentum = float(momentum)
-        return 1
-    if isinstance(layer, keras.layers.Wrapper):
-        return set_bn_momentum(layer.layer, momentum)
-    return sum(set_bn_momentum(sub, momentum) for sub in getattr(layer, "layers", []))
-
-
 def frame_model(backbone):
     """Warm-up classifier: the video models' per-frame Xception + GAP + Dense(1, sigmoid)."""
     import keras
@@ -417,7 +405,7 @@ class Runner:
         train_ds = pipeline.image_dataset(rows, self.root, self.size, batch, training=True,
                                           seed=self.args.seed + repeat, label_dtype="float32")
         val_ds = pipeline.image_dataset(self.splits["val"], self.root, self.size, batch)
-        set_bn_momentum(model, BN_MOMENTUM)
+        scratch_batchnorm(model, BN_MOMENTUM)
         training.compile_model(model, "adam", WARMUP_LR)
         model.run_eagerly = self.eager
         fit = training.fit(model, train_ds, val_ds, epochs=self.warmup_epochs,
@@ -475,7 +463,7 @@ class Runner:
         model = self.build(name)
         if backbone_weights is not None:
             model.get_layer("frame_features").layer.load_weights(backbone_weights)
-        set_bn_momentum(model, BN_MOMENTUM)
+        scratch_batchnorm(model, BN_MOMENTUM)
         optimizer = keras.optimizers.Adam(LEARNING_RATE, beta_1=BETA_1, beta_2=BETA_2)
         training.compile_model(model, optimizer)
         model.run_eagerly = self.eager

@@ -49,6 +49,7 @@ import os
 import keras
 
 from dfdetect.errors import ModelError, WeightsUnavailableError
+from dfdetect.models.backbones import scratch_batchnorm
 
 __all__ = [
     "BASE_NAME",
@@ -254,12 +255,15 @@ def _fetch_imagenet_notop() -> str:
 
 def _plain_base(weights) -> keras.Model:
     try:
-        return keras.applications.InceptionV3(include_top=False, weights=weights,
+        base = keras.applications.InceptionV3(include_top=False, weights=weights,
                                               input_shape=(None, None, 3))
     except Exception as err:
         if weights is None:
             raise
         raise ModelError(f"not InceptionV3 notop weights: {err}", path=weights) from err
+    if weights is None:
+        scratch_batchnorm(base)
+    return base
 
 
 def _inference_bn_copy(base: keras.Model, copy_weights: bool) -> keras.Model:

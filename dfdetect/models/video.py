@@ -35,6 +35,7 @@ import keras
 from keras import ops
 
 from dfdetect.errors import ModelError, WeightsUnavailableError
+from dfdetect.models.backbones import scratch_batchnorm
 from dfdetect.models.cbam import CBAM
 
 NUM_CLASSES = 2
@@ -127,6 +128,8 @@ def build_xception_maps(weights=None, trainable: bool = True,
             ) from err
         raise
     model = keras.Model(inputs, xception.output, name=name)
+    if weights is None:
+        scratch_batchnorm(model)
     model.trainable = trainable
     return model
 

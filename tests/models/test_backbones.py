@@ -198,3 +198,36 @@ def test_meso_loads_classifier_or_feature_weights(tmp_path, source):
     model = build_backbone("meso4", SHAPE, weights=path)
     x = np.random.default_rng(2).random((2, *SHAPE)).astype("float32")
     np.testing.assert_allclose(model(x, training=False), ref(x, training=False), atol=1e-6)
+
+
+def _bn_momenta(model):
+    return {layer.momentum for layer in model._flatten_layers(include_self=False)
+            if isinstance(layer, keras.layers.BatchNormalization)}
+
+
+@pytest.mark.parametrize("name", ["resnet50", "meso4"])
+def test_from_scratch_batchnorm_momentum_is_set_and_saved(name, frozen, tmp_path):
+    from dfdetect.models.backbones import SCRATCH_BN_MOMENTUM
+
+    model = frozen(name)
+    assert _bn_momenta(model) == {SCRATCH_BN_MOMENTUM}
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    assert _bn_momenta(keras.models.load_model(path)) == {SCRATCH_BN_MOMENTUM}
+
+
+def test_pretrained_backbone_keeps_keras_batchnorm_momentum(tmp_path, frozen):
+    path = tmp_path / "meso.weights.h5"
+    frozen("meso4").save_weights(path)
+    assert _bn_momenta(build_backbone("meso4", SHAPE, weights=path)) == {0.99}
+
+
+def test_scratch_batchnorm_counts_nested_layers():
+    from dfdetect.models.backbones import scratch_batchnorm
+
+    inner_in = keras.Input((4,))
+    inner = keras.Model(inner_in, keras.layers.BatchNormalization()(inner_in))
+    outer_in = keras.Input((4,))
+    outer = keras.Model(outer_in, keras.layers.BatchNormalization()(inner(outer_in)))
+    assert scratch_batchnorm(outer, 0.8) == 2
+    assert _bn_momenta(outer) == {0.8}
