@@ -17,7 +17,8 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 
 .PHONY: setup test reproduce-fusion reproduce-convlstm reproduce-pose \
-        reproduce-deepforense pose-env pose-check clean
+        reproduce-deepforense grid-custom-cnn inception-unfreeze grid-sequence \
+        bench pose-env pose-check clean
 
 setup: $(STAMP)
 
@@ -30,8 +31,10 @@ $(STAMP): requirements.txt pyproject.toml tools/dlib-shim/pyproject.toml
 	$(PY) -c "import tensorflow, keras, cv2, sklearn, face_recognition, dfdetect"
 	touch $(STAMP)
 
-test: setup
+# The pose tests and pose-check need MediaPipe's own venv (about 40 s to install).
+test: setup pose-env
 	$(PY) -m pytest -q tests
+	$(MAKE) --no-print-directory pose-check
 
 # Experiment knobs passed through to every experiment script.
 EXP_ARGS = --scale $(SCALE) --faces $(FACES) --seed $(SEED) \
@@ -71,6 +74,27 @@ pose-check: setup pose-env
 
 reproduce-pose: setup
 	$(PY) experiments/p4_pose_lstm.py $(EXP_ARGS)
+
+# P2 — comparison of ANNs. Run inception-unfreeze before grid-sequence: the sequence grid
+# reads the InceptionV3 chosen for Table 3 (results/p2/inception/models/best.json) as its
+# feature extractor; without it, it trains the paper's best option once itself.
+grid-custom-cnn: setup
+	$(PY) experiments/p2_custom_cnn_grid.py $(EXP_ARGS)
+
+inception-unfreeze: setup
+	$(PY) experiments/p2_inception_unfreeze.py $(EXP_ARGS)
+
+grid-sequence: setup
+	$(PY) experiments/p2_sequence_grid.py $(EXP_ARGS)
+
+# Every hot path against its limit and its naive peer: one script per hot path in
+# benchmarks/, each writing results/bench/<name>.csv; run_all.py adds bench_run.csv and
+# renders results/bench/README.md from the CSVs. BENCH_ONLY=face_crop,memory runs a subset.
+BENCH_OUT  ?= results/bench
+BENCH_ONLY ?=
+
+bench: setup
+	$(PY) benchmarks/run_all.py --out $(BENCH_OUT) $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
 
 # P5 DeepForense: CNN features (backbone fine-tuned on 50 % of identities first) into
 # SVM / random forest / MLP, bagging / boosting / stacking; k-fold CV grouped by identity.

@@ -1,0 +1,386 @@
+"""P2 experiments: the grids against the paper's tables, the Table 3 rule, smoke runs of
+the three scripts, resuming after a kill, failed (out of memory) rows, feature caching."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "experiments"))
+
+import p2_custom_cnn_grid  # noqa: E402
+import p2_inception_unfreeze  # noqa: E402
+import p2_sequence_grid  # noqa: E402
+
+from dfdetect import p2, results  # noqa: E402
+from dfdetect.models.custom_cnn import get_table_1_config  # noqa: E402
+from dfdetect.models.sequence import build_sequence_head, get_sequence_config  # noqa: E402
+from dfdetect.scales import get_scale  # noqa: E402
+
+PAPER = sorted((REPO / ".." / "shared" / "seeds").glob("003_*.txt"))
+
+# ---------------------------------------------------------------- the paper's grids
+
+
+def _paper_text() -> str:
+    if not PAPER:
+        pytest.fail("../shared/seeds/003_*.txt (the P2 paper) is missing beside the repo")
+    return PAPER[0].read_text(encoding="utf-8")
+
+
+def _paper_table_1():
+    text = _paper_text()
+    rows, depth = [], None
+    for line in text[text.index("2-layer model\t"):text.index("Table 1:")].splitlines():
+        header = re.match(r"(\d)-layer model", line)
+        if header:
+            depth = int(header.group(1))
+            continue
+        parts = [p for p in line.split("\t") if p.strip()]
+        if parts and (parts[0] in ("Ascending", "Descending") or parts[0].startswith("Constant")):
+            rows.append((depth, tuple(int(p) for p in parts[1:])))
+    return rows
+
+
+def _paper_table_2():
+    """(depth, widths) column by column, as the flattened Table 2 holds them."""
+    text = _paper_text()
+    lines = [[p for p in line.split("\t") if p.strip()]
+             for line in text[text.index("MLP Configuration"):text.index("Table 2:")].splitlines()]
+    lines = [p for p in lines if p and p[0].startswith("Constant")]
+    one = [(1, (int(p[1]),)) for p in lines]
+    two = [(2, (int(p[3]), int(p[4]))) for p in lines]
+    three = [(3, tuple(int(v) for v in p[5:8])) for p in lines]
+    return one + two + three
+
+
+def test_custom_cnn_grid_is_the_papers_table_1():
+    names = p2_custom_cnn_grid.grid()
+    assert len(names) == 23
+    assert [(get_table_1_config(n).depth, get_table_1_config(n).widths) for n in names] == \
+        _paper_table_1()
+
+
+def test_sequence_grid_is_the_papers_rnn_grid_and_table_2():
+    text = _paper_text()
+    depths = re.search(r"(\d) depths will be tested, ranging from (\d) to (\d) layers", text)
+    widths = re.search(r"width[s]? variations will also be tested; ([\d, and]+) units", text)
+    paper_widths = [int(w) for w in re.findall(r"\d+", widths.group(1))]
+    assert paper_widths == [128, 512, 1024, 2048]
+    assert p2.settings_for("paper").rnn_widths == tuple(paper_widths)
+    names = p2_sequence_grid.grid(p2.settings_for("paper").rnn_widths)
+    rnn = [get_sequence_config(n) for n in names if not n.startswith("mlp")]
+    assert [(c.cell, c.depth, c.width) for c in rnn] == [
+        (cell, d, w) for cell in ("lstm", "gru")
+        for d in range(int(depths.group(2)), int(depths.group(3)) + 1) for w in paper_widths]
+    mlp = [get_sequence_config(n) for n in names if n.startswith("mlp")]
+    assert [(c.depth, c.widths) for c in mlp] == _paper_table_2()
+    assert "mlp-3-const128" in names and len(names) == 32 + 15
+
+
+def test_inception_grid_and_paper_scale_settings():
+    assert p2_inception_unfreeze.CONFIGS == ("top50", "top25", "head")
+    paper, scale = p2.settings_for("paper"), get_scale("paper")
+    assert (paper.cnn_frames, paper.inception_frames, scale.p2_frames) == (40, 40, 40)
+    assert scale.repeats == 10
+    assert paper.cnn_epochs == paper.inception_epochs == paper.sequence_epochs == 60
+    assert p2.inception_size(scale) == 299
+    cpu = p2.settings_for("cpu")
+    assert get_scale("cpu").repeats >= 3 and cpu.rnn_widths  # cpu keeps >= 3 repeats
+
+
+# ---------------------------------------------------------------- Table 3's rule
+
+
+def _row(config, a_v, l_v, lr_lv, lr_av, n_p):
+    return {"config": config, "A_v_mean": a_v, "L_v_mean": l_v, "L_r_Lv_mean": lr_lv,
+            "L_r_Av_mean": lr_av, "N_p_mean": n_p}
+
+
+# The numbers of the paper's section 3.2. Values it does not give are marked "assumed"
+# and chosen as its text describes them.
+PAPER_FAMILIES = {
+    "custom_cnn": ("3-const128", [
+        _row("2-asc", 0.6599, 0.66, 32, 19, 110e6),
+        _row("2-const32", 0.63, 0.68, 24, 24, 55e6),  # A_v assumed: "> 0.6", below 2-asc
+        _row("3-const128", 0.6085, 0.6941, 7, 7, 51.7e6),
+        _row("4-const64", 0.52, 0.70, 30, 12, 1.2e6),  # "deeper models ... around 0.5"
+        _row("5-desc", 0.50, 0.693, 2, 1, 0.9e6),
+    ]),
+    "inception": ("top50", [
+        _row("top50", 0.7434, 0.5474, 21, 21, 23.9e6),
+        _row("top25", 0.675, 0.60, 17.5, 17.5, 23.9e6),  # assumed: 3-4 epochs earlier,
+        _row("head", 0.62, 0.65, 19, 19, 23.9e6),        # "relatively large" A_v gap
+    ]),
+    "lstm": ("lstm-2x128", [
+        _row("lstm-2x128", 0.7106, 0.6423, 15, 10, 3.1e6),
+        _row("lstm-2x256", 0.7052, 0.6283, 18.5, 13.5, 6.2e6),  # "3-4 epochs slower", 2x size
+        _row("lstm-1x1024", 0.69, 0.65, 8, 6, 13e6),  # assumed: wide converge faster
+    ]),
+    "gru": ("gru-1x128", [
+        _row("gru-1x128", 0.7119, 0.6065, 45, 13, 0.97e6),
+        _row("gru-2x256", 0.7096, 0.5928, 43, 9, 2.4e6),
+        _row("gru-1x1024", 0.70, 0.61, 20, 8, 10e6),  # assumed
+    ]),
+    "mlp": ("mlp-3-const128", [
+        _row("mlp-3-asc", 0.6792, 0.6054, 14, 20, 5.4e6),
+        _row("mlp-3-const128", 0.7432, 0.6275, 3, 9, 10.5e6),
+        _row("mlp-1-const128", 0.66, 0.64, 10, 12, 10.5e6),  # assumed
+    ]),
+}
+
+
+@pytest.mark.parametrize("family", sorted(PAPER_FAMILIES))
+def test_select_best_picks_the_papers_table_3_models(family):
+    expected, rows = PAPER_FAMILIES[family]
+    best, why = p2.select_best(rows)
+    assert best == expected, why
+    # The paper's custom CNN choice holds whichever of its two runners-up had more A_v.
+    if family == "custom_cnn":
+        swapped = [dict(r, A_v_mean=0.6090) if r["config"] == "2-const32" else r for r in rows]
+        assert p2.select_best(swapped)[0] == expected
+
+
+def test_select_best_lets_a_large_accuracy_gap_decide_and_skips_failed_rows():
+    rows = [_row("fast-small", 0.60, 0.60, 1, 1, 1e3), _row("accurate", 0.75, 0.62, 50, 50, 1e9),
+            _row("failed", float("nan"), float("nan"), float("nan"), float("nan"), float("nan"))]
+    assert p2.select_best(rows)[0] == "accurate"
+    rows[1]["A_v_mean"] = 0.62  # now comparable: faster and smaller wins
+    assert p2.select_best(rows)[0] == "fast-small"
+    assert p2.select_best(rows[2:]) == (None, "no configuration finished a run")
+
+
+def test_run_metrics_are_best_values_and_their_epochs():
+    history = {"loss": [0.9, 0.5, 0.6], "val_loss": [0.8, 0.7, 0.75],
+               "accuracy": [0.5, 0.7, 0.9], "val_accuracy": [0.6, 0.55, 0.6]}
+    row = p2.run_metrics(history)
+    assert (row["L_t"], row["L_r_Lt"]) == (0.5, 2)
+    assert (row["L_v"], row["L_r_Lv"]) == (0.7, 2)
+    assert (row["A_t"], row["L_r_At"]) == (0.9, 3)
+    assert (row["A_v"], row["L_r_Av"]) == (0.6, 1)  # first epoch of the best value
+
+
+def test_summary_table_3_and_merge(tmp_path):
+    runs = [{"config": "a", "repeat": r, "status": "ok", "L_t": 0.5, "L_v": 0.6 + r / 10,
+             "A_t": 0.8, "A_v": 0.7, "L_r_Lt": 3, "L_r_Lv": 2, "L_r_At": 3, "L_r_Av": 2,
+             "T_s": 10, "N_p": 1000, "W_s": 2 * 1024 ** 2} for r in range(2)]
+    runs.append({"config": "b", "repeat": 0, "status": "failed", "reason": "out of memory"})
+    summary = p2.summarize_runs(runs, ["a", "b"])
+    assert summary[0]["runs"] == 2 and math.isclose(summary[0]["L_v_mean"], 0.65)
+    assert math.isclose(summary[0]["L_v_std"], np.std([0.6, 0.7], ddof=1))
+    assert summary[1]["failed"] == 1 and summary[1]["reason"] == "out of memory"
+    assert math.isnan(summary[1]["A_v_mean"])
+    col = p2.table_3_column(summary[0], "rule", extractor={"N_p": 500, "W_s": 1024 ** 2})
+    assert (col["N_p"], col["N_p_total"], col["W_s_MB"], col["W_s_total_MB"]) == (1000, 1500, 2, 3)
+    p2.write_table_3(tmp_path / "sequence" / "table_3.csv", {"GRU": col})
+    p2.write_table_3(tmp_path / "custom_cnn" / "table_3.csv", {"Custom CNN": col})
+    merged = results.read_table(p2.merge_table_3(tmp_path))
+    assert list(merged[0]) == ["metric", "Custom CNN", "Custom CNN (paper)", "GRU", "GRU (paper)"]
+    assert [r["metric"] for r in merged][:5] == ["model", "L_t", "L_v", "A_t", "A_v"]
+    assert merged[0]["GRU (paper)"] == "gru-1x128" and merged[0]["GRU"] == "a"
+    assert p2.merge_table_3(tmp_path / "empty") is None
+
+
+# ---------------------------------------------------------------- smoke runs
+
+RUN_COLUMNS = ("L_t", "L_v", "A_t", "A_v", "L_r_Lt", "L_r_Lv", "L_r_At", "L_r_Av",
+               "T_s", "N_p", "W_s", "seed")
+
+
+def _check_run_rows(rows, configs, repeats=1):
+    assert [(r["config"], int(r["repeat"])) for r in rows] == \
+        [(c, k) for c in configs for k in range(repeats)]
+    for row in rows:
+        assert row["status"] == "ok", row
+        assert all(row[c] != "" for c in RUN_COLUMNS)
+        assert 0.0 <= float(row["A_v"]) <= 1.0 and float(row["L_v"]) > 0
+        assert int(row["W_s"]) > 4 * int(row["N_p"])  # float32 weights + HDF5 overhead
+
+
+def _check_outputs(out: Path, configs, pngs):
+    summary = results.read_table(out / "summary.csv")
+    assert [r["config"] for r in summary] == configs
+    assert {"A_v_mean", "A_v_std", "T_s_mean", "W_s_mean", "runs", "failed"} <= set(summary[0])
+    for png in pngs:
+        assert (out / png).stat().st_size > 5000, png
+    table = results.read_table(out / "table_3.csv")
+    assert table[0]["metric"] == "model"
+
+
+def test_custom_cnn_smoke_writes_every_output_and_resumes(tmp_path, smoke_video_store):
+    out = tmp_path / "p2" / "custom_cnn"
+    configs = ["4-const32", "5-const32"]
+    argv = ["--scale", "smoke", "--data", str(smoke_video_store), "--configs",
+            ",".join(configs), "--out", str(out), "--quiet"]
+    assert p2_custom_cnn_grid.main(argv) == 0
+    rows = results.read_table(out / "runs.csv")
+    _check_run_rows(rows, configs)
+    from dfdetect.models.custom_cnn import build_custom_cnn
+    assert int(rows[0]["N_p"]) == build_custom_cnn((32,) * 4, (64, 64, 3)).count_params()
+    _check_outputs(out, configs, ["fig13_custom_cnn_metrics.png",
+                                  "fig14_custom_cnn_convergence.png", "fig15_custom_cnn_cost.png"])
+    assert results.read_table(out / "table_3.csv")[0]["Custom CNN"] in configs
+    merged = results.read_table(tmp_path / "p2" / "table_3.csv")
+    assert list(merged[0])[1:] == ["Custom CNN", "Custom CNN (paper)"]
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["frames_per_video"] == p2.settings_for("smoke").cnn_frames
+    before = (out / "runs.csv").read_text()
+    assert p2_custom_cnn_grid.main(argv) == 0  # finished grid: nothing runs again
+    assert (out / "runs.csv").read_text() == before
+    assert p2_custom_cnn_grid.main(argv[:-3] + ["--configs", "9-asc", "--quiet"]) == 2
+
+
+@pytest.fixture(scope="module")
+def inception_results(tmp_path_factory, smoke_video_store):
+    """One smoke InceptionV3 grid (head only, after a 1-epoch first phase)."""
+    out = tmp_path_factory.mktemp("p2") / "inception"
+    argv = ["--scale", "smoke", "--data", str(smoke_video_store), "--configs", "head",
+            "--init", "phase1", "--out", str(out), "--quiet"]
+    assert p2_inception_unfreeze.main(argv) == 0
+    return out
+
+
+def test_inception_smoke_starts_from_phase1_and_saves_the_best_model(inception_results):
+    out = inception_results
+    rows = results.read_table(out / "runs.csv")
+    _check_run_rows(rows, ["head"])
+    assert rows[0]["init"].startswith("phase1") and rows[0]["trainable_layers"] == "2"
+    assert int(rows[0]["N_p"]) == 23_903_010  # the paper's 23.9 M
+    assert (out / "models" / p2.PHASE1_FILE).is_file()
+    best = p2.best_inception(out)
+    assert best["config"] == "head" and Path(best["weights"]).is_file()
+    assert best["size"] == get_scale("smoke").video_size
+    _check_outputs(out, ["head"], ["fig16_inceptionv3_metrics.png",
+                                   "fig17_inceptionv3_convergence.png"])
+
+
+def test_sequence_smoke_reads_inception_features_from_the_cache(tmp_path, inception_results,
+                                                                smoke_video_store):
+    out = tmp_path / "p2" / "sequence"
+    configs = ["lstm-1x8", "gru-2x8", "mlp-1-const128"]
+    argv = ["--scale", "smoke", "--data", str(smoke_video_store), "--configs",
+            ",".join(configs), "--inception-dir", str(inception_results), "--out", str(out),
+            "--quiet"]
+    assert p2_sequence_grid.main(argv) == 0
+    rows = results.read_table(out / "runs.csv")
+    _check_run_rows(rows, configs)
+    frames = get_scale("smoke").p2_frames
+    assert int(rows[1]["N_p"]) == build_sequence_head("gru-2x8", (frames, 2048)).count_params()
+    info = json.loads((out / "features.json").read_text())
+    assert info["dims"] == 2048 and info["cache_name"].startswith("p2-inception-")
+    assert info["extractor_N_p"] == 21_802_784  # InceptionV3 without its head
+    from dfdetect.data import store
+    assert store.has_features(smoke_video_store, info["cache_name"], info["size"])
+    pngs = [f"fig{n}_{f}_{k}.png" for f, ns in (("lstm", (18, 19, 20)), ("gru", (21, 22, 23)),
+                                                  ("mlp", (24, 25, 26)))
+            for n, k in zip(ns, ("metrics", "convergence", "cost"))]
+    _check_outputs(out, configs, pngs)
+    table = results.read_table(out / "table_3.csv")
+    assert list(table[0])[1:] == ["LSTM", "LSTM (paper)", "GRU", "GRU (paper)", "MLP",
+                                  "MLP (paper)"]
+    total = next(r for r in table if r["metric"] == "Total N_p")
+    assert int(float(total["GRU"])) == int(rows[1]["N_p"]) + 21_802_784
+
+
+def _meso_argv(store_path, out, configs):
+    return ["--scale", "smoke", "--data", str(store_path), "--backbone", "meso4",
+            "--configs", ",".join(configs), "--out", str(out), "--quiet"]
+
+
+def test_sequence_grid_killed_after_k_rows_resumes_at_row_k_plus_1(tmp_path, monkeypatch,
+                                                                   smoke_video_store):
+    out = tmp_path / "sequence"
+    configs = ["mlp-1-const128", "mlp-3-const64", "gru-1x8"]
+    argv = _meso_argv(smoke_video_store, out, configs) + ["--repeats", "2"]
+    real = p2.train_run
+    calls = []
+    k = 3
+
+    def killed_after_k(*args, **kwargs):
+        if len(calls) == k:
+            raise KeyboardInterrupt  # the kill arrives while run k + 1 trains
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(p2, "train_run", killed_after_k)
+    with pytest.raises(KeyboardInterrupt):
+        p2_sequence_grid.main(argv)
+    first = results.read_table(out / "runs.csv")
+    assert [(r["config"], r["repeat"]) for r in first] == [
+        ("mlp-1-const128", "0"), ("mlp-1-const128", "1"), ("mlp-3-const64", "0")]
+
+    trained = []
+
+    def recording(*args, **kwargs):
+        trained.append(Path(args[4]).name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(p2, "train_run", recording)
+    assert p2_sequence_grid.main(argv) == 0
+    rows = results.read_table(out / "runs.csv")
+    assert rows[:k] == first  # rows 1..k untouched
+    assert [(r["config"], int(r["repeat"])) for r in rows] == \
+        [(c, r) for c in configs for r in range(2)]
+    assert trained == [".mlp-3-const64-r1.weights.h5", ".gru-1x8-r0.weights.h5",
+                       ".gru-1x8-r1.weights.h5"]
+
+
+def test_out_of_memory_configuration_is_a_blank_row_and_the_grid_goes_on(tmp_path, monkeypatch,
+                                                                         smoke_video_store):
+    import tensorflow as tf
+
+    out = tmp_path / "sequence"
+    configs = ["mlp-1-const128", "mlp-1-const2048", "mlp-3-const64"]
+    real = p2.train_run
+
+    def oom_for_the_widest(model, *args, **kwargs):
+        if model.name == "mlp_2048":
+            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(p2, "train_run", oom_for_the_widest)
+    assert p2_sequence_grid.main(_meso_argv(smoke_video_store, out, configs)) == 0
+    rows = results.read_table(out / "runs.csv")
+    assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
+    assert rows[1]["reason"] == "out of memory" and rows[1]["A_v"] == ""
+    summary = results.read_table(out / "summary.csv")
+    assert summary[1]["failed"] == "1" and summary[1]["A_v_mean"] == ""
+    assert results.read_table(out / "table_3.csv")[0]["MLP"] != "mlp-1-const2048"
+    assert (out / "fig24_mlp_metrics.png").is_file()
+
+
+def test_feature_cache_speedup_measurement_runs(tmp_path, smoke_video_store):
+    from argparse import Namespace
+
+    args = Namespace(data=str(smoke_video_store), layout="folder", faces="procedural", seed=0)
+    scale = get_scale("smoke")
+    splits = p2.load_video_splits(args, scale, scale.p2_frames)
+    result = p2.measure_feature_cache_speedup(splits, 32, scale.p2_frames, backbone="meso4",
+                                              config="mlp-1-const128", epochs=2, grid_epochs=60)
+    assert result["videos"] == splits.videos[0]
+    assert result["cached_epoch_s"] > 0 and result["uncached_epoch_s"] > 0
+    assert result["epoch_speedup"] == pytest.approx(
+        result["uncached_epoch_s"] / result["cached_epoch_s"])
+    assert result["run_speedup"] > 0
+
+
+def test_runs_of_other_settings_are_moved_aside_not_resumed(tmp_path):
+    out = tmp_path / "custom_cnn"
+    assert p2.start_or_resume(out, {"scale": "smoke"}) is False  # nothing to resume
+    results.write_table(out / "runs.csv", [{"config": "a", "repeat": 0, "status": "ok"}])
+    (out / "models").mkdir()
+    assert p2.start_or_resume(out, {"scale": "smoke"}, also=("models",)) is True
+    notes = []
+    assert p2.start_or_resume(out, {"scale": "cpu"}, also=("models",), log=notes.append) is False
+    assert not (out / "runs.csv").exists() and not (out / "models").exists()
+    (archive,) = (out / "previous").iterdir()
+    assert results.read_table(archive / "runs.csv")[0]["config"] == "a"
+    assert (archive / "models").is_dir() and "other settings" in notes[0]
+    assert json.loads((out / p2.RUN_KEY_FILE).read_text()) == {"scale": "cpu"}
