@@ -293,7 +293,7 @@ def _find_landmarks(rgb: np.ndarray) -> tuple[np.ndarray | None, str | None]:
         # padded copy only to confirm a face is there; the fit uses the whole image.
         pad = int(round(0.3 * max(h, w)))
         padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        if not faces.detect_faces(padded, model="hog", max_side=None):
+        if not faces.detect_faces(padded, model="hog", max_side=None, upsample=0):
             return None, "no face detected"
         lm = faces.face_landmarks(rgb, faces.inset_box(rgb.shape, 0.08))
     else:

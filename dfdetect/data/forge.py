@@ -190,6 +190,15 @@ def _frequency_transform(img: np.ndarray, p: dict, face_px: float) -> np.ndarray
     return img
 
 
+def _jpeg(img: np.ndarray, quality: float) -> np.ndarray:
+    """JPEG round trip of a float image: the generated face was encoded on its own."""
+    u8 = np.clip(np.round(img), 0, 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, int(round(quality))])
+    if not ok:
+        raise DataError("JPEG encoding failed")
+    return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32)
+
+
 def _similarity(centre: np.ndarray, scale: float, shift: np.ndarray, angle: float = 0.0):
     m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, scale)
     m[:, 2] += shift
@@ -211,7 +220,7 @@ def sample_self_blend_params(rng: np.random.Generator) -> dict:
         "contrast": float(rng.uniform(0.9, 1.1)),
         "saturation": float(rng.uniform(0.88, 1.12)),
         "freq": freq,
-        "down": float(rng.uniform(0.35, 0.7)),
+        "down": float(rng.uniform(0.4, 0.75)),
         "sigma": float(rng.uniform(0.6, 1.4)),
         "amount": float(rng.uniform(0.4, 1.0)),
         "tx": float(rng.uniform(-0.02, 0.02)),
@@ -260,6 +269,8 @@ def self_blend(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generato
     if p.get("noise", 0) > 0:
         nrng = np.random.default_rng(int(p.get("noise_seed", 0)))
         src = src + nrng.normal(0, p["noise"], src.shape).astype(np.float32)
+    if p.get("jpeg", 100) < 100:
+        src = _jpeg(src, p["jpeg"])
     m = _similarity(face_centre(lm), p["scale"], np.array([p["tx"], p["ty"]]) * size)
     h, w = image.shape[:2]
     src = cv2.warpAffine(src, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
@@ -364,6 +375,8 @@ def identity_swap(target: np.ndarray, target_landmarks: np.ndarray, source: np.n
     if p.get("noise", 0) > 0:
         nrng = np.random.default_rng(int(p.get("noise_seed", 0)))
         warped = warped + nrng.normal(0, p["noise"], warped.shape).astype(np.float32)
+    if p.get("jpeg", 100) < 100:
+        warped = _jpeg(warped, p["jpeg"])
     alpha = (mask * p["ratio"])[..., None]
     out = warped * alpha + target.astype(np.float32) * (1 - alpha)
     return Forgery(np.clip(np.round(out), 0, 255).astype(np.uint8), mask * p["ratio"],
