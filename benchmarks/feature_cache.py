@@ -1,0 +1,127 @@
+#!/usr/bin/env python
+"""Feature cache: one training epoch of P2's sequence grid on cached CNN features
+against the same epoch recomputing the CNN features of every frame.
+
+P2 trains its LSTM / GRU / MLP heads on per-frame InceptionV3 features (2048-d) of
+``p2_frames`` frames per video, computed once and cached in the store
+(``dfdetect.features``); without the cache every epoch of every configuration would run
+the frozen CNN over every frame again. The measurement is P2's own
+:func:`dfdetect.p2.measure_feature_cache_speedup`: the grid's first head (``gru-1x128``)
+trained on the cached ``(frames, 2048)`` sequences, and end to end behind the frozen
+extractor re-run on every frame each epoch (decoded frames cached in memory, so only the
+CNN's cost differs); each epoch time is the last of two epochs (the first traces).
+
+Data at ``cpu`` scale sizes: 100 videos (half the ``cpu`` benchmark's 200, see
+:data:`VIDEOS`) split 70/30 into P2's training and validation videos, ``p2_frames``
+distinct ``video_size`` px crops each. They are made from the
+``smoke`` video benchmark's crops (its clips repeated under new video ids, every frame
+its own file), because building the ``cpu`` video benchmark takes minutes and the
+timing depends only on the shapes. The extractor is InceptionV3 at ``video_size``
+(random init, seeded: speed does not depend on the weights).
+
+Also reported: the one-off extraction (``extract_seconds``: the CNN over every frame of
+the training and validation videos once) and ``run_speedup``: a whole grid run of
+``sequence_epochs`` epochs end to end over extraction + the same run on the cache.
+
+Run: ``python benchmarks/feature_cache.py`` (headline: ``feature_cache_speedup``,
+target >= 20x).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import Figure, base_argparser, finish, mark_start  # noqa: E402
+
+NAME = "feature_cache"
+TRAIN_SHARE = 0.7
+#: Videos (train + validation): half the ``cpu`` benchmark's 200, to keep ``make bench``
+#: short; the speedup is per video (a smaller epoch only adds relative per-epoch overhead
+#: to the cached side, i.e. understates the speedup).
+VIDEOS = 100
+
+
+def replica_store(source_root: Path, out: Path, videos: int, frames: int) -> list[dict]:
+    """A store of ``videos`` clips of ``frames`` distinct crop files, from a small store.
+
+    Clips of ``source_root`` are cycled under new video ids; frame ``k`` of a new clip is
+    a symlink to the source clip's frame ``k mod n``. Returns the manifest rows (also
+    written to ``out/manifest.csv``), split ``train`` / ``val`` by :data:`TRAIN_SHARE`.
+    """
+    from dfdetect.data import pipeline, store
+    from dfdetect.results import atomic_write_text, rows_to_csv
+
+    groups = list(pipeline.group_clips(store.read_manifest(source_root)).values())
+    rows = []
+    n_train = int(round(videos * TRAIN_SHARE))
+    for v in range(videos):
+        members = groups[v % len(groups)]
+        video_id = f"{members[0]['video_id']}-r{v:04d}"
+        for k in range(frames):
+            src = members[k % len(members)]
+            rel = store.crop_relpath(src["source"], video_id, k)
+            target = out / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                os.symlink(os.path.abspath(source_root / src["crop_path"]), target)
+            rows.append({**src, "video_id": video_id, "frame_index": k, "crop_path": rel,
+                         "split": "train" if v < n_train else "val"})
+    columns = list(store.MANIFEST_COLUMNS) + [c for c in rows[0] if c not in store.MANIFEST_COLUMNS]
+    atomic_write_text(out / store.MANIFEST, rows_to_csv(rows, columns))
+    return rows
+
+
+def measure(videos: int | None = None, frames: int | None = None, size: int | None = None,
+            batch: int | None = None, backbone: str = "inceptionv3", config: str = "gru-1x128",
+            source_store: str | Path | None = None, log=print) -> list[Figure]:
+    """Every figure of this benchmark (defaults: ``cpu`` scale)."""
+    from dfdetect import experiment, p2
+    from dfdetect.scales import get_scale
+
+    scale = get_scale("cpu")
+    videos = videos or VIDEOS
+    frames = frames or scale.p2_frames
+    size = size or scale.video_size
+    batch = batch or scale.batch_size
+    grid_epochs = p2.settings_for("cpu").sequence_epochs
+    source = source_store or experiment.benchmark_store(
+        "videos", "procedural", get_scale("smoke"), 0, holdout_method="identity_swap")
+    with tempfile.TemporaryDirectory(prefix="bench-features-") as tmp:
+        root = Path(tmp)
+        rows = replica_store(Path(source), root, videos, frames)
+        splits = p2.VideoSplits(root, [r for r in rows if r["split"] == "train"],
+                                [r for r in rows if r["split"] == "val"])
+        result = p2.measure_feature_cache_speedup(
+            splits, size, frames, backbone=backbone, config=config, epochs=2,
+            batch_size=batch, grid_epochs=grid_epochs, seed=0)
+    log(f"cached epoch {result['cached_epoch_s']:.3f} s, recomputed epoch "
+        f"{result['uncached_epoch_s']:.2f} s, extraction {result['extract_s']:.1f} s")
+    return [
+        Figure("train_videos", result["videos"], "videos"),
+        Figure("frames_per_video", result["frames"], "frames"),
+        Figure("frame_size", result["size"], "px"),
+        Figure("extract_seconds", result["extract_s"], "s"),
+        Figure("cached_epoch_seconds", result["cached_epoch_s"], "s"),
+        Figure("recomputed_epoch_seconds", result["uncached_epoch_s"], "s"),
+        Figure("grid_run_epochs", grid_epochs, "epochs"),
+        Figure("grid_run_speedup", result["run_speedup"], "x"),
+        Figure("feature_cache_speedup", result["epoch_speedup"], "x"),
+    ]
+
+
+def main(argv=None) -> int:
+    parser = base_argparser(__doc__.splitlines()[0])
+    args = parser.parse_args(argv)
+    mark_start()
+    figures = measure()
+    finish(NAME, figures, "feature_cache_speedup", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,350 @@
+#!/usr/bin/env python
+"""``make bench``: runs every benchmark script, then writes ``results/bench/README.md``.
+
+Each script runs in its own process (a fresh TensorFlow, its own peak memory) and writes
+``results/bench/<name>.csv``. This runner adds ``results/bench/bench_run.csv`` (wall and
+CPU seconds of each script and of the whole run: on a shared machine the CPU seconds say
+what the run costs, the wall seconds what it took under that load) and renders the
+README from the CSVs, so the README never quotes a number the CSVs do not hold.
+
+Run: ``python benchmarks/run_all.py [--only a,b] [--readme-only]``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import (Figure, base_argparser, finish, format_value,  # noqa: E402
+                               mark_start, read_figures)
+
+#: Scripts in the order ``make bench`` runs them.
+SCRIPTS = ("compute_efficiency", "tf_options", "input_pipeline", "feature_cache",
+           "face_crop", "predict_latency", "memory")
+BUDGET_SECONDS = 15 * 60
+
+#: (benchmark, figure, target, comparison, what it means) for the README's summary.
+TARGETS = (
+    ("input_pipeline", "pipeline_vs_model_ratio", 3.0, ">=",
+     "image pipeline (decode + augment + batch) vs Meso-4, the fastest-training model"),
+    ("input_pipeline", "clip_pipeline_vs_p3_ratio", 3.0, ">=",
+     "clip pipeline vs the P3 model"),
+    ("feature_cache", "feature_cache_speedup", 20.0, ">=",
+     "P2 sequence-grid epoch, cached features vs recomputing the CNN"),
+    ("face_crop", "face_crop_speedup", 3.0, ">=",
+     "`dfdetect data crop` vs the straightforward loop, real videos"),
+    ("memory", "peak_rss_max", 8192.0, "<",
+     "largest peak resident memory of the cpu-scale experiment slices (MiB)"),
+    ("bench_run", "total_wall_seconds", float(BUDGET_SECONDS), "<",
+     "`make bench` wall time (s)"),
+)
+
+
+#: What bounds each model's efficiency at cpu scale: the kernels its FLOPs run in
+#: (architecture facts at 64 px) with the measured kernel efficiencies filled in.
+LIMITS = {
+    "xception": "at 64 px its middle flow is 1x1 and depthwise convolutions on 4 x 4 x 728 "
+                "maps: pointwise {pointwise_4px_728ch}, depthwise {depthwise_4px_728ch} of "
+                "peak (depthwise: {depthwise} of its FLOPs)",
+    "inceptionv3": "64 px crops are upsampled to 75 px, so its inception blocks run on "
+                   "8 x 8 down to 1 x 1 maps (3x3 conv on 16 x 16 x 128: "
+                   "{conv3x3_16px_128ch} of peak); {ms_per_layer} per counted layer per "
+                   "training step",
+    "meso4": "3x3 / 5x5 convolutions with 8-16 channels at 64 px ({conv3x3_64px_32ch} of "
+             "peak for 16 -> 32 channels): little work per op, so batch norm, pooling and "
+             "per-op overhead take most of the step ({ms_per_layer} per counted layer per "
+             "training step)",
+    "p3": "Xception per frame (as above) plus ConvLSTM steps that run one after another on "
+          "2 x 2 maps with batch 2 ({convlstm_step_2px} of peak; {recurrent} of its FLOPs)",
+}
+
+
+def run_scripts(names, out: Path, log=print) -> list[Figure]:
+    """Runs each script as a child; returns the timing figures for ``bench_run.csv``."""
+    from benchmarks.common import run_child
+
+    figures = []
+    total_wall = total_cpu = 0.0
+    failed = []
+    for name in names:
+        script = Path(__file__).with_name(f"{name}.py")
+        log(f"== {name}", flush=True)
+        before = os.times()
+        start = time.perf_counter()
+        code, peak, output = run_child([sys.executable, str(script), "--out", str(out)])
+        wall = time.perf_counter() - start
+        after = os.times()
+        cpu = (after.children_user - before.children_user
+               + after.children_system - before.children_system)
+        tail = [line for line in output.splitlines() if line.strip()][-3:]
+        log("\n".join(tail))
+        log(f"   {wall:.0f} s wall, {cpu:.0f} s CPU, peak {peak:.0f} MiB", flush=True)
+        if code != 0:
+            failed.append(name)
+            log(output[-3000:])
+        total_wall += wall
+        total_cpu += cpu
+        figures += [Figure(f"{name}_wall_seconds", wall, "s"),
+                    Figure(f"{name}_cpu_seconds", cpu, "s")]
+    figures += [Figure("scripts_failed", len(failed), "scripts"),
+                Figure("total_cpu_seconds", total_cpu, "s"),
+                Figure("total_wall_seconds", total_wall, "s")]
+    if failed:
+        log(f"FAILED: {', '.join(failed)}")
+    return figures
+
+
+# --------------------------------------------------------------------------- README
+
+def _load(out: Path) -> dict[str, dict[str, dict]]:
+    tables = {}
+    for path in sorted(out.glob("*.csv")):
+        tables[path.stem] = {row["figure"]: row for row in read_figures(path)}
+    return tables
+
+
+def _v(tables, bench, figure):
+    row = tables.get(bench, {}).get(figure)
+    return None if row is None else row["value"]
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f} %"
+
+
+def _fmt(value, unit="") -> str:
+    if value is None:
+        return "-"
+    return f"{format_value(value)}{(' ' + unit) if unit else ''}"
+
+
+def render_readme(out: Path) -> str:
+    """The README text from the CSVs in ``out``."""
+    tables = _load(out)
+    lines = ["# Benchmarks (`make bench`)", "",
+             "Generated by `benchmarks/run_all.py` from the CSVs in this folder "
+             "(columns `figure, value, unit, machine, date, versions`). Every ratio is "
+             "measured within one run on one machine; the `machine` column records the "
+             "load average, because these machines' 2 cores are shared: absolute "
+             "figures are noisy, ratios are what carry over.", ""]
+    any_row = next((row for t in tables.values() for row in t.values()), None)
+    if any_row:
+        lines += [f"Last run: {any_row['date']} on {any_row['machine']}.",
+                  f"Versions: {any_row['versions']}.", ""]
+
+    lines += ["## Targets", "", "| figure | measured | target | met | what |",
+              "|---|---|---|---|---|"]
+    for bench, figure, target, op, what in TARGETS:
+        value = _v(tables, bench, figure)
+        met = "-" if value is None else ("yes" if (value >= target if op == ">=" else value < target)
+                                         else "**no**")
+        lines.append(f"| `{bench}.{figure}` | {_fmt(value)} | {op} {format_value(target)} "
+                     f"| {met} | {what} |")
+    lines.append("")
+
+    ce = "compute_efficiency"
+    if ce in tables:
+        peak = _v(tables, ce, "matmul_peak_flop_per_s")
+        lines += ["## Compute efficiency (cpu scale)", "",
+                  f"Dense float32 matmul peak measured in the same run: "
+                  f"{_fmt(peak / 1e9 if peak else None)} GFLOP/s (best of 1024 and 2048 "
+                  "square float32 matrices). FLOPs are "
+                  "counted from the layer shapes (2 x multiply-adds of convolutions, "
+                  "dense and recurrent layers; a training step = 3 x forward), see "
+                  "`compute_efficiency.py`.", "",
+                  "Efficiency = achieved FLOP/s over the peak, on wall time (what the "
+                  "issue asks; noisy when neighbours load the cores) and per CPU second "
+                  "of the process (load-robust; blind to an idle core).", "",
+                  "| model | FLOP/sample (fwd) | train samples/s | train vs peak (wall) | "
+                  "train vs peak (CPU time) | inference samples/s | inference vs peak "
+                  "(wall) | inference vs peak (CPU time) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for model in ("xception", "inceptionv3", "meso4", "p3"):
+            unit = "clips" if model == "p3" else "images"
+            if _v(tables, ce, f"{model}_train_step_flop") is None:
+                continue
+            lines.append(
+                f"| {model} | {_fmt(_v(tables, ce, f'{model}_forward_flop_per_sample'))} "
+                f"| {_fmt(_v(tables, ce, f'{model}_train_{unit}_per_s'))} "
+                f"| {_pct(_v(tables, ce, f'{model}_train_vs_peak_efficiency'))} "
+                f"| {_pct(_v(tables, ce, f'{model}_train_vs_peak_cpu_time_efficiency'))} "
+                f"| {_fmt(_v(tables, ce, f'{model}_inference_{unit}_per_s'))} "
+                f"| {_pct(_v(tables, ce, f'{model}_inference_vs_peak_efficiency'))} "
+                f"| {_pct(_v(tables, ce, f'{model}_inference_vs_peak_cpu_time_efficiency'))} |")
+        kernels = {name[len("kernel_"):-len("_vs_peak_efficiency")]: row["value"]
+                   for name, row in tables[ce].items() if name.startswith("kernel_")}
+        if kernels:
+            lines += ["", "What limits it: single kernels at the shapes these models run at "
+                      "cpu scale, timed alone (forward) as a share of the matmul peak, "
+                      "next to what each model spends its FLOPs on:", "",
+                      "| kernel | vs peak |", "|---|---|"]
+            lines += [f"| {name} | {_pct(value)} |" for name, value in kernels.items()]
+            lines += ["", "| model | limited by |", "|---|---|"]
+            for model, text in LIMITS.items():
+                if _v(tables, ce, f"{model}_train_step_flop") is None:
+                    continue
+                values = {k: _pct(v) for k, v in kernels.items()}
+                values["recurrent"] = _pct(_v(tables, ce, f"{model}_recurrent_flop_share"))
+                values["depthwise"] = _pct(_v(tables, ce, f"{model}_depthwise_flop_share"))
+                values["ms_per_layer"] = _fmt(_v(tables, ce,
+                                                 f"{model}_ms_per_counted_layer_train"), "ms")
+                try:
+                    lines.append(f"| {model} | {text.format(**values)} |")
+                except KeyError:  # a kernel was not measured in this run
+                    lines.append(f"| {model} | - |")
+            lines += ["", "Element-wise work (batch norm, activations, pooling, the "
+                      "optimizer update) is not counted as FLOPs but takes time, and a "
+                      "training step adds the weight and input gradients of every "
+                      "convolution, whose small-map kernels are no more efficient than "
+                      "the forward ones."]
+        lines.append("")
+
+    if "tf_options" in tables:
+        t = "tf_options"
+        lines += ["## TensorFlow options (Xception, cpu scale)", "",
+                  "| variant | train step s | inference s | train speed vs default | "
+                  "inference speed vs default |", "|---|---|---|---|---|"]
+        for variant in ("default", "xla", "onednn_off", "bf16"):
+            if _v(tables, t, f"{variant}_train_step_seconds") is None:
+                continue
+            lines.append(
+                f"| {variant} | {_fmt(_v(tables, t, f'{variant}_train_step_seconds'))} "
+                f"| {_fmt(_v(tables, t, f'{variant}_inference_seconds'))} "
+                f"| {_fmt(_v(tables, t, f'{variant}_vs_default_train_speed'), 'x')} "
+                f"| {_fmt(_v(tables, t, f'{variant}_vs_default_inference_speed'), 'x')} |")
+        kept = _v(tables, t, "default_kept")
+        lines += ["", "default = what the experiments run: Keras `jit_compile=\"auto\"` "
+                  "(off without a GPU), oneDNN on, float32. "
+                  + ("The default was the fastest exact-precision choice and is kept."
+                     if kept == 1.0 else
+                     "**A variant beat the default in this run: see the table.**")
+                  + " `mixed_bfloat16` changes the arithmetic the papers' numbers are "
+                  "compared with, so it stays an opt-in whatever its speed; on a GPU "
+                  "Keras' `auto` turns XLA on and `mixed_float16` is the usual choice.", ""]
+        auto = _v(tables, "input_pipeline", "autotune_speedup")
+        if auto is not None:
+            lines += [f"tf.data autotune (image pipeline): {_fmt(auto, 'x')} the speed "
+                      "without it; " + ("kept on (the default)." if auto >= 1 else
+                                        "**slower than without it in this run.**"), ""]
+
+    ip = "input_pipeline"
+    if ip in tables:
+        lines += ["## Input pipeline (cpu scale, 64 px crops)", "",
+                  "| pipeline | delivers | consumer trains at | ratio | decoded crops "
+                  "cached: ratio |", "|---|---|---|---|---|"]
+        for model, unit in (("meso4", "images/s"), ("xception", "images/s"), ("p3", "clips/s")):
+            key = "clip" if model == "p3" else "image"
+            ratio = _v(tables, ip, f"clip_pipeline_vs_p3_ratio" if model == "p3"
+                       else f"image_pipeline_vs_{model}_ratio")
+            cached = _v(tables, ip, "clip_pipeline_cached_vs_p3_ratio" if model == "p3"
+                        else f"image_pipeline_cached_vs_{model}_ratio")
+            if ratio is None:
+                continue
+            rate = _v(tables, ip, f"{key}_pipeline_{unit.replace('/', '_per_')}")
+            consumed = _v(tables, ip, f"{model}_train_{unit.replace('/', '_per_')}")
+            lines.append(f"| {key} | {_fmt(rate, unit)} | {model}: {_fmt(consumed, unit)} "
+                         f"| {_fmt(ratio, 'x')} | {_fmt(cached, 'x')} |")
+        layers = {k[len("augment_"):-len("_images_per_s")]: r["value"]
+                  for k, r in tables[ip].items() if k.startswith("augment_")}
+        plain = _v(tables, ip, "image_pipeline_no_augmentation_images_per_s")
+        if layers:
+            lines += ["", f"What limits the image pipeline: without augmentation it "
+                      f"delivers {_fmt(plain, 'images/s')}; each augmentation layer alone "
+                      "(in a tf.data map over in-memory batches): "
+                      + ", ".join(f"{k} {_fmt(v, 'images/s')}" for k, v in layers.items())
+                      + "."]
+        lines.append("")
+
+    fc = "face_crop"
+    if fc in tables:
+        lines += ["## Face cropping (real videos)", "",
+                  f"{_fmt(_v(tables, fc, 'videos'))} videos (`closeup_*`, `upperbody_*`), "
+                  f"{_fmt(_v(tables, fc, 'frames_sampled'))} sampled frames: "
+                  f"`dfdetect data crop` {_fmt(_v(tables, fc, 'dfdetect_crop_seconds'), 's')}, "
+                  f"the straightforward loop {_fmt(_v(tables, fc, 'straightforward_seconds'), 's')} "
+                  f"(**{_fmt(_v(tables, fc, 'face_crop_speedup'), 'x')}**). Same crops? On "
+                  "videos of at most 640 px the largest difference of any crop is "
+                  f"{_fmt(_v(tables, fc, 'crop_pixel_mae_small_videos'))} grey levels (mean "
+                  "absolute difference; 0 = identical). On larger videos the box found on "
+                  "the 640 px copy vs the full-size frame: IoU mean "
+                  f"{_fmt(_v(tables, fc, 'large_video_box_iou_mean'))}, min "
+                  f"{_fmt(_v(tables, fc, 'large_video_box_iou_min'))}; corner offset median "
+                  f"{_fmt(_v(tables, fc, 'large_video_box_offset_px_median'), 'px')}, max "
+                  f"{_fmt(_v(tables, fc, 'large_video_box_offset_px_max'), 'px')} "
+                  f"({_pct(_v(tables, fc, 'large_video_box_offset_vs_side_max'))} of the face "
+                  "box side at most).", ""]
+
+    pl = "predict_latency"
+    if pl in tables:
+        lines += ["## Prediction latency", "",
+                  f"A {_fmt(_v(tables, pl, 'video_seconds'), 's')} "
+                  f"{_fmt(_v(tables, pl, 'video_width'))} x "
+                  f"{_fmt(_v(tables, pl, 'video_height'))} video, "
+                  f"{_fmt(_v(tables, pl, 'frames_scored'))} frames scored with the cpu-scale "
+                  "Xception classifier: `dfdetect predict` end to end (model load included) "
+                  f"**{_fmt(_v(tables, pl, 'predict_latency_seconds'), 's')}**, "
+                  f"{_fmt(_v(tables, pl, 'predict_warm_seconds'), 's')} for a further video "
+                  "with the model loaded; the straightforward way "
+                  f"{_fmt(_v(tables, pl, 'straightforward_seconds'), 's')} "
+                  f"({_fmt(_v(tables, pl, 'predict_latency_speedup'), 'x')}).", ""]
+
+    mem = "memory"
+    if mem in tables:
+        lines += ["## Peak memory (cpu-scale slices)", "", "| experiment | peak RSS | of 8 GiB |",
+                  "|---|---|---|"]
+        for name, row in tables[mem].items():
+            if name.endswith("_peak_rss") and name != "peak_rss_max":
+                lines.append(f"| {name[:-len('_peak_rss')]} | {_fmt(row['value'], 'MiB')} "
+                             f"| {_pct(row['value'] / 8192)} |")
+        lines.append("")
+
+    lines += ["## All figures", ""]
+    for bench, rows in tables.items():
+        lines += [f"### {bench}", "", "| figure | value | unit |", "|---|---|---|"]
+        lines += [f"| {name} | {format_value(row['value'])} | {row['unit']} |"
+                  for name, row in rows.items()]
+        lines.append("")
+    lines += ["## Notes", "",
+              "- Memory figures are slices (the largest configuration of each "
+              "experiment, a few training steps with its data in memory), not full "
+              "runs: see `memory.py`.",
+              "- The feature-cache epoch uses random inputs of the cpu-scale shapes "
+              "(timing does not depend on pixel values); face cropping and prediction "
+              "latency use the real videos in `../shared/data/videos`.",
+              "- Speed claims live here, never in tests: `tests/test_benchmarks.py` "
+              "runs each benchmark's core on tiny inputs and checks the CSV schema only.",
+              ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = base_argparser(__doc__.splitlines()[0])
+    parser.add_argument("--only", default=None, help="comma-separated subset of scripts")
+    parser.add_argument("--readme-only", action="store_true",
+                        help="only re-render README.md from the CSVs")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    status = 0
+    if not args.readme_only:
+        mark_start()
+        names = [n for n in (args.only.split(",") if args.only else SCRIPTS) if n]
+        unknown = sorted(set(names) - set(SCRIPTS))
+        if unknown:
+            parser.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(SCRIPTS)}")
+        figures = run_scripts(names, out)
+        status = 1 if any(f.figure == "scripts_failed" and f.value for f in figures) else 0
+        if set(names) == set(SCRIPTS):
+            finish("bench_run", figures, "total_wall_seconds", out)
+    from dfdetect.results import atomic_write_text
+
+    atomic_write_text(out / "README.md", render_readme(out))
+    print(f"wrote {out / 'README.md'}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
