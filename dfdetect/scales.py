@@ -76,7 +76,7 @@ SCALES = {
         video_size=64, p2_frames=10, p3_frames=8, benchmark_videos=200,
         epochs=8, repeats=3, batch_size=32,
         pose_pois=3, pose_segments_per_video=4, pose_videos_per_poi=40, cv_folds=5,
-        pose_epochs=40, pose_batch_size=16, p5_finetune_epochs=40, fusion_epochs=5,
+        pose_epochs=40, pose_batch_size=16, p5_finetune_epochs=40, fusion_epochs=3,
     ),
     "paper": Scale(
         name="paper", image_size=256, benchmark_identities=20000, views_per_identity=4,
