@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -196,16 +197,33 @@ def best(times: Iterable[float]) -> float:
 
 # --------------------------------------------------------------------------- memory
 
+#: Runs its argv as a grandchild and reports that process's exit code and peak RSS.
+#: Linux carries a process's resident high-water mark across fork and exec, so a child
+#: forked straight from a big parent (pytest holding TensorFlow models: ~2.5 GiB) would
+#: report the parent's size. Forked from this small interpreter, the grandchild starts
+#: from a few MiB and its ``ru_maxrss`` is its own.
+_RSS_MARKER = "__dfdetect_peak_rss__"
+_RSS_WRAPPER = (
+    "import os, subprocess, sys\n"
+    "child = subprocess.Popen(sys.argv[1:])\n"
+    "_, status, usage = os.wait4(child.pid, 0)\n"
+    f"print('\\n{_RSS_MARKER}', os.waitstatus_to_exitcode(status), usage.ru_maxrss, "
+    "flush=True)\n"
+)
+
+
 def run_child(argv: Sequence[str], env: dict | None = None, timeout: float | None = None,
               ) -> tuple[int, float, str]:
     """Runs ``argv`` as a child process and returns ``(exit code, peak RSS MiB, output)``.
 
-    The peak resident set size comes from ``wait4``'s resource usage of that one child
-    (``ru_maxrss``, KiB on Linux): the same number ``getrusage(RUSAGE_CHILDREN)`` gives,
-    but per child, so several children can be measured from one process.
+    The peak resident set size is ``wait4``'s ``ru_maxrss`` of that one process (KiB on
+    Linux), taken by a small wrapper interpreter so that the caller's own size never
+    leaks into it (see ``_RSS_WRAPPER``).
     """
-    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env=env, text=True)
+    # Own session: a timeout kills the wrapper and the measured process together.
+    proc = subprocess.Popen([sys.executable, "-c", _RSS_WRAPPER, *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                            text=True, start_new_session=True)
     deadline = None if timeout is None else time.monotonic() + timeout
     chunks = []
     # Read while waiting so a chatty child never blocks on a full pipe.
@@ -213,12 +231,18 @@ def run_child(argv: Sequence[str], env: dict | None = None, timeout: float | Non
     for line in proc.stdout:
         chunks.append(line)
         if deadline is not None and time.monotonic() > deadline:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             break
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.wait()
+    output = "".join(chunks)
+    code, peak_kib = proc.returncode, 0.0
+    head, marker, tail = output.rpartition(_RSS_MARKER)
+    if marker:
+        fields = tail.split()
+        code, peak_kib = int(fields[0]), float(fields[1])
+        output = head.rstrip("\n") + ("\n" if head.strip() else "")
     scale = 1024.0 if sys.platform != "darwin" else 1.0  # macOS reports bytes
-    return proc.returncode, usage.ru_maxrss * scale / 2**20, "".join(chunks)
+    return code, peak_kib * scale / 2**20, output
 
 
 def own_peak_rss_mib() -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,23 @@ def test_run_child_reports_the_childs_peak_rss():
     status, peak, output = common.run_child([sys.executable, "-c", code])
     assert status == 0 and "3932" in output
     assert 300 <= peak < 2000  # 300 MiB array + the interpreter
+
+
+def test_run_child_peak_excludes_a_big_parent():
+    ballast = np.ones(800 * 2**20 // 8)  # the caller holds 800 MiB (pytest with models: more)
+    status, peak, output = common.run_child([sys.executable, "-c", "print('small')"])
+    assert status == 0 and output == "small\n"
+    assert peak < 200 and ballast.sum() > 0
+
+
+def test_run_child_passes_the_exit_code_and_honours_the_timeout():
+    status, _, output = common.run_child([sys.executable, "-c", "import sys; print('x'); sys.exit(3)"])
+    assert (status, output) == (3, "x\n")
+    start = time.monotonic()
+    status, _, _ = common.run_child([sys.executable, "-u", "-c",
+                                     "import time\nwhile True: print(1); time.sleep(0.1)"],
+                                    timeout=1.0)
+    assert status != 0 and time.monotonic() - start < 30
 
 
 # --------------------------------------------------------------------------- compute
