@@ -24,7 +24,9 @@ Grad-CAM, and writes under ``results/p3/``:
   that falls inside the forgery mask, for fake test videos and for real test videos
   (measured inside the mask of the real clip's fake twin, which the benchmark renders
   pixel-aligned from the same frames), the mask's area share (what a uniform heat map
-  would score), and the verdict ``on_forgery`` (fake mass above both);
+  would score), the paired comparison (``twin pairs``, ``fake above twin``, the one-sided
+  Wilcoxon ``paired p``) and the verdict ``on_forgery``: ``yes`` (fake mass above both
+  and, with enough pairs, p < 0.05), ``not significant`` (above on average only), ``no``;
   ``gradcam/<model>-r<k>-mass.csv`` holds the per-video values;
 - ``schedule-r<k>.csv``: which training clips each round of the imbalance schedule used;
 - ``models/<model>.keras`` (git-ignored), loadable with ``keras.models.load_model``.
@@ -124,6 +126,10 @@ HOLDOUT_METHOD = "identity_swap"
 #: Grad-CAM target when the default map is coarser than MIN_CAM_SIDE pixels a side: the
 #: last Xception map before its final 2x downsampling.
 FINER_CAM_LAYER, MIN_CAM_SIDE = "block13_sepconv2_act", 4
+# The mask-mass verdict needs the fake clips' mass above their real twins' video for
+# video, not just on average: a one-sided Wilcoxon signed-rank test at this level, when
+# at least this many (fake, twin) pairs have a heat map.
+MASS_ALPHA, MIN_MASS_PAIRS = 0.05, 6
 SCHEDULES = ("table4", "class-weights", "plain")
 
 
@@ -538,6 +544,37 @@ def _mean_rows(rows, configs) -> list[dict]:
     return merged
 
 
+def twin_mass_pairs(out: Path, model: str) -> list[tuple[float, float]]:
+    """(fake mass, real twin's mass) per fake test video with a finite value in both, over
+    every repeat's ``gradcam/<model>-r<k>-mass.csv``; empty when none were written."""
+    pairs = []
+    for path in sorted((out / "gradcam").glob(f"{model}-r*-mass.csv")):
+        by_id = {(r["source"], r["video_id"]): r.get("mass_in_mask", "")
+                 for r in results.read_table(path)}
+        for (source, vid), fake in by_id.items():
+            if not vid.endswith("_fake"):
+                continue
+            real = by_id.get((source, vid[:-len("_fake")] + "_real"), "")
+            try:
+                f, r = float(fake), float(real)
+            except ValueError:
+                continue
+            if math.isfinite(f) and math.isfinite(r):
+                pairs.append((f, r))
+    return pairs
+
+
+def paired_p_value(pairs) -> float:
+    """One-sided Wilcoxon signed-rank p that the fake mass exceeds its real twin's; NaN
+    with fewer than ``MIN_MASS_PAIRS`` pairs or no difference at all."""
+    from scipy.stats import wilcoxon
+
+    diff = np.array([f - r for f, r in pairs], float)
+    if len(diff) < MIN_MASS_PAIRS or not np.any(diff):
+        return float("nan")
+    return float(wilcoxon(diff, alternative="greater").pvalue)
+
+
 def write_tables(out: Path, rows, configs) -> None:
     """``table_5_6_7.csv`` (+ ``_cross``), ``gradcam_mask_mass.csv`` from the runs table."""
     merged = _mean_rows(rows, configs)
@@ -573,14 +610,26 @@ def write_tables(out: Path, rows, configs) -> None:
         ok = all(isinstance(v, float) and math.isfinite(v) for v in (fake, real, area))
         layer = next((r.get("gradcam layer") for r in rows
                       if r.get("config") == m["model"] and r.get("gradcam layer")), "")
+        pairs = twin_mass_pairs(out, m["model"])
+        above = int(sum(f > r for f, r in pairs))
+        p_value = paired_p_value(pairs)
+        if not ok:
+            verdict = ""
+        elif not (fake > area and fake > real):
+            verdict = "no"
+        elif math.isfinite(p_value) and p_value >= MASS_ALPHA:
+            verdict = "not significant"  # higher on average, but not video for video
+        else:
+            verdict = "yes"
         mass.append({"model": m["model"], "layer": layer, "fake mass in mask": fake,
                      "real mass in twin mask": real, "mask area": area,
                      "fake videos": m.get("gradcam fake videos"),
                      "real videos": m.get("gradcam real videos"),
                      "empty heat maps": (m.get("gradcam fake empty") or 0)
                      + (m.get("gradcam real empty") or 0),
-                     "on_forgery": ("" if not ok else
-                                    "yes" if fake > area and fake > real else "no")})
+                     "twin pairs": len(pairs), "fake above twin": above,
+                     "paired p": p_value if math.isfinite(p_value) else "",
+                     "on_forgery": verdict})
     if mass:
         results.write_table(out / "gradcam_mask_mass.csv", mass)
 

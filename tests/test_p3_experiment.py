@@ -77,6 +77,48 @@ def test_mask_mass_verdict(tmp_path):
     assert float(table[2]["paper F1"]) == 0.931 and table[0]["paper F1"] == ""
 
 
+def _write_mass(path, model, fakes, reals):
+    rows = []
+    for i, (f, r) in enumerate(zip(fakes, reals)):
+        rows += [{"model": model, "repeat": 0, "source": "s", "video_id": f"v{i}_c0_fake",
+                  "label": 1, "mass_in_mask": f, "mask_area": 0.3},
+                 {"model": model, "repeat": 0, "source": "s", "video_id": f"v{i}_c0_real",
+                  "label": 0, "mass_in_mask": r, "mask_area": 0.3}]
+    results.write_table(path, rows, list(rows[0]))
+
+
+def test_mask_mass_verdict_needs_the_fakes_above_their_twins_video_for_video(tmp_path):
+    def run(model, fake, real):
+        return {"config": model, "repeat": "0", "status": "ok", "test AUC": "0.5",
+                "gradcam fake mass": fake, "gradcam real mass": real,
+                "gradcam fake mask area": "0.3", "gradcam fake videos": "8",
+                "gradcam real videos": "8", "gradcam fake empty": "0",
+                "gradcam real empty": "0"}
+    (tmp_path / "gradcam").mkdir()
+    # Every fake above its twin: significant. Two large wins and six small losses: the
+    # mean is higher, but video for video it is not.
+    _write_mass(tmp_path / "gradcam" / "convlstm_cbam-r0-mass.csv", "convlstm_cbam",
+                [0.5 + 0.01 * i for i in range(8)], [0.4] * 8)
+    _write_mass(tmp_path / "gradcam" / "xception_lstm-r0-mass.csv", "xception_lstm",
+                [0.95, 0.95] + [0.38] * 6, [0.4] * 8)
+    # A NaN fake (empty heat map) drops its pair; too few pairs left: the means decide.
+    _write_mass(tmp_path / "gradcam" / "xception_convlstm-r0-mass.csv", "xception_convlstm",
+                [0.6, 0.6, "nan"], [0.4, 0.4, 0.4])
+    rows = [run("convlstm_cbam", "0.535", "0.4"), run("xception_lstm", "0.523", "0.4"),
+            run("xception_convlstm", "0.6", "0.4")]
+    p3.write_tables(tmp_path, rows, ["xception_lstm", "xception_convlstm", "convlstm_cbam"])
+    mass = {r["model"]: r for r in results.read_table(tmp_path / "gradcam_mask_mass.csv")}
+    assert mass["convlstm_cbam"]["on_forgery"] == "yes"
+    assert float(mass["convlstm_cbam"]["fake above twin"]) == 8
+    assert float(mass["convlstm_cbam"]["paired p"]) < 0.01
+    assert mass["xception_lstm"]["on_forgery"] == "not significant"
+    assert float(mass["xception_lstm"]["fake above twin"]) == 2
+    assert float(mass["xception_lstm"]["paired p"]) > 0.05
+    assert float(mass["xception_convlstm"]["twin pairs"]) == 2
+    assert mass["xception_convlstm"]["paired p"] == ""
+    assert mass["xception_convlstm"]["on_forgery"] == "yes"
+
+
 def test_p3_smoke_end_to_end_with_schedule_gradcam_export_and_resume(tmp_path, smoke_video_store):
     from dfdetect.data import pipeline, store
     from dfdetect.models.export import load_exported
