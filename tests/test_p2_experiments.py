@@ -261,6 +261,20 @@ def test_inception_smoke_starts_from_phase1_and_saves_the_best_model(inception_r
                                    "fig17_inceptionv3_convergence.png"])
 
 
+def test_phase1_inception_learns_its_batchnorm_statistics_at_scratch_momentum(
+        inception_results):
+    import keras
+    from dfdetect.models.backbones import SCRATCH_BN_MOMENTUM
+
+    model = p2.build_phase1_model((64, 64, 3))
+    momenta = {layer.momentum for layer in model._flatten_layers(include_self=False)
+               if isinstance(layer, keras.layers.BatchNormalization)}
+    assert momenta == {SCRATCH_BN_MOMENTUM}
+    # A first phase trained with another momentum is stale: the key says which one.
+    record = json.loads((inception_results / "models" / "phase1.json").read_text())
+    assert record["key"]["bn_momentum"] == SCRATCH_BN_MOMENTUM
+
+
 def test_sequence_smoke_reads_inception_features_from_the_cache(tmp_path, inception_results,
                                                                 smoke_video_store):
     out = tmp_path / "p2" / "sequence"
