@@ -112,7 +112,8 @@ class ResultsTable:
         write_table(self.path, self.rows)
 
 
-def _to_float(value) -> float:
+def to_float(value) -> float:
+    """A table cell as a float; NaN when it is empty or not a number."""
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -132,7 +133,7 @@ def summarize(rows: Iterable[Mapping], group: str, metrics: Sequence[str]) -> li
     for name, members in groups.items():
         out = {group: name, "n": len(members)}
         for metric in metrics:
-            values = np.array([_to_float(r.get(metric)) for r in members])
+            values = np.array([to_float(r.get(metric)) for r in members])
             values = values[~np.isnan(values)]
             out[f"{metric}_mean"] = float(values.mean()) if values.size else float("nan")
             out[f"{metric}_std"] = float(values.std(ddof=1)) if values.size > 1 else 0.0 if values.size else float("nan")

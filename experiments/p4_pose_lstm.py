@@ -3,7 +3,13 @@
 
 A many-to-one LSTM reads 150-frame movements of 12 upper-body keypoints (24 features,
 z-scored per movement) and says whether they are a person of interest's own; a video is
-real only when its real movements outnumber its fake ones. Writes under ``results/p4/``:
+real only when its real movements outnumber its fake ones. As in the paper, a model
+learns one person of interest (PoI): with ``--poi each`` (the default) every PoI of the
+data gets its own models and files in ``results/p4/<poi>/``, and the top-level
+``table_4.csv``, ``table_5.csv``, ``segment_metrics.csv`` and ``video_metrics.csv`` hold
+every PoI's rows (first column ``PoI``) and their mean (``PoI`` = ``mean``). Data without
+a PoI column, or ``--poi all``, train one model in ``results/p4/`` itself. Each model
+folder holds:
 
 - ``runs.csv``: one row per (configuration, repeat), resumable;
 - ``table_4.csv``: models A/B/C (2x512, 2x256, 3x128): train/validation/test movement
@@ -13,7 +19,7 @@ real only when its real movements outnumber its fake ones. Writes under ``result
   per movement and per video (score of a video = share of its movements called fake);
 - ``fig8_optimizers.png`` (+ ``fig8_optimizers.csv``): loss and accuracy curves of the
   optimizer study (SGD 1e-3, SGD 1e-4, Adam 1e-3 on the one-layer 128-unit start model),
-  ``fig10_final.png``: the curves of the final model (2x512, Adam 1e-2, decay);
+  ``fig10_final.png``: the curves of the final model (2x512, the main optimizer, decay);
 - ``scores/``: per-movement and per-video scores; ``models/<config>.keras`` (git-ignored).
 
 Data: ``--data`` (one or more comma-separated folders with ``segments.csv`` +
@@ -24,12 +30,15 @@ Scale (also in README, "Differences from the papers"): the paper trains with bat
 for 200 epochs and halves the rate every 30. ``--scale paper`` does exactly that;
 ``cpu`` and ``smoke`` use a larger batch (batch 1 through a 512x2 LSTM over 150 steps is
 far too slow on a CPU) and fewer epochs, with the decay step scaled by the same factor
-(30 x epochs / 200) so the rate still halves about 6.7 times over the run.
+(30 x epochs / 200) so the rate still halves about 6.7 times over the run, and their
+main optimizer is Adam 3e-4 (``--optimizer``; see ``dfdetect.scales.Scale``): at batch 16
+the paper's Adam 1e-2 never moved the stacked LSTMs off 0.5 validation accuracy.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -68,11 +77,12 @@ def decay_every(epochs: int) -> int:
     return max(1, int(round(POSE_LR_DECAY[0] * epochs / PAPER_EPOCHS)))
 
 
-def make_model(config: str):
+def make_model(config: str, main_optimizer: str = MAIN_OPTIMIZER):
     """The compiled model of one configuration and whether it uses the step decay.
 
     ``lstm-<L>x<H>``: the paper's LSTM (dropout 0.5 between layers, weight decay 1e-4),
-    Adam 1e-2 with the decay. ``cnn+lstm``: Table 5's baseline, same training.
+    ``main_optimizer`` (the paper's Adam 1e-2; the scale's) with the decay.
+    ``cnn+lstm``: Table 5's baseline, same training.
     ``fig8-<optimizer>``: the study's start model (one layer of 128, no dropout, no
     weight decay, no decay). Every optimizer clips the global gradient norm at 0.25.
 
@@ -88,10 +98,10 @@ def make_model(config: str):
         except ValueError:
             raise ModelError(f"bad config {config!r}; expected lstm-<layers>x<hidden>") from None
         model = sequence.build_pose_lstm(hidden=hidden, layers=layers, dropout=0.5, l2=1e-4)
-        name, decay = MAIN_OPTIMIZER, True
+        name, decay = main_optimizer, True
     elif config == "cnn+lstm":
         model = sequence.build_pose_cnn_lstm(l2=1e-4)
-        name, decay = MAIN_OPTIMIZER, True
+        name, decay = main_optimizer, True
     elif config.startswith("fig8-"):
         layers, hidden = sequence.POSE_FIG8_MODEL
         model = sequence.build_pose_lstm(hidden=hidden, layers=layers, dropout=0.0, l2=0.0)
@@ -112,10 +122,17 @@ def parse_args(argv=None) -> argparse.Namespace:
                             ["lstm-2x512", "lstm-2x256", "lstm-3x128", "cnn+lstm",
                              "fig8-sgd-1e-3", "fig8-sgd-1e-4", "fig8-adam-1e-3"])
                         + " (default: all)")
+    parser.add_argument("--optimizer", default=None,
+                        help="main optimizer of Tables 4 and 5: adam-1e-2 (the paper's, "
+                             "at batch 1) or adam-3e-4 (default below paper scale, where "
+                             "the batch is larger); the Fig. 8 study keeps its own")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="training batch size (default: the scale's; the paper's is 1)")
-    parser.add_argument("--poi", default=None,
-                        help="train and test on one person of interest's videos only")
+    parser.add_argument("--poi", default="each",
+                        help="'each' (default, the paper's setting): one model per person "
+                             "of interest, in <out>/<poi>/, with every PoI's rows in the "
+                             "top-level tables; a PoI's name: that PoI only; 'all': one "
+                             "model on every PoI's movements pooled (not in the paper)")
     return parser.parse_args(argv)
 
 
@@ -139,26 +156,57 @@ def load_data(args, scale):
         root = Path(experiment.DATA_ROOT) / f"bench-poses-{scale.name}-seed{args.seed}"
         print(pose_benchmark.build_pose_benchmark(root, scale=scale.name, seed=args.seed).report())
         segments, rows = pose.read_segments(root)
-    if args.poi:
-        keep = [i for i, r in enumerate(rows) if r.get("poi") == args.poi]
-        if not keep:
-            from dfdetect.errors import DataError
-            raise DataError(f"no movements of PoI {args.poi!r}", root)
-        segments, rows = segments[keep], [rows[i] for i in keep]
     return segments, rows, root
 
 
+def poi_groups(rows, choice: str | None, root) -> list[tuple[str | None, list[int]]]:
+    """Which models to train: ``(PoI or None, movement indices)`` per model.
+
+    The paper trains one model per person of interest; movements without a ``poi``
+    column (e.g. a single speaker's ``dfdetect pose extract`` output) are one group.
+
+    Raises:
+        DataError: ``choice`` names a PoI the data does not have.
+    """
+    pois = sorted({str(r.get("poi") or "") for r in rows})
+    everything = list(range(len(rows)))
+    if choice in (None, "", "all") or pois == [""]:
+        return [(None, everything)]
+    if choice == "each":
+        return [(poi, [i for i, r in enumerate(rows) if str(r.get("poi") or "") == poi])
+                for poi in pois]
+    if choice not in pois:
+        from dfdetect.errors import DataError
+        raise DataError(f"no movements of PoI {choice!r} (the data has "
+                        f"{', '.join(p or '<none>' for p in pois)})", root)
+    return [(choice, [i for i, r in enumerate(rows) if str(r.get("poi") or "") == choice])]
+
+
 def run(args) -> Path:
+    scale = experiment.scale_of(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    segments, rows, root = load_data(args, scale)
+    configs = args.configs.split(",") if args.configs else all_configs()
+    groups = poi_groups(rows, args.poi, root)
+    for poi, idx in groups:
+        run_group(args, scale, segments[idx], [rows[i] for i in idx], root,
+                  out / poi if poi else out, configs, poi)
+    if any(poi for poi, _ in groups):
+        write_poi_tables(out, [poi for poi, _ in groups])
+    print(f"results written to {out}")
+    return out
+
+
+def run_group(args, scale, segments, rows, root, out: Path, configs, poi: str | None) -> None:
+    """The configuration grid on one group of movements (one PoI, or all), into ``out``."""
     import numpy as np
     import tensorflow as tf
 
     from dfdetect.data.pipeline import array_dataset
     from dfdetect.models.export import export_model
 
-    scale = experiment.scale_of(args)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    segments, rows, root = load_data(args, scale)
     splits = pose.split_by_video(rows, seed=args.seed)
     for name in ("train", "val", "test"):
         labels = {rows[i]["label"] for i in splits[name]}
@@ -172,8 +220,8 @@ def run(args) -> Path:
     batch = args.batch_size or scale.pose_batch_size
     every = decay_every(epochs)
     repeats = args.repeats or 1  # the paper reports one run per model
-    configs = args.configs.split(",") if args.configs else all_configs()
-    print(f"P4 pose LSTM: scale={scale.name} epochs={epochs} batch={batch} "
+    print(f"P4 pose LSTM{f' (PoI {poi})' if poi else ''}: scale={scale.name} "
+          f"epochs={epochs} batch={batch} optimizer={args.optimizer or scale.pose_optimizer} "
           f"decay x0.5 every {every} epochs, repeats={repeats}; movements "
           f"train={len(splits['train'])} val={len(splits['val'])} test={len(splits['test'])} "
           f"from {root}")
@@ -192,7 +240,7 @@ def run(args) -> Path:
 
     def one_run(config: str, repeat: int) -> dict:
         training.set_seed(args.seed + repeat)
-        model, optimizer, decay = make_model(config)
+        model, optimizer, decay = make_model(config, args.optimizer or scale.pose_optimizer)
         run_dir = out / "runs" / f"{config}-r{repeat}"
         fit = training.fit(model, ds(splits["train"], True), ds(splits["val"], size=eval_batch),
                            epochs=epochs,
@@ -234,14 +282,42 @@ def run(args) -> Path:
                          features=list(pose.FEATURE_NAMES), normalization="z-score per "
                          "segment and feature, NaN -> 0", threshold=0.5,
                          video_rule="real only if real segments outnumber fake ones",
-                         trained_on=str(root))
+                         trained_on=str(root), poi=poi or "")
         return row
 
     training.run_grid(configs, repeats, table, one_run, progress=not args.quiet)
     write_tables(out, table.rows, configs)
     write_plots(out, table.rows, configs)
-    print(f"results written to {out}")
-    return out
+
+
+#: Tables every PoI folder holds, merged at the top level with a ``PoI`` column.
+POI_TABLES = ("table_4.csv", "table_5.csv", "segment_metrics.csv", "video_metrics.csv")
+
+
+def write_poi_tables(out: Path, pois) -> None:
+    """Top-level tables: every PoI's rows (first column ``PoI``), then per configuration
+    the mean over the PoIs whose run finished (``PoI`` = ``mean``, ``PoIs`` = how many)."""
+    for name in POI_TABLES:
+        merged, by_config = [], {}
+        for poi in pois:
+            for row in results.read_table(out / poi / name):
+                merged.append({"PoI": poi, **row})
+                if row.get("status") in ("ok", None, ""):
+                    by_config.setdefault(row["config"], []).append(row)
+        if not merged:
+            continue
+        for config, members in by_config.items():
+            mean = {"PoI": "mean", "PoIs": len(members)}
+            for column, value in members[0].items():
+                numbers = [results.to_float(m.get(column)) for m in members]
+                if column in ("config", "Model", "level", "optimizer", "status") or \
+                        any(math.isnan(v) for v in numbers):
+                    mean[column] = value if all(m.get(column) == value for m in members) else ""
+                else:
+                    mean[column] = float(sum(numbers) / len(numbers))
+            merged.append(mean)
+        columns = ["PoI", "PoIs"] + [c for c in merged[0] if c not in ("PoI", "PoIs")]
+        results.write_table(out / name, merged, columns)
 
 
 def _mean_rows(rows, configs) -> dict[str, dict]:
@@ -332,7 +408,8 @@ def write_plots(out: Path, rows, configs) -> None:
                 None)
     if main:
         plots.training_curves(out / "fig10_final.png",
-                              {f"{main[5:]}, Adam 1e-2, decay": _history(out, main)},
+                              {f"{main[5:]}, {merged[main].get('optimizer') or MAIN_OPTIMIZER}, "
+                               "decay": _history(out, main)},
                               title="P4 Fig. 10: final model, learning-rate and weight decay")
 
 

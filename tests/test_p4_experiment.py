@@ -39,6 +39,20 @@ def test_every_configuration_clips_the_global_gradient_norm(config):
     assert optimizer == ("adam-1e-2" if decay else config[5:])
 
 
+def test_main_optimizer_is_the_papers_at_paper_scale_and_gentler_at_cpu_batches():
+    from dfdetect.scales import get_scale
+
+    assert get_scale("paper").pose_optimizer == "adam-1e-2"
+    assert get_scale("paper").pose_batch_size == 1
+    for scale in ("cpu", "smoke"):
+        assert get_scale(scale).pose_optimizer == "adam-3e-4"
+    model, optimizer, decay = p4.make_model("lstm-2x256", "adam-3e-4")
+    assert optimizer == "adam-3e-4" and decay
+    assert float(model.optimizer.learning_rate) == pytest.approx(3e-4)
+    _, fig8, _ = p4.make_model("fig8-adam-1e-3", "adam-3e-4")
+    assert fig8 == "adam-1e-3"  # the Fig. 8 study keeps the paper's optimizers
+
+
 def test_clipping_bounds_the_update_of_a_huge_gradient():
     import keras
 
@@ -66,9 +80,25 @@ def test_smoke_run_writes_tables_curves_and_models(tmp_path, monkeypatch):
     argv = ["--scale", "smoke", "--out", str(out), "--quiet", "--seed", "1",
             "--configs", SMOKE_CONFIGS]
     assert p4.main(argv) == 0
+    # One model per person of interest (the smoke benchmark has two), then the merge.
+    pois = ["poi0", "poi1"]
+    top = results.read_table(out / "table_4.csv")
+    assert [(r["PoI"], r["config"]) for r in top] == [
+        ("poi0", "lstm-3x128"), ("poi1", "lstm-3x128"), ("mean", "lstm-3x128")]
+    assert float(top[2]["PoIs"]) == 2
+    assert float(top[2]["Test Acc"]) == pytest.approx(
+        (float(top[0]["Test Acc"]) + float(top[1]["Test Acc"])) / 2, abs=1e-5)
+    assert top[2]["Model"] == "Model A LSTM" and float(top[2]["Hidden units"]) == 128
+    for name in ("table_5.csv", "segment_metrics.csv", "video_metrics.csv"):
+        assert [r["PoI"] for r in results.read_table(out / name)][-1] == "mean", name
+    for poi in pois:
+        scores = results.read_table(out / poi / "scores" / "lstm-3x128-r0-test.csv")
+        assert {r["poi"] for r in scores} == {poi}
+    out = out / "poi0"
     runs = results.read_table(out / "runs.csv")
     assert [r["config"] for r in runs] == SMOKE_CONFIGS.split(",")
     assert all(r["status"] == "ok" for r in runs), [r.get("reason") for r in runs]
+    assert {r["optimizer"] for r in runs} == {"adam-3e-4", "sgd-1e-4"}
     assert (tmp_path / "data" / "bench-poses-smoke-seed1" / "segments.csv").is_file()
 
     table4 = results.read_table(out / "table_4.csv")
@@ -104,12 +134,26 @@ def test_smoke_run_writes_tables_curves_and_models(tmp_path, monkeypatch):
     assert model.input_shape == (None, 150, 24)
     assert model.optimizer.global_clipnorm == pytest.approx(0.25)
 
+    assert meta["poi"] == "poi0"
+
     # A second run resumes: nothing is retrained, the tables are rewritten.
     mtime = (out / "models" / "lstm-3x128.keras").stat().st_mtime
     (out / "table_4.csv").unlink()
     assert p4.main(argv) == 0
     assert (out / "models" / "lstm-3x128.keras").stat().st_mtime == mtime
     assert (out / "table_4.csv").is_file()
+
+
+def test_poi_choice_each_one_all_and_unknown(tmp_path):
+    rows = [{"poi": p, "label": 0, "video_id": f"{p}-{i}"} for p in ("b", "a") for i in range(2)]
+    assert p4.poi_groups(rows, "each", tmp_path) == [("a", [2, 3]), ("b", [0, 1])]
+    assert p4.poi_groups(rows, "b", tmp_path) == [("b", [0, 1])]
+    assert p4.poi_groups(rows, "all", tmp_path) == [(None, [0, 1, 2, 3])]
+    # Movements without a PoI (one speaker's own extract) are one model.
+    assert p4.poi_groups([{"label": 0}, {"label": 1}], "each", tmp_path) == [(None, [0, 1])]
+    from dfdetect.errors import DataError
+    with pytest.raises(DataError, match="no movements of PoI 'c'.*a, b"):
+        p4.poi_groups(rows, "c", tmp_path)
 
 
 def test_pose_data_folder_without_both_labels_is_refused(tmp_path):

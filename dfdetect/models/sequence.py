@@ -219,6 +219,7 @@ POSE_LR_DECAY = (30, 0.5)
 #: (Table 3); the others are the Fig. 8 study, run without learning-rate decay.
 POSE_OPTIMIZERS = {
     "adam-1e-2": ("adam", 1e-2),
+    "adam-3e-4": ("adam", 3e-4),  # the cpu-scale main optimizer (see scales.Scale)
     "sgd-1e-3": ("sgd", 1e-3),
     "sgd-1e-4": ("sgd", 1e-4),
     "adam-1e-3": ("adam", 1e-3),
@@ -322,9 +323,10 @@ def pose_optimizer(name="adam-1e-2", steps_per_epoch=None) -> keras.optimizers.O
     (``clipnorm`` would clip each variable's gradient separately).
 
     Args:
-        name: ``"adam-1e-2"`` (the final setting), or the Fig. 8 study's
+        name: ``"adam-1e-2"`` (the final setting; ``"adam-3e-4"`` at CPU batch
+            sizes, see ``scales.Scale.pose_optimizer``), or the Fig. 8 study's
             ``"sgd-1e-3"``, ``"sgd-1e-4"``, ``"adam-1e-3"``.
-        steps_per_epoch: when given, ``"adam-1e-2"`` carries the paper's step decay
+        steps_per_epoch: when given, the Adam main settings carry the paper's step decay
             (x0.5 every 30 epochs) as a staircase schedule. Leave it ``None`` when the
             training loop applies the decay itself (a callback cannot change the rate
             of an optimizer that has a schedule). The Fig. 8 runs had no decay.
@@ -336,7 +338,7 @@ def pose_optimizer(name="adam-1e-2", steps_per_epoch=None) -> keras.optimizers.O
         raise ModelError(f"unknown pose optimizer {name!r}; "
                          f"expected one of {', '.join(POSE_OPTIMIZERS)}")
     algorithm, rate = POSE_OPTIMIZERS[name]
-    if steps_per_epoch is not None and name == "adam-1e-2":
+    if steps_per_epoch is not None and name in ("adam-1e-2", "adam-3e-4"):
         every, factor = POSE_LR_DECAY
         rate = keras.optimizers.schedules.ExponentialDecay(
             rate, decay_steps=every * _positive(steps_per_epoch, "steps_per_epoch"),

@@ -169,6 +169,7 @@ def test_pose_cnn_lstm_convolves_over_time_then_reads_with_an_lstm():
 
 @pytest.mark.parametrize("name, cls, rate", [
     ("adam-1e-2", keras.optimizers.Adam, 1e-2),
+    ("adam-3e-4", keras.optimizers.Adam, 3e-4),
     ("sgd-1e-3", keras.optimizers.SGD, 1e-3),
     ("sgd-1e-4", keras.optimizers.SGD, 1e-4),
     ("adam-1e-3", keras.optimizers.Adam, 1e-3),
@@ -189,6 +190,9 @@ def test_pose_step_decay_halves_every_30_epochs():
         optimizer.iterations.assign(step)
         rates.append(float(optimizer.learning_rate))
     np.testing.assert_allclose(rates, [1e-2, 1e-2, 5e-3, 5e-3, 2.5e-3], rtol=1e-6)
+    cpu = pose_optimizer("adam-3e-4", steps_per_epoch=10)
+    cpu.iterations.assign(300)
+    np.testing.assert_allclose(float(cpu.learning_rate), 1.5e-4, rtol=1e-6)
     with pytest.raises(ModelError, match="unknown pose optimizer 'adam'"):
         pose_optimizer("adam")
 
