@@ -43,6 +43,7 @@ import keras
 import numpy as np
 
 from dfdetect import results
+from dfdetect.results import RUN_KEY_FILE, start_or_resume  # noqa: F401  (shared with P1)
 from dfdetect.errors import DataError, ModelError
 from dfdetect.models.backbones import SCRATCH_BN_MOMENTUM, scratch_batchnorm
 
@@ -222,39 +223,6 @@ def frame_datasets(splits: VideoSplits, size: int, frames: int, batch_size: int,
     val_ds = pipeline.image_dataset(val_rows, splits.root, size, batch_size, cache=cache,
                                     label_dtype="int32")
     return train_ds, val_ds, len(train_rows), len(val_rows)
-
-
-RUN_KEY_FILE = "run_key.json"
-
-
-def start_or_resume(out: str | os.PathLike, key: Mapping, also: Sequence[str] = (),
-                    log: Callable[[str], None] = print) -> bool:
-    """Resume ``<out>/runs.csv`` only if it was made with the same settings.
-
-    ``key`` holds what makes runs comparable (scale, store, image size, frames,
-    epochs...), not what a resumed grid may change (repeats, configurations). When
-    ``runs.csv`` exists with another key (e.g. a ``smoke`` run before a ``cpu`` one),
-    it and the files named in ``also`` (relative to ``out``) move to
-    ``<out>/previous/<time>/`` and the grid starts afresh.
-
-    Returns:
-        True when earlier runs are resumed.
-    """
-    out = Path(out)
-    key = json.loads(json.dumps(dict(key), default=str))
-    key_path, runs = out / RUN_KEY_FILE, out / "runs.csv"
-    old = json.loads(key_path.read_text()) if key_path.is_file() else None
-    resumed = runs.is_file() and old == key
-    if runs.is_file() and old != key:
-        archive = out / "previous" / time.strftime("%Y%m%d-%H%M%S")
-        archive.mkdir(parents=True, exist_ok=True)
-        for name in ("runs.csv", RUN_KEY_FILE, *also):
-            if (out / name).exists():
-                os.replace(out / name, archive / Path(name).name)
-        log(f"{runs} was made with other settings; moved to {archive}")
-    out.mkdir(parents=True, exist_ok=True)
-    results.atomic_write_text(key_path, json.dumps(key, indent=2, sort_keys=True))
-    return resumed
 
 
 # ------------------------------------------------------------------------ one run

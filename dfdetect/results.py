@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 import tempfile
-from typing import Iterable, Mapping, Sequence
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -139,3 +142,36 @@ def summarize(rows: Iterable[Mapping], group: str, metrics: Sequence[str]) -> li
             out[f"{metric}_std"] = float(values.std(ddof=1)) if values.size > 1 else 0.0 if values.size else float("nan")
         summary.append(out)
     return summary
+
+
+RUN_KEY_FILE = "run_key.json"
+
+
+def start_or_resume(out: str | os.PathLike, key: Mapping, also: Sequence[str] = (),
+                    log: Callable[[str], None] = print) -> bool:
+    """Resume ``<out>/runs.csv`` only if it was made with the same settings.
+
+    ``key`` holds what makes runs comparable (scale, store, image size, frames,
+    epochs...), not what a resumed grid may change (repeats, configurations). When
+    ``runs.csv`` exists with another key (e.g. a ``smoke`` run before a ``cpu`` one),
+    it and the files named in ``also`` (relative to ``out``) move to
+    ``<out>/previous/<time>/`` and the grid starts afresh.
+
+    Returns:
+        True when earlier runs are resumed.
+    """
+    out = Path(out)
+    key = json.loads(json.dumps(dict(key), default=str))
+    key_path, runs = out / RUN_KEY_FILE, out / "runs.csv"
+    old = json.loads(key_path.read_text()) if key_path.is_file() else None
+    resumed = runs.is_file() and old == key
+    if runs.is_file() and old != key:
+        archive = out / "previous" / time.strftime("%Y%m%d-%H%M%S")
+        archive.mkdir(parents=True, exist_ok=True)
+        for name in ("runs.csv", RUN_KEY_FILE, *also):
+            if (out / name).exists():
+                os.replace(out / name, archive / Path(name).name)
+        log(f"{runs} was made with other settings; moved to {archive}")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(key_path, json.dumps(key, indent=2, sort_keys=True))
+    return resumed

@@ -36,8 +36,11 @@ class Scale:
         pose_batch_size: P4 batch size (paper 1; larger on a CPU, where batch 1 through
             a 512 x 2 LSTM over 150 steps is far too slow).
         cv_folds: k of k-fold cross-validation (P5).
-        fusion_epochs: P1's maximum epochs; its 11 configurations (five with Xception)
-            share one hour at ``cpu`` scale, so fewer than ``epochs``.
+        fusion_epochs: P1's maximum epochs of a model trained end to end: the four
+            single backbones (and, with ``--bases scratch``, every fusion).
+        fusion_head_epochs: P1's maximum epochs of a fusion head on the frozen bases of
+            the trained single models (``--bases singles``, the default): only the head
+            learns, so a few epochs suffice.
         pose_optimizer: P4's main optimizer (Table 4, Table 5): the paper's Adam 1e-2 at
             its batch 1; with the larger CPU batch, stacked LSTMs diverge at 1e-2 and
             oscillate at 1e-3, so ``cpu`` and ``smoke`` use Adam 3e-4 (measured on the
@@ -66,6 +69,7 @@ class Scale:
     cv_folds: int
     p5_finetune_epochs: int
     fusion_epochs: int
+    fusion_head_epochs: int
     pose_optimizer: str
 
 
@@ -76,15 +80,15 @@ SCALES = {
         epochs=1, repeats=1, batch_size=16,
         pose_pois=2, pose_segments_per_video=2, pose_videos_per_poi=4, cv_folds=2,
         pose_epochs=1, pose_batch_size=8, p5_finetune_epochs=1, fusion_epochs=1,
-        pose_optimizer="adam-3e-4",
+        fusion_head_epochs=1, pose_optimizer="adam-3e-4",
     ),
     "cpu": Scale(
         name="cpu", image_size=64, benchmark_identities=1500, views_per_identity=1,
         video_size=64, p2_frames=10, p3_frames=8, benchmark_videos=200,
         epochs=8, repeats=3, batch_size=32,
         pose_pois=3, pose_segments_per_video=4, pose_videos_per_poi=40, cv_folds=5,
-        pose_epochs=20, pose_batch_size=16, p5_finetune_epochs=40, fusion_epochs=3,
-        pose_optimizer="adam-3e-4",
+        pose_epochs=20, pose_batch_size=16, p5_finetune_epochs=40, fusion_epochs=8,
+        fusion_head_epochs=3, pose_optimizer="adam-3e-4",
     ),
     "paper": Scale(
         name="paper", image_size=256, benchmark_identities=20000, views_per_identity=4,
@@ -92,7 +96,7 @@ SCALES = {
         epochs=60, repeats=10, batch_size=32,
         pose_pois=5, pose_segments_per_video=6, pose_videos_per_poi=60, cv_folds=5,
         pose_epochs=200, pose_batch_size=1, p5_finetune_epochs=60, fusion_epochs=60,
-        pose_optimizer="adam-1e-2",
+        fusion_head_epochs=20, pose_optimizer="adam-1e-2",
     ),
 }
 

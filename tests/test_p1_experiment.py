@@ -42,3 +42,49 @@ def test_p1_smoke_writes_tables_plots_models_and_resumes(tmp_path, smoke_image_s
     before = (out / "runs.csv").read_text()
     assert p1_fusion.main(argv) == 0
     assert (out / "runs.csv").read_text() == before
+
+
+def test_fusions_are_preceded_by_their_single_models():
+    assert p1_fusion.with_singles(["xception+densenet121", "meso4"]) == [
+        "meso4", "xception", "densenet121", "xception+densenet121"]
+    assert p1_fusion.with_singles(["xception", "resnet50"]) == ["xception", "resnet50"]
+
+
+def test_missing_single_model_is_a_clear_error(tmp_path):
+    import pytest
+
+    from dfdetect.errors import ModelError
+    from dfdetect.models.fusion import build_fusion_model
+
+    model = build_fusion_model("meso4+mesoinception4", input_shape=(64, 64, 3), freeze=True)
+    with pytest.raises(ModelError, match="run --configs meso4 first"):
+        p1_fusion.load_single_bases(model, ["meso4"], tmp_path)
+
+
+def test_p1_smoke_fusion_freezes_the_trained_single_bases(tmp_path, smoke_image_store):
+    out = tmp_path / "fusion"
+    argv = ["--scale", "smoke", "--data", str(smoke_image_store), "--configs",
+            "meso4+mesoinception4", "--out", str(out), "--quiet"]
+    assert p1_fusion.main(argv) == 0
+    rows = results.read_table(out / "runs.csv")
+    assert [r["config"] for r in rows] == ["meso4", "mesoinception4", "meso4+mesoinception4"]
+    assert [r["bases"] for r in rows] == ["from scratch"] * 2 + ["frozen single models"]
+    fused, _ = load_exported(out / "models" / "meso4+mesoinception4.keras")
+    head = sum(int(np.prod(w.shape)) for w in fused.trainable_weights)
+    assert int(rows[2]["Trainable parameters"]) == head
+    from dfdetect.models.fusion import fused_feature_dim
+    width = fused_feature_dim("meso4+mesoinception4", (64, 64, 3))
+    assert width == 2 * 2 * 16 * 2  # each Meso flattens 2x2x16 at 64 px
+    assert head == width * 256 + 256 + 257  # only Dense(256) and the output train
+    for part in ("meso4", "mesoinception4"):
+        single, _ = load_exported(out / "models" / f"{part}.keras")
+        for a, b in zip(single.get_layer(f"{part}_features").get_weights(),
+                        fused.get_layer(f"{part}_features").get_weights()):
+            np.testing.assert_array_equal(a, b)
+    table = results.read_table(out / "table_3_1.csv")
+    assert table[2]["bases"] == "frozen single models"
+    # Other settings do not resume these rows: they are set aside and the grid restarts.
+    assert p1_fusion.main(argv[:-1] + ["--bases", "scratch", "--configs", "meso4",
+                                       "--quiet"]) == 0
+    assert [r["bases"] for r in results.read_table(out / "runs.csv")] == ["from scratch"]
+    assert len(list((out / "previous").glob("*/runs.csv"))) == 1
