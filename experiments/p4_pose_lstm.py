@@ -168,18 +168,19 @@ def poi_groups(rows, choice: str | None, root) -> list[tuple[str | None, list[in
     Raises:
         DataError: ``choice`` names a PoI the data does not have.
     """
-    pois = sorted({str(r.get("poi") or "") for r in rows})
-    everything = list(range(len(rows)))
+    by_poi: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_poi.setdefault(str(row.get("poi") or ""), []).append(i)
+    pois = sorted(by_poi)
     if choice in (None, "", "all") or pois == [""]:
-        return [(None, everything)]
+        return [(None, list(range(len(rows))))]
     if choice == "each":
-        return [(poi, [i for i, r in enumerate(rows) if str(r.get("poi") or "") == poi])
-                for poi in pois]
-    if choice not in pois:
+        return [(poi, by_poi[poi]) for poi in pois]
+    if choice not in by_poi:
         from dfdetect.errors import DataError
         raise DataError(f"no movements of PoI {choice!r} (the data has "
                         f"{', '.join(p or '<none>' for p in pois)})", root)
-    return [(choice, [i for i, r in enumerate(rows) if str(r.get("poi") or "") == choice])]
+    return [(choice, by_poi[choice])]
 
 
 def run(args) -> Path:
@@ -220,8 +221,9 @@ def run_group(args, scale, segments, rows, root, out: Path, configs, poi: str | 
     batch = args.batch_size or scale.pose_batch_size
     every = decay_every(epochs)
     repeats = args.repeats or 1  # the paper reports one run per model
+    main_optimizer = args.optimizer or scale.pose_optimizer
     print(f"P4 pose LSTM{f' (PoI {poi})' if poi else ''}: scale={scale.name} "
-          f"epochs={epochs} batch={batch} optimizer={args.optimizer or scale.pose_optimizer} "
+          f"epochs={epochs} batch={batch} optimizer={main_optimizer} "
           f"decay x0.5 every {every} epochs, repeats={repeats}; movements "
           f"train={len(splits['train'])} val={len(splits['val'])} test={len(splits['test'])} "
           f"from {root}")
@@ -240,7 +242,7 @@ def run_group(args, scale, segments, rows, root, out: Path, configs, poi: str | 
 
     def one_run(config: str, repeat: int) -> dict:
         training.set_seed(args.seed + repeat)
-        model, optimizer, decay = make_model(config, args.optimizer or scale.pose_optimizer)
+        model, optimizer, decay = make_model(config, main_optimizer)
         run_dir = out / "runs" / f"{config}-r{repeat}"
         fit = training.fit(model, ds(splits["train"], True), ds(splits["val"], size=eval_batch),
                            epochs=epochs,
