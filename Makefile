@@ -18,7 +18,7 @@ export MPLBACKEND ?= Agg
 
 .PHONY: setup test reproduce-fusion reproduce-convlstm reproduce-pose \
         reproduce-deepforense grid-custom-cnn inception-unfreeze grid-sequence \
-        bench pose-env pose-check clean
+        bench benchmark-difficulty pose-env pose-check clean
 
 setup: $(STAMP)
 
@@ -86,6 +86,16 @@ inception-unfreeze: setup
 
 grid-sequence: setup
 	$(PY) experiments/p2_sequence_grid.py $(EXP_ARGS)
+
+# Is the embedded image benchmark neither trivial nor impossible? Per face source: pixel
+# logistic regression (should stay < 0.75 AUC) vs Meso-4 trained <= 10 min (should pass
+# 0.85), plus contact sheets, in results/benchmarks/. About 12 min per source at cpu scale.
+DIFFICULTY_FACES ?= procedural ../shared/data/faces
+
+benchmark-difficulty: setup
+	for faces in $(DIFFICULTY_FACES); do \
+	    $(PY) experiments/benchmark_difficulty.py --scale $(SCALE) --faces $$faces --seed $(SEED) \
+	        || exit 1; done
 
 # Every hot path against its limit and its naive peer: one script per hot path in
 # benchmarks/, each writing results/bench/<name>.csv; run_all.py adds bench_run.csv and

@@ -205,3 +205,38 @@ def bar_panels(path: str | os.PathLike, categories: Sequence[str],
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def contact_sheet(path: str | os.PathLike, rows: Mapping[str, Sequence[np.ndarray]],
+                  title: str = "", captions: Sequence[str] = ()) -> str:
+    """A grid of images: one labelled row per kind (e.g. real, fake, mask), one column each.
+
+    Args:
+        rows: row label -> images (H x W x 3 uint8 RGB, or H x W grey); rows may be
+            shorter than the longest (blank cells).
+        captions: optional text under each column (e.g. the identity).
+    """
+    n_rows = len(rows)
+    n_cols = max((len(v) for v in rows.values()), default=0)
+    if n_rows == 0 or n_cols == 0:
+        raise ValueError("contact_sheet needs at least one image")
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.3 * n_cols + 0.6, 1.4 * n_rows + 0.5),
+                             squeeze=False)
+    for r, (label, images) in enumerate(rows.items()):
+        for c in range(n_cols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if c < len(images):
+                image = np.asarray(images[c])
+                ax.imshow(image, cmap="gray" if image.ndim == 2 else None,
+                          vmin=0, vmax=255, interpolation="nearest")
+            if c == 0:
+                ax.set_ylabel(label, fontsize=9)
+            if r == n_rows - 1 and c < len(captions):
+                ax.set_xlabel(captions[c], fontsize=6)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)

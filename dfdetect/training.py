@@ -100,6 +100,31 @@ class FitResult:
         return float(values[i]), i + 1
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training before an epoch would end past ``seconds`` of wall time.
+
+    The next epoch is assumed to last as long as the slowest one so far, so a budget
+    (e.g. "Meso-4 trained for at most 10 minutes") is kept, not overrun by an epoch.
+    """
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = float(seconds)
+        self.stopped_early = False
+
+    def on_train_begin(self, logs=None):
+        self._start = self._last = time.perf_counter()
+        self._longest = 0.0
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self._longest = max(self._longest, now - self._last)
+        self._last = now
+        if now - self._start + self._longest > self.seconds:
+            self.stopped_early = True
+            self.model.stop_training = True
+
+
 def fit(model: keras.Model, train_ds, val_ds=None, epochs: int = 10,
         out_dir: str | os.PathLike | None = None, learning_rate: float | None = None,
         patience: int | None = 5, decay_factor: float | None = 0.5, decay_every: int = 5,

@@ -37,6 +37,17 @@ def test_fit_learns_and_checkpoints(tmp_path, units, dtype):
     assert 1 <= result.best_epoch <= result.epochs_run
 
 
+@pytest.mark.parametrize("budget,expected", [(0.0, 1), (1e9, 4)])
+def test_time_budget_stops_before_the_budget_would_be_overrun(budget, expected):
+    x, y = _toy()
+    model = training.compile_model(_model(1), learning_rate=0.05)
+    stop = training.TimeBudget(budget)
+    result = training.fit(model, array_dataset(x, y, batch_size=16, training=True), None,
+                          epochs=4, patience=None, verbose=0, extra_callbacks=[stop])
+    assert result.epochs_run == expected
+    assert stop.stopped_early == (expected < 4)
+
+
 def test_step_decay_halves_every_k():
     schedule = training.step_decay(1e-3, 0.5, 5)
     assert [schedule(e) for e in (0, 4, 5, 10)] == pytest.approx([1e-3, 1e-3, 5e-4, 2.5e-4])
