@@ -33,7 +33,7 @@ $(STAMP): requirements.txt pyproject.toml tools/dlib-shim/pyproject.toml
 
 # The pose tests and pose-check need MediaPipe's own venv (about 40 s to install).
 test: setup pose-env
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 	$(MAKE) --no-print-directory pose-check
 
 # Experiment knobs passed through to every experiment script.
