@@ -5,8 +5,11 @@ Image pipeline (``dfdetect.data.pipeline.image_dataset``, training mode: PNG dec
 resize, shuffle, batch, P1's augmentation layers) in images/s, divided by the training
 throughput (images/s) of each image model fed by it at ``cpu`` scale: Meso-4 (P1's
 Meso-4 configuration and P5's fine-tuning; the fastest consumer, so the headline
-``pipeline_vs_model_ratio`` is its ratio) and Xception (P1). The clip pipeline
-(``clip_dataset``: ``p3_frames`` PNGs per clip, no augmentation) against the P3 model's
+``pipeline_vs_model_ratio`` is its ratio) and Xception (P1). The headline is the
+pipeline as the experiments run it on every epoch after the first: ``image_dataset``
+caches the decoded crops, so only shuffle, batch and augmentation run per epoch;
+``pipeline_first_epoch_vs_model_ratio`` adds the one-off PNG decode of epoch 1. The clip
+pipeline (``clip_dataset``: ``p3_frames`` PNGs per clip, no augmentation) against the P3 model's
 training clips/s. A ratio >= 3 means the pipeline needs at most a third of the machine
 to keep the model fed (``make bench`` target: >= 3).
 
@@ -210,7 +213,7 @@ def measure(images: int = 1024, clips: int = 160, image_size: int | None = None,
     ]
     for layer, rate in augmentation_rates(augment, image_size, batch, augment_batches).items():
         figures.append(Figure(f"augment_{layer}_images_per_s", rate, "images/s"))
-    image_ratios = []
+    image_ratios, first_epoch_ratios = [], []
     for name in consumers:
         unit = "clips/s" if name == "p3" else "images/s"
         figures.append(Figure(f"{name}_train_{unit.replace('/', '_per_')}", top[name], unit))
@@ -220,12 +223,16 @@ def measure(images: int = 1024, clips: int = 160, image_size: int | None = None,
                                   top["clip_cached"] / top[name], "x"))
         else:
             ratio = top["image"] / top[name]
-            image_ratios.append(ratio)
+            first_epoch_ratios.append(ratio)
             figures.append(Figure(f"image_pipeline_vs_{name}_ratio", ratio, "x"))
+            image_ratios.append(top["image_cached"] / top[name])
             figures.append(Figure(f"image_pipeline_cached_vs_{name}_ratio",
-                                  top["image_cached"] / top[name], "x"))
+                                  image_ratios[-1], "x"))
     if image_ratios:
-        # Headline: the tightest image consumer (the fastest-training model).
+        # Headline: the tightest image consumer (the fastest-training model), fed the way
+        # every experiment feeds it on all epochs but the first (decoded crops cached).
+        figures.append(Figure("pipeline_first_epoch_vs_model_ratio", min(first_epoch_ratios),
+                              "x"))
         figures.append(Figure("pipeline_vs_model_ratio", min(image_ratios), "x"))
     return figures
 

@@ -141,8 +141,8 @@ def contact_sheets(out: Path, root: Path, rows, tag: str, columns: int = SHEET_C
         if all(fake.get("mask_path") for _, fake in pairs):
             sheet["blend mask"] = [read(fake["mask_path"], grey=True) for _, fake in pairs]
         path = out / f"contact_{tag}_{method}.png"
-        plots.contact_sheet(path, sheet, title=f"{method} on {tag} faces (test split)",
-                            captions=[fake["identity"] for _, fake in pairs])
+        plots.contact_sheet(path, sheet, title=f"{method}, face source '{tag}' (test split)",
+                            captions=[fake["identity"][:14] for _, fake in pairs])
         written.append(path)
     return written
 

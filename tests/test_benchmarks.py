@@ -152,7 +152,9 @@ def test_input_pipeline_tiny(tmp_path, smoke_image_store, smoke_video_store):
                                      image_store=smoke_image_store,
                                      video_store=smoke_video_store, log=lambda *_: None)
     values = _check(figures, tmp_path)
-    assert values["pipeline_vs_model_ratio"] == values["image_pipeline_vs_meso4_ratio"]
+    assert values["pipeline_vs_model_ratio"] == values["image_pipeline_cached_vs_meso4_ratio"]
+    assert (values["pipeline_first_epoch_vs_model_ratio"]
+            == values["image_pipeline_vs_meso4_ratio"])
 
 
 def test_feature_cache_tiny(tmp_path, smoke_video_store):

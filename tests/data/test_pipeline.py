@@ -81,3 +81,49 @@ def test_channel_shift_layer_round_trip_and_range():
 def test_array_dataset_length_mismatch():
     with pytest.raises(ValueError):
         pipeline.array_dataset(np.zeros((3, 2)), [0, 1])
+
+
+def test_rotation_zoom_transform_rotates_and_zooms_about_the_centre():
+    image = np.arange(25, dtype=np.float32).reshape(1, 5, 5, 1)
+
+    def apply(angle, scale):
+        t = pipeline.rotation_zoom_transform(np.array([angle], np.float32),
+                                             np.array([scale], np.float32), 5.0, 5.0)
+        out = keras.ops.image.affine_transform(image, t, fill_mode="reflect")
+        return keras.ops.convert_to_numpy(out)[0, :, :, 0]
+
+    np.testing.assert_allclose(apply(np.pi / 2, 1.0), np.rot90(image[0, :, :, 0]), atol=1e-4)
+    mirrored = pipeline.rotation_zoom_transform(np.zeros(1, np.float32), np.ones(1, np.float32),
+                                                5.0, 5.0, flip=np.array([-1.0], np.float32))
+    out = keras.ops.image.affine_transform(image, mirrored, fill_mode="reflect")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out)[0, :, :, 0],
+                               np.fliplr(image[0, :, :, 0]), atol=1e-4)
+    zoomed_in = apply(0.0, 0.5)
+    assert zoomed_in[2, 2] == pytest.approx(12.0)  # the centre stays put
+    np.testing.assert_allclose(zoomed_in[2], [11, 11.5, 12, 12.5, 13], atol=1e-4)
+
+
+def test_random_rotation_zoom_layer_trains_only_and_round_trips(tmp_path):
+    x = np.random.default_rng(0).random((3, 16, 16, 3)).astype("float32")
+    layer = pipeline.RandomRotationZoom(15, 0.2, seed=3)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)
+    y = keras.ops.convert_to_numpy(layer(x, training=True))
+    assert y.shape == x.shape and not np.allclose(y, x)
+    assert 0.0 <= y.min() and y.max() <= 1.0
+    single = keras.ops.convert_to_numpy(layer(x[0], training=True))
+    assert single.shape == x[0].shape
+    model = keras.Sequential([keras.Input((16, 16, 3)), layer])
+    model.save(tmp_path / "aug.keras")
+    loaded = keras.models.load_model(tmp_path / "aug.keras")
+    assert loaded.layers[0].get_config()["rotation_degrees"] == 15.0
+    assert isinstance(loaded.layers[0], pipeline.RandomRotationZoom)
+
+
+def test_channel_shift_brightness_moves_all_channels_of_an_image_together():
+    x = np.full((6, 4, 4, 3), 0.5, np.float32)
+    y = keras.ops.convert_to_numpy(
+        pipeline.RandomChannelShift(0.0, seed=1, brightness=0.2)(x, training=True))
+    per_image = y[:, 0, 0, :]
+    np.testing.assert_allclose(per_image, per_image[:, :1].repeat(3, axis=1), atol=1e-6)
+    assert np.all(np.abs(per_image - 0.5) <= 0.2 + 1e-6) and per_image.std() > 0.01
+    assert (y == y[:, :1, :1, :]).all()  # one offset per image, not per pixel
