@@ -89,7 +89,7 @@ grid-sequence: setup
 
 # Is the embedded image benchmark neither trivial nor impossible? Per face source: pixel
 # logistic regression (should stay < 0.75 AUC) vs Meso-4 trained <= 10 min (should pass
-# 0.85), plus contact sheets, in results/benchmarks/. About 12 min per source at cpu scale.
+# 0.85), plus contact sheets, in results/benchmarks/. 7 min per source at cpu scale (measured).
 DIFFICULTY_FACES ?= procedural ../shared/data/faces
 
 benchmark-difficulty: setup
