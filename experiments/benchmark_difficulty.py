@@ -115,8 +115,9 @@ def meso4(splits, root, size: int, batch: int, budget: float, seed: int, quiet: 
             "seconds": fit.seconds}
 
 
-def contact_sheets(out: Path, root: Path, rows, tag: str, columns: int = SHEET_COLUMNS) -> list[Path]:
-    """One sheet per forgery method: real, fake and mask of the same test views."""
+def contact_sheets(out: Path, root: Path, rows, tag: str,
+                   columns: int = SHEET_COLUMNS) -> list[Path]:
+    """One sheet per forgery method: real, fake, difference and mask of the same views."""
     import cv2
 
     from dfdetect import plots
@@ -125,12 +126,13 @@ def contact_sheets(out: Path, root: Path, rows, tag: str, columns: int = SHEET_C
         image = cv2.imread(str(root / rel), cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR)
         return image if grey else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
-    reals = {(r["identity"], r["video_id"].rsplit("_", 1)[0]): r
-             for r in rows if r["method"] == "real"}
+    def view(row) -> str:  # "<identity>_v<view>" of "<identity>_v<view>_real|fake"
+        return row["video_id"].rsplit("_", 1)[0]
+
+    reals = {view(r): r for r in rows if r["method"] == "real"}
     written = []
     for method in sorted({r["method"] for r in rows} - {"real"}):
-        pairs = [(reals.get((r["identity"], r["video_id"].rsplit("_", 1)[0])), r)
-                 for r in rows if r["method"] == method]
+        pairs = [(reals.get(view(r)), r) for r in rows if r["method"] == method]
         pairs = [p for p in pairs if p[0] is not None][:columns]
         if not pairs:
             continue

@@ -154,8 +154,9 @@ def build_augmentation(seed: int | None = None, rotation_degrees: float = 15.0,
 
     Rotation up to 15 degrees, zoom 20 % and horizontal flip (one resampling:
     :class:`RandomRotationZoom`), brightness +-20 % and a random RGB channel shift (one
-    add: :class:`RandomChannelShift`) — SPEC.md P1. The channel-shift range is assumed (the report names
-    the operation, not its range): 0.1 of the [0, 1] range ~ Keras' 25/255.
+    add: :class:`RandomChannelShift`) — SPEC.md P1. The channel-shift range is assumed
+    (the report names the operation, not its range): 0.1 of the [0, 1] range ~ Keras'
+    25/255.
     """
     # Two passes over the pixels instead of five Keras layers: geometry in one resampling,
     # colour in one add (the measurement that decided it: results/bench/input_pipeline.csv).
