@@ -186,15 +186,16 @@ def test_face_crop_same_crops_on_real_videos(tmp_path):
     figures = face_crop.measure(videos=videos, frames=2, size=32, workers=1,
                                 log=lambda *_: None)
     values = _check(figures, tmp_path, allow_zero=("frames_cropped_by_only_one",
-                                                   "crop_pixel_mae_small_videos",
+                                                   "small_video_box_offset_px_max",
                                                    "large_video_box_offset_px_median",
                                                    "large_video_box_offset_px_max",
                                                    "large_video_box_offset_vs_side_median",
                                                    "large_video_box_offset_vs_side_max",
                                                    "crop_pixel_mae_all"))
     assert values["frames_sampled"] == 4 and values["crops_compared"] == 4
-    # <= 640 px frames: the same image reaches the same detector, so identical crops.
-    assert values["crop_pixel_mae_small_videos"] == 0
+    # <= 640 px frames: the same image reaches the same detector; skipping its finest
+    # pyramid levels moves a box by at most a pixel of rounding.
+    assert values["small_video_box_offset_px_max"] <= 1
     assert values["large_video_box_iou_min"] > 0.7
 
 

@@ -22,7 +22,7 @@ from dfdetect.data.video import resize_max_side
 from dfdetect.errors import DataError, DfdetectError
 
 __all__ = ["Box", "LANDMARK_GROUPS", "crop_face", "detect_faces", "face_landmarks",
-           "inset_box", "largest_face", "load_image", "square_box"]
+           "inset_box", "largest_face", "load_image", "pyramid_levels_to_skip", "square_box"]
 
 DETECTORS = ("hog", "cnn")
 
@@ -81,7 +81,7 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
 
 
 def detect_faces(rgb: np.ndarray, model: str = "hog", max_side: int | None = 640,
-                 upsample: int = 1) -> list[Box]:
+                 upsample: int = 1, min_face: float | None = None) -> list[Box]:
     """Finds faces with face_recognition on a downscaled copy, boxes in full resolution.
 
     Args:
@@ -92,6 +92,14 @@ def detect_faces(rgb: np.ndarray, model: str = "hog", max_side: int | None = 640
             (``None``: full resolution). Boxes are mapped back to ``rgb``'s pixels.
         upsample: face_recognition's ``number_of_times_to_upsample`` (finds smaller faces,
             costs ~4x per step).
+        min_face: ``hog`` only: do not search for faces smaller than about this many
+            pixels (of the detection copy). dlib's finest pyramid levels, which only
+            hold such faces, are skipped (:func:`pyramid_levels_to_skip`); the levels
+            that are scanned are bit-identical to dlib's own, so the boxes are the full
+            scan's (within a pixel of rounding) for every face at least this large.
+            A smaller face is still found: down to ~2/3 of ``min_face`` by the coarser
+            window, with a looser box; below that by the full scan, which runs whenever
+            the reduced one finds nothing. ``None``: the full scan.
 
     Returns:
         Boxes sorted largest first; ``[]`` when there is no face.
@@ -103,8 +111,12 @@ def detect_faces(rgb: np.ndarray, model: str = "hog", max_side: int | None = 640
     height, width = rgb.shape[:2]
     small = np.ascontiguousarray(resize_max_side(rgb, max_side))
     sy, sx = height / small.shape[0], width / small.shape[1]
-    found = _face_recognition().face_locations(small, number_of_times_to_upsample=upsample,
-                                               model=model)
+    skip = pyramid_levels_to_skip(min_face, upsample) if model == "hog" else 0
+    if skip:
+        found = _hog_skipping_levels(small, upsample, skip)
+    else:
+        found = _face_recognition().face_locations(
+            small, number_of_times_to_upsample=upsample, model=model)
     boxes = []
     for top, right, bottom, left in found:
         box = Box(top=max(0, int(round(top * sy))), right=min(width, int(round(right * sx))),
@@ -112,6 +124,76 @@ def detect_faces(rgb: np.ndarray, model: str = "hog", max_side: int | None = 640
         if box.area > 0:
             boxes.append(box)
     return sorted(boxes, key=lambda b: b.area, reverse=True)
+
+
+# dlib's frontal face detector slides an 80 x 80 window over an image pyramid that
+# shrinks by 5/6 per level, starting from the image upsampled 2x per ``upsample``: a
+# face of side f pixels is found at the level where it is ~80 px, so the finest levels
+# (largest images, most of the cost) only serve small faces.
+HOG_WINDOW = 80
+HOG_PYRAMID_RATE = 6
+
+
+def pyramid_levels_to_skip(min_face: float | None, upsample: int = 1) -> int:
+    """How many of the HOG detector's finest pyramid levels hold only faces < ``min_face``.
+
+    Level ``k`` of the pyramid is the image scaled by ``2**upsample * (5/6)**k``; its
+    80-px window is a face of ``80 / that scale`` pixels in the image. Levels are skipped
+    while the next one still finds faces of ``min_face`` pixels.
+
+    Args:
+        min_face: smallest face side (pixels) that must still be found; ``None`` or 0:
+            skip nothing.
+        upsample: the detector's upsampling steps.
+
+    Returns:
+        The number of levels that can be skipped (0 when none).
+    """
+    if not min_face or min_face <= 0:
+        return 0
+    step = (HOG_PYRAMID_RATE - 1) / HOG_PYRAMID_RATE
+    skip = 0
+    while HOG_WINDOW / (2 ** upsample * step ** (skip + 1)) <= min_face:
+        skip += 1
+    return skip
+
+
+def _hog_skipping_levels(image: np.ndarray, upsample: int, skip: int) -> list[tuple]:
+    """face_recognition's HOG ``face_locations``, scanning from pyramid level ``skip``.
+
+    Rebuilds the image dlib scans at that level the way dlib does (``pyramid_up`` is a
+    bilinear resize to ``pyramid_down(2).rect_up``'s size; each level is
+    ``pyramid_down(6)`` of the previous), runs the detector there without upsampling, and
+    maps the boxes back through the same pyramids, so a face the full scan finds at a
+    level >= ``skip`` gets the same box. Falls back to the full scan when nothing is
+    found. Returns ``(top, right, bottom, left)`` tuples trimmed to the image, like
+    face_recognition.
+    """
+    import dlib
+
+    detector = _face_recognition().api.face_detector
+    up2, down6 = dlib.pyramid_down(2), dlib.pyramid_down(HOG_PYRAMID_RATE)
+    upsampled = image
+    for _ in range(upsample):
+        height, width = upsampled.shape[:2]
+        rect = up2.rect_up(dlib.rectangle(0, 0, width - 1, height - 1))
+        upsampled = dlib.resize_image(upsampled, rect.bottom() + 1, rect.right() + 1)
+    level = upsampled
+    for _ in range(skip):
+        level = down6(level)
+    rects = detector(level, 0)
+    if len(rects) == 0:
+        rects, skip = detector(upsampled, 0), 0
+    height, width = image.shape[:2]
+    found = []
+    for rect in rects:
+        if skip:
+            rect = down6.rect_up(rect, skip)
+        if upsample:
+            rect = up2.rect_down(rect, upsample)
+        found.append((max(rect.top(), 0), min(rect.right(), width),
+                      min(rect.bottom(), height), max(rect.left(), 0)))
+    return found
 
 
 def largest_face(boxes: Sequence[Sequence[int]]) -> Box | None:

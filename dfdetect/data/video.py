@@ -17,7 +17,11 @@ where seeking does not (the HEVC ``.mov`` in the shared data cannot seek to its 
 ``CAP_PROP_FRAME_COUNT`` comes from the container and can be wrong
 (``noface_cartoon.mp4`` claims 98 frames and has 95; a truncated file claims what its
 index promised). :func:`probe_video` checks it cheaply by seeking to the claimed last
-frame, and counts frames by grabbing only when that check fails.
+frame, and counts frames by grabbing only when that check fails. A caller that decodes to
+the last frame anyway (evenly spaced samples include it) can skip that seek: sample over
+the claimed count and pass it to :func:`iter_frames` as ``expect_total``, which raises
+:class:`FrameCountMismatch` with the true count when the claim was wrong (then sample
+again). On the 18 real face videos the seek was 11 % of ``dfdetect data crop``'s time.
 """
 
 from __future__ import annotations
@@ -36,10 +40,22 @@ import numpy as np  # noqa: E402
 
 from dfdetect.errors import DataError  # noqa: E402
 
-__all__ = ["VideoInfo", "iter_frames", "probe_video", "read_frames", "resize_max_side",
-           "sample_indices"]
+__all__ = ["FrameCountMismatch", "VideoInfo", "iter_frames", "probe_video", "read_frames",
+           "resize_max_side", "sample_indices"]
 
 log = logging.getLogger(__name__)
+
+
+class FrameCountMismatch(Exception):
+    """:func:`iter_frames` found the video to have ``actual`` frames, not ``expected``.
+
+    Raised only when ``expect_total`` is given: frames sampled over a container's
+    unverified count must then be sampled again over ``actual``.
+    """
+
+    def __init__(self, path: str, expected: int, actual: int):
+        super().__init__(f"{path}: {actual} frames decode, not the {expected} expected")
+        self.path, self.expected, self.actual = path, expected, actual
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,14 +135,17 @@ def _true_frame_count(cap: cv2.VideoCapture, path: str, claimed: int) -> int:
     return _count_by_grabbing(path)
 
 
-def probe_video(path: str | os.PathLike) -> VideoInfo:
+def probe_video(path: str | os.PathLike, verify_count: bool = True) -> VideoInfo:
     """Reads a video's metadata and its true frame count.
 
     Args:
         path: a video file.
+        verify_count: check the container's frame count (see the module docstring).
+            ``False`` trusts it unless it is missing, for callers that decode up to the
+            last frame anyway and pass it to :func:`iter_frames` as ``expect_total``.
 
     Returns:
-        A :class:`VideoInfo`; ``frame_count`` is verified (see the module docstring).
+        A :class:`VideoInfo`; ``frame_count`` is verified unless ``verify_count`` is off.
 
     Raises:
         DataError: missing, empty, text or unreadable file, or no frame decodes.
@@ -137,7 +156,8 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
         height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        count = _true_frame_count(cap, path, claimed)
+        count = (_true_frame_count(cap, path, claimed) if verify_count or claimed <= 0
+                 else claimed)
     finally:
         cap.release()
     if count == 0:
@@ -187,7 +207,8 @@ def resize_max_side(image: np.ndarray, max_side: int | None) -> np.ndarray:
 
 
 def iter_frames(path: str | os.PathLike, indices: Sequence[int],
-                max_side: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+                max_side: int | None = None,
+                expect_total: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Yields ``(index, RGB uint8 frame)`` for the wanted indices, decoding sequentially.
 
     Frames that do not decode (a file cut or corrupt mid-way) are left out and logged;
@@ -197,11 +218,19 @@ def iter_frames(path: str | os.PathLike, indices: Sequence[int],
         path: a video file.
         indices: frame indices wanted (any order; duplicates and negatives ignored).
         max_side: downscale each frame so its longest side is at most this.
+        expect_total: the frame count ``indices`` were sampled over, unverified (e.g.
+            the container's). Decoding then goes on to the end, and a video with a
+            different number of frames raises :class:`FrameCountMismatch` after the
+            last frame, which saves :func:`probe_video`'s seek when the count is right.
 
     Raises:
         DataError: the file cannot be opened at all.
+        FrameCountMismatch: only with ``expect_total``, as above.
     """
     wanted = sorted({int(i) for i in indices if int(i) >= 0})
+    if expect_total is not None:
+        yield from _iter_frames_to_end(path, wanted, max_side, int(expect_total))
+        return
     if not wanted:
         return
     cap, path = _open(path)
@@ -226,6 +255,31 @@ def iter_frames(path: str | os.PathLike, indices: Sequence[int],
         missing = len(wanted) - k
         log.warning("%s: decoding stopped at frame %d; %d of %d wanted frames missing",
                     path, position, missing, len(wanted))
+
+
+def _iter_frames_to_end(path, wanted: list[int], max_side: int | None,
+                        expected: int) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`iter_frames` with ``expect_total``: decode to the end and check the count."""
+    cap, path = _open(path)
+    wanted_set = set(wanted)
+    position = 0
+    try:
+        while position <= expected and cap.grab():
+            if position in wanted_set:
+                ok, bgr = cap.retrieve()
+                if ok and bgr is not None:
+                    yield position, resize_max_side(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB),
+                                                    max_side)
+                else:
+                    log.warning("%s: frame %d did not decode", path, position)
+            position += 1
+        if position > expected:  # the container under-reported: count the tail
+            while cap.grab():
+                position += 1
+    finally:
+        cap.release()
+    if position != expected:
+        raise FrameCountMismatch(path, expected, position)
 
 
 def read_frames(path: str | os.PathLike, n: int | None = None,

@@ -137,6 +137,55 @@ def test_detect_faces_maps_downscaled_boxes_to_full_resolution(shared_data):
     assert 0 <= face.left < face.right <= photo.shape[1]
 
 
+@pytest.mark.parametrize("min_face,skip", [(None, 0), (0, 0), (40, 0), (48, 1), (60, 2),
+                                            (70, 3), (100, 5)])
+def test_pyramid_levels_to_skip(min_face, skip):
+    # level k of the upsampled pyramid holds faces of 80 / (2 * (5/6)**k) px
+    assert faces.pyramid_levels_to_skip(min_face, upsample=1) == skip
+
+
+def _real_frames(shared_data):
+    from dfdetect.data.video import read_frames, resize_max_side
+
+    names = ["closeup_d0.mp4", "closeup_pexels_woman.mp4", "upperbody_s18.mp4"]
+    return [resize_max_side(rgb, 640) for name in names
+            for _, rgb in read_frames(shared_data / "videos" / name, n=2)]
+
+
+def test_hog_pyramid_rebuilt_exactly_like_dlib(shared_data):
+    # skip=0 runs our rebuilt pyramid from its first level: it must be dlib's own
+    import face_recognition
+
+    for rgb in _real_frames(shared_data):
+        theirs = face_recognition.face_locations(rgb, 1, "hog")
+        assert theirs and faces._hog_skipping_levels(rgb, 1, 0) == theirs
+
+
+def test_min_face_keeps_the_full_scans_boxes_within_a_pixel(shared_data):
+    for rgb in _real_frames(shared_data):
+        full = faces.detect_faces(rgb, min_face=None)
+        fast = faces.detect_faces(rgb, min_face=60)
+        assert full and fast
+        assert max(abs(a - b) for a, b in zip(full[0], fast[0])) <= 1
+
+
+@pytest.mark.parametrize("width,same", [(36, True), (46, False)])
+def test_min_face_still_finds_a_face_smaller_than_it(shared_data, width, same):
+    # 36 px: too small for the levels scanned, so the full-scan fallback finds it, same
+    # box; 46 px: the coarsest scanned window (58 px) still fires, with a looser box.
+    photo = faces.load_image(shared_data / "photos" / "obama.jpg")
+    face = faces.detect_faces(photo)[0]
+    scale = width / face.width
+    small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    full = faces.detect_faces(small, min_face=None)
+    fast = faces.detect_faces(small, min_face=60)
+    assert full and full[0].width < 50 and fast
+    if same:
+        assert fast[0] == full[0]
+    else:
+        assert fast[0] != full[0] and iou(fast[0], full[0]) > 0.5
+
+
 def test_unknown_detector():
     with pytest.raises(DataError):
         faces.detect_faces(np.zeros((10, 10, 3), np.uint8), model="yolo")

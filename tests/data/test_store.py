@@ -230,8 +230,9 @@ def test_crop_dataset_notes_frames_that_fail_to_decode(tmp_path, shared_data, mo
 
     real_iter_frames = video.iter_frames
 
-    def losing_last(path, indices, max_side=None):  # as if the file broke before the end
-        return real_iter_frames(path, list(indices)[:-1], max_side=max_side)
+    def losing_last(path, indices, max_side=None, expect_total=None):  # a frame that breaks
+        return real_iter_frames(path, list(indices)[:-1], max_side=max_side,
+                                expect_total=expect_total)
 
     monkeypatch.setattr(video, "iter_frames", losing_last)
     summary = store.crop_dataset(data, out=tmp_path / "out", frames=3, size=32, label="fake",
@@ -243,6 +244,35 @@ def test_crop_dataset_notes_frames_that_fail_to_decode(tmp_path, shared_data, mo
     rows = store.read_manifest(tmp_path / "out")
     assert [(r["frame_index"], r["label"]) for r in rows] == [(0, 1), (3, 1)]  # of 0, 3, 5
     assert f"  {path}: 1 of 3 sampled frames failed to decode" in summary.report()
+
+
+@pytest.mark.parametrize("claimed", [9, 4])
+def test_crop_dataset_samples_over_the_true_count_when_the_container_lies(
+        tmp_path, shared_data, monkeypatch, claimed):
+    import dataclasses
+
+    from dfdetect.data import video
+
+    chip = cv2.imread(str(shared_data / "faces" / CHIPS[0]))
+    data = tmp_path / "vids"
+    data.mkdir()
+    writer = cv2.VideoWriter(str(data / "face.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10,
+                             (200, 200))
+    for _ in range(6):
+        writer.write(chip)
+    writer.release()
+    real_probe = video.probe_video
+
+    def lying_probe(path, verify_count=True):
+        info = real_probe(path, verify_count=verify_count)
+        return info if verify_count else dataclasses.replace(info, frame_count=claimed)
+
+    monkeypatch.setattr(video, "probe_video", lying_probe)
+    summary = store.crop_dataset(data, out=tmp_path / "out", frames=3, size=32, label="real",
+                                 workers=1)
+    assert (summary.frames_sampled, summary.new_crops, summary.notes) == (3, 3, {})
+    rows = store.read_manifest(tmp_path / "out")
+    assert [r["frame_index"] for r in rows] == video.sample_indices(6, 3).tolist() == [0, 3, 5]
 
 
 def test_crop_dataset_rejects_bad_arguments(tmp_path, chips):

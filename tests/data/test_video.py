@@ -184,3 +184,30 @@ def test_truncated_mp4_with_no_frame_left(clip, tmp_path):
     with pytest.raises(DataError) as excinfo:
         video.read_frames(path, n=4)
     assert_one_line_error(excinfo, path, "decode")
+
+
+def test_iter_frames_expect_total_same_frames_in_one_pass(clip):
+    indices = video.sample_indices(N_FRAMES, 4)
+    checked = list(video.iter_frames(clip, indices, expect_total=N_FRAMES))
+    plain = list(video.iter_frames(clip, indices))
+    assert [i for i, _ in checked] == [i for i, _ in plain] == indices.tolist()
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(checked, plain))
+    assert video.probe_video(clip, verify_count=False).frame_count == N_FRAMES
+
+
+@pytest.mark.parametrize("claimed", [N_FRAMES - 5, N_FRAMES + 5])
+def test_iter_frames_expect_total_reports_the_true_count(clip, claimed):
+    with pytest.raises(video.FrameCountMismatch) as excinfo:
+        list(video.iter_frames(clip, video.sample_indices(claimed, 3), expect_total=claimed))
+    assert (excinfo.value.expected, excinfo.value.actual) == (claimed, N_FRAMES)
+
+
+def test_truncated_mp4_expect_total_counts_the_decodable_frames(clip, tmp_path):
+    data, mdat_at, mdat_size = faststart(clip.read_bytes())
+    cut = tmp_path / "fast_cut.mp4"
+    cut.write_bytes(data[:mdat_at + mdat_size // 2])
+    claimed = video.probe_video(cut, verify_count=False).frame_count
+    assert claimed == N_FRAMES  # unverified: what the container says
+    with pytest.raises(video.FrameCountMismatch) as excinfo:
+        list(video.iter_frames(cut, video.sample_indices(claimed, 4), expect_total=claimed))
+    assert excinfo.value.actual == video.probe_video(cut).frame_count < N_FRAMES
