@@ -13,9 +13,10 @@ folder of real photos such as ``../shared/data/faces``) this builds the image be
 
 Writes under ``results/benchmarks/``:
 
-- ``difficulty.csv``: columns ``faces, model, roc_auc`` (plus accuracy, training
-  seconds, epochs, sample counts, scale and store), one row per (faces, model); a run
-  for one face source replaces only its own rows;
+- ``difficulty.csv``: columns ``faces, model, roc_auc`` (plus accuracy, the ROC AUC of
+  the reals against each forgery method's fakes alone, training seconds, epochs, sample
+  counts, scale and store), one row per (faces, model); a run for one face source
+  replaces only its own rows;
 - ``contact_<faces>_<method>.png``: real, fake, their difference and the blend mask of
   test identities, one sheet per forgery method and face source, so a reader sees what
   the models learn from.
@@ -33,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dfdetect import experiment, results  # noqa: E402
+from dfdetect.data import forge  # noqa: E402
 
 PIXELS = 16  # side of the downsampled image the pixel baseline sees
 LOGREG_C = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -44,8 +46,8 @@ LEARNING_RATE = 1e-3
 # 0.75 (real faces), its learning rate already down to 1/16.
 DECAY_FACTOR, DECAY_EVERY, PATIENCE = 0.5, 30, 40
 SHEET_COLUMNS = 8
-COLUMNS = ["faces", "model", "roc_auc", "accuracy", "seconds", "epochs", "n_train", "n_test",
-           "scale", "store"]
+COLUMNS = ["faces", "model", "roc_auc", "accuracy", *(f"roc_auc_{m}" for m in forge.METHODS),
+           "seconds", "epochs", "n_train", "n_test", "scale", "store"]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -66,6 +68,30 @@ def _arrays(rows, root, size: int):
     ds = pipeline.image_dataset(rows, root, size, batch_size=256, cache=False)
     images = np.concatenate([x.numpy() for x, _ in ds])
     return images, pipeline.labels_of(rows)
+
+
+def auc_per_method(rows, scores) -> dict[str, float]:
+    """ROC AUC of the real rows against each forgery method's fakes alone.
+
+    Args:
+        rows: manifest rows (``method`` is ``real`` or a forgery method), in score order.
+        scores: the model's fake scores for ``rows``.
+
+    Returns:
+        ``{method: auc}`` for every method with fakes in ``rows`` (reals needed too).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    methods = np.array([r["method"] for r in rows])
+    scores = np.asarray(scores, dtype=float)
+    real = methods == "real"
+    out = {}
+    for method in sorted(set(methods) - {"real"}):
+        keep = real | (methods == method)
+        if real.any():
+            out[method] = float(roc_auc_score((methods[keep] == method).astype(int),
+                                              scores[keep]))
+    return out
 
 
 def logreg_pixels(splits, root) -> dict:
@@ -181,8 +207,11 @@ def run(args) -> Path:
     for name, measure in measured.items():
         m = measure()
         metrics = binary_metrics(m["labels"], m["scores"])
+        per_method = {f"roc_auc_{k}": round(v, 4)
+                      for k, v in auc_per_method(splits["test"], m["scores"]).items()}
         new_rows.append({"faces": faces, "model": name, "roc_auc": round(metrics["ROC AUC"], 4),
-                         "accuracy": round(metrics["Acc"], 4), "seconds": round(m["seconds"], 1),
+                         "accuracy": round(metrics["Acc"], 4), **per_method,
+                         "seconds": round(m["seconds"], 1),
                          "epochs": m["epochs"], "n_train": len(splits["train"]),
                          "n_test": len(splits["test"]), "scale": scale.name, "store": root.name})
         print(f"{faces:>24}  {name:<14} ROC AUC {metrics['ROC AUC']:.3f}  "

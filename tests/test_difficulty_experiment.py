@@ -15,6 +15,10 @@ from dfdetect import results  # noqa: E402
 from dfdetect.data import store  # noqa: E402
 
 
+def _test_methods(root) -> set:
+    return {r["method"] for r in store.read_manifest(root) if r["split"] == "test"} - {"real"}
+
+
 def test_difficulty_writes_both_models_and_keeps_other_sources(tmp_path, smoke_image_store):
     out = tmp_path / "benchmarks"
     other = {"faces": "elsewhere", "model": "meso4", "roc_auc": "0.9"}
@@ -30,16 +34,24 @@ def test_difficulty_writes_both_models_and_keeps_other_sources(tmp_path, smoke_i
     assert sorted(r["model"] for r in mine) == ["logreg_pixels", "meso4"]
     for row in mine:
         assert 0.0 <= float(row["roc_auc"]) <= 1.0
+        for method in _test_methods(smoke_image_store):
+            assert 0.0 <= float(row[f"roc_auc_{method}"]) <= 1.0
         assert int(row["n_test"]) > 0
     assert int(next(r for r in mine if r["model"] == "meso4")["epochs"]) >= 1
 
-    test_methods = {r["method"] for r in store.read_manifest(smoke_image_store)
-                    if r["split"] == "test"} - {"real"}
+    test_methods = _test_methods(smoke_image_store)
     tag = smoke_image_store.name
     sheets = sorted(out.glob(f"contact_{tag}_*.png"))
     assert [p.name for p in sheets] == sorted(f"contact_{tag}_{m}.png" for m in test_methods)
     pixels = np.asarray(Image.open(sheets[0]))
     assert pixels.shape[0] > 200 and pixels.std() > 10  # drawn faces, not a blank page
+
+
+def test_auc_per_method_scores_each_method_against_the_reals():
+    rows = [{"method": m} for m in ("real", "real", "a", "a", "b", "b")]
+    scores = [0.1, 0.2, 0.9, 0.8, 0.15, 0.3]
+    # a: both fakes above both reals; b: 3 of the 4 (fake, real) pairs ordered right
+    assert benchmark_difficulty.auc_per_method(rows, scores) == {"a": 1.0, "b": 0.75}
 
 
 def test_contact_sheet_refuses_nothing_to_draw(tmp_path):
