@@ -135,6 +135,32 @@ def split_rows(rows: Sequence[Mapping], seed: int = 0,
     return out
 
 
+def add_grid_args(parser: argparse.ArgumentParser) -> None:
+    """``--in-process`` (and the hidden ``--runs-only`` of a grid's worker processes)."""
+    parser.add_argument("--in-process", action="store_true",
+                        help="train every configuration in this process (default: each "
+                             "configuration in its own worker process, because TensorFlow "
+                             "keeps every fitted model's weights until the process exits: "
+                             "a whole grid in one process reached 21.6 GB)")
+    parser.add_argument("--runs-only", action="store_true", help=argparse.SUPPRESS)
+
+
+def grid_worker(args: argparse.Namespace, script: str | os.PathLike) -> list[str] | None:
+    """The command that runs one configuration of ``script``'s grid in a fresh process.
+
+    ``None`` with ``--in-process`` (the grid then runs in this process). The worker gets
+    this run's own arguments (``args.argv``, set by :func:`run_main`), trains only the
+    configuration :func:`dfdetect.training.run_grid` appends with ``--configs`` and
+    writes only its runs (``--runs-only``: no settings, summaries or figures).
+    """
+    import sys
+
+    argv = getattr(args, "argv", None)
+    if args.in_process or args.runs_only or argv is None:  # None: not started by run_main
+        return None
+    return [sys.executable, os.fspath(script), *argv, "--in-process", "--runs-only", "--quiet"]
+
+
 def run_main(name: str, run, parse_args, argv=None) -> int:
     """An experiment script's ``main``: parse, run, turn a DfdetectError into one line.
 
@@ -147,7 +173,9 @@ def run_main(name: str, run, parse_args, argv=None) -> int:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        run(parse_args(argv))
+        args = parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
+        run(args)
     except DfdetectError as err:
         print(f"{name}: error: {err}", file=sys.stderr)
         return 2

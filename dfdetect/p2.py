@@ -51,7 +51,7 @@ __all__ = [
     "COST_COLUMNS", "FAMILIES", "LR_COLUMNS", "METRICS", "PAPER_TABLE_3", "P2Settings",
     "RUN_METRICS", "SETTINGS", "VideoSplits", "EpochTimer", "build_end_to_end",
     "build_phase1_model", "best_inception", "frame_datasets", "frames_of",
-    "inception_extractor", "inception_size", "load_video_splits", "measure_feature_cache_speedup",
+    "inception_cache_name", "inception_extractor", "inception_size", "load_video_splits", "measure_feature_cache_speedup",
     "merge_table_3", "parse_configs", "plot_family", "resolve_inception_init",
     "run_metrics", "select_best", "sequence_data", "settings_for", "sha256_of",
     "start_or_resume", "summarize_runs",
@@ -714,7 +714,12 @@ def inception_extractor(weights: str | os.PathLike, size: int):
 
     model = transfer.build_inception_transfer("head", (int(size), int(size), 3),
                                               weights=os.fspath(weights))
-    return transfer.transfer_feature_extractor(model), f"p2-inception-{sha256_of(weights)[:12]}"
+    return transfer.transfer_feature_extractor(model), inception_cache_name(weights)
+
+
+def inception_cache_name(weights: str | os.PathLike) -> str:
+    """The feature-cache name of an InceptionV3 transfer model's weights file."""
+    return f"p2-inception-{sha256_of(weights)[:12]}"
 
 
 # ------------------------------------------------------------------------ sequences

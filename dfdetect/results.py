@@ -102,6 +102,10 @@ class ResultsTable:
     def _key_of(self, row: Mapping) -> tuple:
         return tuple(str(row.get(k, "")) for k in self.key)
 
+    def reload(self) -> None:
+        """Read the file again (another process may have appended rows)."""
+        self.rows = read_table(self.path)
+
     def done(self, **key) -> bool:
         """True when a row with these key values is already recorded."""
         wanted = tuple(str(key[k]) for k in self.key)

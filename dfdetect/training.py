@@ -200,7 +200,8 @@ def is_out_of_memory(err: BaseException) -> bool:
 
 def run_grid(configs: Iterable[str], repeats: int, table: ResultsTable,
              run: Callable[[str, int], Mapping], progress: bool = True,
-             log: Callable[[str], None] = print) -> list[dict]:
+             log: Callable[[str], None] = print,
+             worker: Sequence[str] | None = None) -> list[dict]:
     """Run every (config, repeat) not yet in ``table``; append each finished row at once.
 
     A run that fails (out of memory, or any other error) is recorded with
@@ -212,6 +213,13 @@ def run_grid(configs: Iterable[str], repeats: int, table: ResultsTable,
         repeats: repeats per configuration.
         table: the runs table (key: ``config``, ``repeat``).
         run: ``run(config, repeat) -> row`` trains and evaluates one run.
+        worker: a command that, given ``--configs <name>``, runs that configuration's
+            missing runs into the same table in a fresh process. With it, each
+            configuration runs in its own process: TensorFlow keeps the weights and
+            optimizer slots of every model fitted in a process until it exits (~250 MB a
+            run for a 21 M-parameter model on TF 2.21), so one process for a whole grid
+            grows without bound. Runs the worker did not record (it crashed or was
+            killed) become failed rows with its exit status.
     """
     configs = list(configs)
     todo = [(c, r) for c in configs for r in range(repeats) if not table.done(config=c, repeat=r)]
@@ -220,9 +228,12 @@ def run_grid(configs: Iterable[str], repeats: int, table: ResultsTable,
             f"{len(todo)} to go")
     try:
         from tqdm.auto import tqdm
-        iterator = tqdm(todo, desc="grid", unit="run", disable=not progress)
     except ImportError:  # pragma: no cover
-        iterator = todo
+        tqdm = None
+    if worker is not None:
+        _run_grid_in_workers(todo, table, list(worker), progress, tqdm, log)
+        return table.rows
+    iterator = tqdm(todo, desc="grid", unit="run", disable=not progress) if tqdm else todo
     for config, repeat in iterator:
         try:
             row = {"config": config, "repeat": repeat, "status": "ok", **run(config, repeat)}
@@ -237,6 +248,36 @@ def run_grid(configs: Iterable[str], repeats: int, table: ResultsTable,
             row = {"config": config, "repeat": repeat, "status": "failed", "reason": reason}
         table.append(row)
     return table.rows
+
+
+def _run_grid_in_workers(todo, table: ResultsTable, worker: list[str], progress: bool,
+                         tqdm, log) -> None:
+    """:func:`run_grid` with one worker process per configuration."""
+    import subprocess
+
+    configs = list(dict.fromkeys(c for c, _ in todo))
+    bar = tqdm(total=len(todo), desc="grid", unit="run", disable=not progress) if tqdm else None
+    for config in configs:
+        repeats = [r for c, r in todo if c == config]
+        proc = subprocess.run([*worker, "--configs", config], capture_output=True, text=True)
+        table.reload()
+        missing = [r for r in repeats if not table.done(config=config, repeat=r)]
+        if missing:
+            if proc.returncode < 0:
+                reason = f"worker process killed by signal {-proc.returncode}"
+                if -proc.returncode == 9:
+                    reason = "out of memory (worker process killed)"
+            else:
+                last = (proc.stderr.strip().splitlines() or [""])[-1]
+                reason = f"worker process exited with code {proc.returncode}: {last[:300]}"
+            log(f"{config}: {reason}")
+            for repeat in missing:
+                table.append({"config": config, "repeat": repeat, "status": "failed",
+                              "reason": reason})
+        if bar is not None:
+            bar.update(len(repeats))
+    if bar is not None:
+        bar.close()
 
 
 def imbalance_schedule(labels: Sequence[int], rng: np.random.Generator | int = 0,

@@ -27,6 +27,10 @@ a fixed number of epochs (no early stopping, no decay), Conv 3x3 same + ReLU + M
 per layer. Scale: ``paper`` = 40 frames per video at 240 px, 60 epochs, 10 repeats;
 ``cpu`` = 4 of each video's 10 frames at 64 px, 5 epochs, 3 repeats, all 23
 configurations (estimated 26-48 minutes on 2 cores); ``smoke`` = 2 frames, 1 epoch.
+
+Memory: each configuration (all its repeats) trains in a worker process of its own, since
+TensorFlow keeps every model fitted in a process until it exits (the 141-run sequence
+grid in one process reached 21.6 GB); ``--in-process`` runs the whole grid here.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--keep-models", action="store_true",
                         help="keep the weights of each configuration's best repeat in "
                              "models/<config>.weights.h5")
+    experiment.add_grid_args(parser)
     return parser.parse_args(argv)
 
 
@@ -103,7 +108,8 @@ def run(args) -> Path:
             "frames_per_video": frames, "train_frames": n_train, "val_frames": n_val,
             "size": size, "epochs": epochs, "repeats": repeats, "batch_size": batch,
             "learning_rate": p2.LEARNING_RATE, "configs": configs}
-    results.atomic_write_text(out / "settings.json", json.dumps(info, indent=2))
+    if not args.runs_only:  # a worker process runs one configuration of this grid
+        results.atomic_write_text(out / "settings.json", json.dumps(info, indent=2))
     print(f"P2 custom CNN grid: scale={scale.name} {len(configs)} configs x {repeats} "
           f"repeats, {epochs} epochs, {size} px, {n_train} train / {n_val} val frames "
           f"({frames} per video), store={splits.root}")
@@ -130,7 +136,10 @@ def run(args) -> Path:
         return {**describe(config), **row, "seed": seed, "size": size,
                 "train_frames": n_train, "val_frames": n_val}
 
-    training.run_grid(configs, repeats, table, one_run, progress=not args.quiet)
+    training.run_grid(configs, repeats, table, one_run, progress=not args.quiet,
+                      worker=experiment.grid_worker(args, __file__))
+    if args.runs_only:
+        return out
     finish(out, table.rows, configs)
     print(f"results written to {out}")
     return out

@@ -38,6 +38,10 @@ video, 60 epochs, 10 repeats, every width; ``cpu`` the store's 10 frames per vid
 15 epochs, 3 repeats, RNN widths 128 / 256 / 512 / 1024 (the 2048-wide RNNs are cut
 at cpu scale, 256 added: see results/p2/README.md for the measured times; estimated
 25-46 minutes on 2 cores); ``smoke`` 2 epochs, RNN widths 8 and 16.
+
+Memory: each configuration (all its repeats) trains in a worker process of its own, since
+TensorFlow keeps every model fitted in a process until it exits (the 141-run sequence
+grid in one process reached 21.6 GB); ``--in-process`` runs the whole grid here.
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "extractor's training size)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="batch size (default: the scale's)")
+    experiment.add_grid_args(parser)
     return parser.parse_args(argv)
 
 
@@ -149,6 +154,17 @@ def resolve_extractor(args, scale, out: Path, store_root: Path) -> dict:
         else:
             weights, size = choice, int(args.size or p2.inception_size(scale))
             source = f"InceptionV3 transfer weights {Path(choice).name}"
+        if args.runs_only:  # a grid worker: the parent filled the feature cache
+            from dfdetect.data import store
+            from dfdetect.errors import DataError
+
+            cache_name = p2.inception_cache_name(weights)
+            if not store.has_features(store_root, cache_name, size):
+                raise DataError(f"grid worker: no cached features {cache_name} at {size} px",
+                                store_root)
+            return {"extractor": None, "cache_name": cache_name,
+                    "backbone": "inceptionv3", "weights": None, "size": size,
+                    "source": source, "N_p": 0, "W_s": 0}
         extractor, cache_name = p2.inception_extractor(weights, size)
         info = {"extractor": extractor, "cache_name": cache_name, "backbone": "inceptionv3",
                 "weights": None, "size": size, "source": source}
@@ -198,11 +214,12 @@ def run(args) -> Path:
             "train_videos": int(len(data["y_train"])), "val_videos": int(len(data["y_val"])),
             "extract_or_read_seconds": round(data["seconds"], 2),
             "extractor_N_p": ext["N_p"], "extractor_W_s": ext["W_s"]}
-    results.atomic_write_text(out / "features.json", json.dumps(info, indent=2))
-    results.atomic_write_text(out / "settings.json", json.dumps(
-        {"scale": scale.name, "epochs": epochs, "repeats": repeats, "batch_size": batch,
-         "learning_rate": p2.LEARNING_RATE, "rnn_widths": widths, "configs": configs,
-         **info}, indent=2))
+    if not args.runs_only:  # a worker process runs one configuration of this grid
+        results.atomic_write_text(out / "features.json", json.dumps(info, indent=2))
+        results.atomic_write_text(out / "settings.json", json.dumps(
+            {"scale": scale.name, "epochs": epochs, "repeats": repeats, "batch_size": batch,
+             "learning_rate": p2.LEARNING_RATE, "rnn_widths": widths, "configs": configs,
+             **info}, indent=2))
     print(f"P2 sequence grids: scale={scale.name} {len(configs)} configs x {repeats} repeats, "
           f"{epochs} epochs, sequences {input_shape} of {info['train_videos']} train / "
           f"{info['val_videos']} val videos; features: {ext['source']} "
@@ -231,7 +248,10 @@ def run(args) -> Path:
         return {**describe(config), **row, "seed": seed, "features": data["cache_name"],
                 "train_videos": info["train_videos"], "val_videos": info["val_videos"]}
 
-    training.run_grid(configs, repeats, table, one_run, progress=not args.quiet)
+    training.run_grid(configs, repeats, table, one_run, progress=not args.quiet,
+                      worker=experiment.grid_worker(args, __file__))
+    if args.runs_only:
+        return out
     finish(out, table.rows, configs, {"N_p": info["extractor_N_p"], "W_s": info["extractor_W_s"]})
     print(f"results written to {out}")
     return out

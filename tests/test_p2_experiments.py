@@ -305,7 +305,7 @@ def test_sequence_smoke_reads_inception_features_from_the_cache(tmp_path, incept
 
 def _meso_argv(store_path, out, configs):
     return ["--scale", "smoke", "--data", str(store_path), "--backbone", "meso4",
-            "--configs", ",".join(configs), "--out", str(out), "--quiet"]
+            "--configs", ",".join(configs), "--out", str(out), "--quiet", "--in-process"]
 
 
 def test_sequence_grid_killed_after_k_rows_resumes_at_row_k_plus_1(tmp_path, monkeypatch,

@@ -102,6 +102,45 @@ def test_run_grid_resumes_and_records_failures(tmp_path):
     assert [{k: r.get(k, "") for k in keep} for r in table2.rows[:4]] == first
 
 
+WORKER = """
+import os, signal, sys
+from dfdetect.results import ResultsTable
+config = sys.argv[sys.argv.index("--configs") + 1]
+table = ResultsTable(sys.argv[1])
+if config == "killed":
+    os.kill(os.getpid(), signal.SIGKILL)
+if config == "broken":
+    sys.exit("ValueError: no such layer")
+table.append({"config": config, "repeat": 0, "status": "ok", "pid": os.getpid()})
+if config != "half":
+    table.append({"config": config, "repeat": 1, "status": "ok", "pid": os.getpid()})
+"""
+
+
+def test_run_grid_in_worker_processes_one_per_configuration(tmp_path):
+    import sys
+
+    path = tmp_path / "runs.csv"
+    table = ResultsTable(path)
+    table.append({"config": "done", "repeat": 0, "status": "ok"})
+    table.append({"config": "done", "repeat": 1, "status": "ok"})
+
+    def never(config, repeat):  # the worker, not this process, trains
+        raise AssertionError("ran in the parent process")
+
+    worker = [sys.executable, "-c", WORKER, str(path)]
+    rows = training.run_grid(["done", "a", "killed", "broken", "half", "b"], 2, table, never,
+                             progress=False, log=lambda s: None, worker=worker)
+    got = {(r["config"], r["repeat"]): r for r in rows}
+    assert len(rows) == 12 and len(got) == 12
+    assert got[("a", "0")]["pid"] == got[("a", "1")]["pid"] != got[("b", "0")]["pid"]
+    assert got[("killed", "1")]["reason"] == "out of memory (worker process killed)"
+    assert got[("broken", "0")]["reason"] == ("worker process exited with code 1: "
+                                              "ValueError: no such layer")
+    assert got[("half", "0")]["status"] == "ok" and got[("half", "1")]["status"] == "failed"
+    assert [r["config"] for r in rows[:2]] == ["done", "done"]  # finished rows untouched
+
+
 def test_imbalance_schedule_visits_every_fake_once():
     labels = np.array([0] * 5 + [1] * 23)
     rounds = training.imbalance_schedule(labels, rng=0)
