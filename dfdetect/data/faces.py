@@ -6,12 +6,14 @@ left:right]`` is the box. ``Box`` is a NamedTuple, so it can be passed straight 
 ``face_recognition.face_landmarks(face_locations=[box])``.
 
 A frame without a face is reported as ``[]`` / ``None``, never as an exception.
-face_recognition (and its dlib models, ~1 s to load) is imported on first use, so the
-box arithmetic and :func:`load_image` stay cheap to import.
+face_recognition (and its dlib models, 1-4 s to load) is imported on first use, so the
+box arithmetic and :func:`load_image` stay cheap to import; HOG detection calls the
+dlib detector face_recognition itself uses, so it never loads those models.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import NamedTuple, Sequence
 
@@ -111,9 +113,8 @@ def detect_faces(rgb: np.ndarray, model: str = "hog", max_side: int | None = 640
     height, width = rgb.shape[:2]
     small = np.ascontiguousarray(resize_max_side(rgb, max_side))
     sy, sx = height / small.shape[0], width / small.shape[1]
-    skip = pyramid_levels_to_skip(min_face, upsample) if model == "hog" else 0
-    if skip:
-        found = _hog_skipping_levels(small, upsample, skip)
+    if model == "hog":
+        found = _hog_locations(small, upsample, pyramid_levels_to_skip(min_face, upsample))
     else:
         found = _face_recognition().face_locations(
             small, number_of_times_to_upsample=upsample, model=model)
@@ -158,20 +159,40 @@ def pyramid_levels_to_skip(min_face: float | None, upsample: int = 1) -> int:
     return skip
 
 
-def _hog_skipping_levels(image: np.ndarray, upsample: int, skip: int) -> list[tuple]:
-    """face_recognition's HOG ``face_locations``, scanning from pyramid level ``skip``.
-
-    Rebuilds the image dlib scans at that level the way dlib does (``pyramid_up`` is a
-    bilinear resize to ``pyramid_down(2).rect_up``'s size; each level is
-    ``pyramid_down(6)`` of the previous), runs the detector there without upsampling, and
-    maps the boxes back through the same pyramids, so a face the full scan finds at a
-    level >= ``skip`` gets the same box. Falls back to the full scan when nothing is
-    found. Returns ``(top, right, bottom, left)`` tuples trimmed to the image, like
-    face_recognition.
-    """
+@functools.lru_cache(maxsize=1)
+def _hog_detector():
+    # face_recognition's own HOG detector (its api.face_detector is this very call), made
+    # without importing face_recognition, whose landmark and recognition models take
+    # 1-4 s to load in every crop worker and are not needed to find faces.
     import dlib
 
-    detector = _face_recognition().api.face_detector
+    return dlib.get_frontal_face_detector()
+
+
+def _hog_locations(image: np.ndarray, upsample: int, skip: int = 0) -> list[tuple]:
+    """face_recognition's HOG ``face_locations``, scanning from pyramid level ``skip``.
+
+    ``skip=0`` is exactly face_recognition's call. Otherwise rebuilds the image dlib scans
+    at that level the way dlib does (``pyramid_up`` is a bilinear resize to
+    ``pyramid_down(2).rect_up``'s size; each level is ``pyramid_down(6)`` of the
+    previous), runs the detector there without upsampling, and maps the boxes back
+    through the same pyramids, so a face the full scan finds at a level >= ``skip`` gets
+    the same box. Falls back to the full scan when nothing is found. Returns
+    ``(top, right, bottom, left)`` tuples trimmed to the image, like face_recognition.
+    """
+    detector = _hog_detector()
+    height, width = image.shape[:2]
+    if not skip:
+        return [(max(r.top(), 0), min(r.right(), width), min(r.bottom(), height),
+                 max(r.left(), 0)) for r in detector(image, upsample)]
+    return _hog_skipping_levels(image, upsample, skip)
+
+
+def _hog_skipping_levels(image: np.ndarray, upsample: int, skip: int) -> list[tuple]:
+    """:func:`_hog_locations` from pyramid level ``skip`` (> 0 for the short cut)."""
+    import dlib
+
+    detector = _hog_detector()
     up2, down6 = dlib.pyramid_down(2), dlib.pyramid_down(HOG_PYRAMID_RATE)
     upsampled = image
     for _ in range(upsample):

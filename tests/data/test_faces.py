@@ -159,6 +159,9 @@ def test_hog_pyramid_rebuilt_exactly_like_dlib(shared_data):
     for rgb in _real_frames(shared_data):
         theirs = face_recognition.face_locations(rgb, 1, "hog")
         assert theirs and faces._hog_skipping_levels(rgb, 1, 0) == theirs
+        assert faces._hog_locations(rgb, 1) == theirs  # dlib direct, no face_recognition
+        assert faces.detect_faces(rgb, max_side=None) == sorted(
+            (faces.Box(*b) for b in theirs), key=lambda b: b.area, reverse=True)
 
 
 def test_min_face_keeps_the_full_scans_boxes_within_a_pixel(shared_data):
