@@ -26,7 +26,8 @@ batch size of the scale (32), sparse categorical cross-entropy on the 2-way soft
 a fixed number of epochs (no early stopping, no decay), Conv 3x3 same + ReLU + MaxPool 2
 per layer. Scale: ``paper`` = 40 frames per video at 240 px, 60 epochs, 10 repeats;
 ``cpu`` = 4 of each video's 10 frames at 64 px, 5 epochs, 3 repeats, all 23
-configurations (estimated 26-48 minutes on 2 cores); ``smoke`` = 2 frames, 1 epoch.
+configurations (measured 37.5 minutes on 2 cores in one process; the worker processes
+below add ~5.5 s a configuration); ``smoke`` = 2 frames, 1 epoch.
 
 Memory: each configuration (all its repeats) trains in a worker process of its own, since
 TensorFlow keeps every model fitted in a process until it exits (the 141-run sequence

@@ -36,8 +36,8 @@ Assumptions (also in results/p2/README.md): Adam 1e-3, batch of the scale (32),
 fixed epochs, ReLU on the Dense(1024) and MLP layers. Scale: ``paper`` 40 frames per
 video, 60 epochs, 10 repeats, every width; ``cpu`` the store's 10 frames per video,
 15 epochs, 3 repeats, RNN widths 128 / 256 / 512 / 1024 (the 2048-wide RNNs are cut
-at cpu scale, 256 added: see results/p2/README.md for the measured times; estimated
-25-46 minutes on 2 cores); ``smoke`` 2 epochs, RNN widths 8 and 16.
+at cpu scale, 256 added: see results/p2/README.md; measured 46 minutes on 2 cores in one
+process, ~51 estimated with the worker processes below); ``smoke`` 2 epochs, RNN widths 8 and 16.
 
 Memory: each configuration (all its repeats) trains in a worker process of its own, since
 TensorFlow keeps every model fitted in a process until it exits (the 141-run sequence
