@@ -303,6 +303,22 @@ def test_sequence_smoke_reads_inception_features_from_the_cache(tmp_path, incept
     assert int(float(total["GRU"])) == int(rows[1]["N_p"]) + 21_802_784
 
 
+def test_sequence_grid_worker_refuses_to_run_without_the_parents_feature_cache(
+        tmp_path, inception_results, smoke_video_store, capsys):
+    # A worker never builds the extractor: without the cache it would have no features.
+    import shutil
+
+    store_copy = tmp_path / "store"
+    shutil.copytree(smoke_video_store, store_copy, ignore=shutil.ignore_patterns("features"))
+    weights = p2.best_inception(inception_results)["weights"]
+    argv = ["--scale", "smoke", "--data", str(store_copy), "--backbone", str(weights),
+            "--configs", "mlp-1-const128", "--out", str(tmp_path / "sequence"), "--quiet",
+            "--in-process", "--runs-only"]
+    assert p2_sequence_grid.main(argv) == 2
+    assert "grid worker: no cached features p2-inception-" in capsys.readouterr().err
+    assert not (tmp_path / "sequence" / "runs.csv").exists()
+
+
 def _meso_argv(store_path, out, configs):
     return ["--scale", "smoke", "--data", str(store_path), "--backbone", "meso4",
             "--configs", ",".join(configs), "--out", str(out), "--quiet", "--in-process"]
