@@ -180,12 +180,16 @@ def _hog_locations(image: np.ndarray, upsample: int, skip: int = 0) -> list[tupl
     the same box. Falls back to the full scan when nothing is found. Returns
     ``(top, right, bottom, left)`` tuples trimmed to the image, like face_recognition.
     """
-    detector = _hog_detector()
-    height, width = image.shape[:2]
     if not skip:
-        return [(max(r.top(), 0), min(r.right(), width), min(r.bottom(), height),
-                 max(r.left(), 0)) for r in detector(image, upsample)]
+        return [_css(rect, image.shape) for rect in _hog_detector()(image, upsample)]
     return _hog_skipping_levels(image, upsample, skip)
+
+
+def _css(rect, shape) -> tuple:
+    """A dlib rectangle as face_recognition's ``(top, right, bottom, left)``, trimmed."""
+    height, width = shape[:2]
+    return (max(rect.top(), 0), min(rect.right(), width), min(rect.bottom(), height),
+            max(rect.left(), 0))
 
 
 def _hog_skipping_levels(image: np.ndarray, upsample: int, skip: int) -> list[tuple]:
@@ -205,15 +209,13 @@ def _hog_skipping_levels(image: np.ndarray, upsample: int, skip: int) -> list[tu
     rects = detector(level, 0)
     if len(rects) == 0:
         rects, skip = detector(upsampled, 0), 0
-    height, width = image.shape[:2]
     found = []
     for rect in rects:
         if skip:
             rect = down6.rect_up(rect, skip)
         if upsample:
             rect = up2.rect_down(rect, upsample)
-        found.append((max(rect.top(), 0), min(rect.right(), width),
-                      min(rect.bottom(), height), max(rect.left(), 0)))
+        found.append(_css(rect, image.shape))
     return found
 
 

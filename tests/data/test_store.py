@@ -216,9 +216,8 @@ def test_crop_dataset_resumes(tmp_path, chips, monkeypatch):
                 == (tmp_path / "full" / row["crop_path"]).read_bytes())
 
 
-def test_crop_dataset_notes_frames_that_fail_to_decode(tmp_path, shared_data, monkeypatch):
-    from dfdetect.data import video
-
+def _face_video_folder(tmp_path, shared_data):
+    """A folder holding face.mp4: six frames of a real face chip, 200 x 200."""
     chip = cv2.imread(str(shared_data / "faces" / CHIPS[0]))
     data = tmp_path / "vids"
     data.mkdir()
@@ -227,6 +226,13 @@ def test_crop_dataset_notes_frames_that_fail_to_decode(tmp_path, shared_data, mo
     for _ in range(6):
         writer.write(chip)
     writer.release()
+    return data
+
+
+def test_crop_dataset_notes_frames_that_fail_to_decode(tmp_path, shared_data, monkeypatch):
+    from dfdetect.data import video
+
+    data = _face_video_folder(tmp_path, shared_data)
 
     real_iter_frames = video.iter_frames
 
@@ -253,14 +259,7 @@ def test_crop_dataset_samples_over_the_true_count_when_the_container_lies(
 
     from dfdetect.data import video
 
-    chip = cv2.imread(str(shared_data / "faces" / CHIPS[0]))
-    data = tmp_path / "vids"
-    data.mkdir()
-    writer = cv2.VideoWriter(str(data / "face.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10,
-                             (200, 200))
-    for _ in range(6):
-        writer.write(chip)
-    writer.release()
+    data = _face_video_folder(tmp_path, shared_data)
     real_probe = video.probe_video
 
     def lying_probe(path, verify_count=True):
