@@ -18,7 +18,7 @@ export MPLBACKEND ?= Agg
 
 .PHONY: setup test reproduce-fusion reproduce-convlstm reproduce-pose \
         reproduce-deepforense grid-custom-cnn inception-unfreeze grid-sequence \
-        bench benchmark-difficulty pose-env pose-check clean
+        bench bench-whole-runs benchmark-difficulty pose-env pose-check clean
 
 setup: $(STAMP)
 
@@ -105,6 +105,14 @@ BENCH_ONLY ?=
 
 bench: setup
 	$(PY) benchmarks/run_all.py --out $(BENCH_OUT) $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
+
+# Peak memory of whole cpu-scale runs (each experiment's make target start to end, its
+# process tree sampled): hours in all, so not part of `make bench`. WHOLE_RUNS picks them;
+# the results the runs write are the experiments' usual ones.
+WHOLE_RUNS ?= p1 p3 p4 p5
+bench-whole-runs: setup pose-env
+	$(PY) benchmarks/whole_run_memory.py --out $(BENCH_OUT) --scale $(SCALE) $(WHOLE_RUNS)
+	$(PY) benchmarks/run_all.py --out $(BENCH_OUT) --readme-only
 
 # P5 DeepForense: CNN features (backbone fine-tuned on 50 % of identities first) into
 # SVM / random forest / MLP, bagging / boosting / stacking; k-fold CV grouped by identity.

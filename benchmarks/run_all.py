@@ -40,6 +40,9 @@ TARGETS = (
      "`dfdetect data crop` vs the straightforward loop, real videos"),
     ("memory", "peak_rss_max", 8192.0, "<",
      "largest peak resident memory of the cpu-scale experiment slices (MiB)"),
+    ("whole_run_memory", "whole_run_peak_rss_max", 8192.0, "<",
+     "largest peak resident memory of a whole cpu-scale experiment run, its process tree "
+     "summed (MiB; `make bench-whole-runs`, not part of `make bench`)"),
     ("bench_run", "total_wall_seconds", float(BUDGET_SECONDS), "<",
      "`make bench` wall time (s)"),
 )
@@ -306,6 +309,25 @@ def render_readme(out: Path) -> str:
                              f"| {_pct(row['value'] / 8192)} |")
         lines.append("")
 
+    whole = "whole_run_memory"
+    if whole in tables:
+        lines += ["## Peak memory of whole cpu-scale runs (`make bench-whole-runs`)", "",
+                  "The experiment's `make` target from start to end, the resident memory of "
+                  "its whole process tree (make, the experiment, its worker processes) "
+                  "summed every 0.5 s: see `whole_run_memory.py`.", "",
+                  "| experiment | peak RSS | of 8 GiB | processes at the peak | wall | measured |",
+                  "|---|---|---|---|---|---|"]
+        for name, row in tables[whole].items():
+            if not name.endswith("_whole_run_peak_rss"):
+                continue
+            exp = name[:-len("_whole_run_peak_rss")]
+            seconds = _v(tables, whole, f"{exp}_whole_run_seconds")
+            lines.append(f"| {exp} | {_fmt(row['value'], 'MiB')} | {_pct(row['value'] / 8192)} "
+                         f"| {_fmt(_v(tables, whole, f'{exp}_whole_run_processes_at_peak'))} "
+                         f"| {_fmt(None if seconds is None else seconds / 60, 'min')} "
+                         f"| {row['date'][:10]} |")
+        lines.append("")
+
     lines += ["## All figures", ""]
     for bench, rows in tables.items():
         lines += [f"### {bench}", "", "| figure | value | unit |", "|---|---|---|"]
@@ -313,9 +335,10 @@ def render_readme(out: Path) -> str:
                   for name, row in rows.items()]
         lines.append("")
     lines += ["## Notes", "",
-              "- Memory figures are slices (the largest configuration of each "
+              "- `memory.csv` holds slices (the largest configuration of each "
               "experiment, a few training steps with its data in memory), not full "
-              "runs: see `memory.py`.",
+              "runs: see `memory.py`; `whole_run_memory.csv` whole runs, measured one "
+              "experiment at a time by `make bench-whole-runs` (tens of minutes each).",
               "- The feature-cache epoch uses random inputs of the cpu-scale shapes "
               "(timing does not depend on pixel values); face cropping and prediction "
               "latency use the real videos in `../shared/data/videos`.",

@@ -28,6 +28,10 @@ run. ``scratch`` trains every fusion end to end as the text says (at ``cpu`` sca
 2.5 hours on 2 cores: five configurations hold two or three big backbones).
 ``--weights imagenet`` or a local file with ``--freeze`` is the listing itself.
 
+Each configuration trains in its own worker process (``--in-process`` for one process):
+TensorFlow keeps every fitted model's weights until its process exits, and the fusions
+pass their bases between configurations through the exported single models anyway.
+
 Assumptions where the report is silent (also in README, "Differences from the papers"):
 Adam 1e-3, binary cross-entropy, learning rate halved every 5 epochs, early stopping
 patience 5 on validation loss with the best weights restored; channel-shift range 0.1.
@@ -131,6 +135,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "(default: the scale's fusion_head_epochs)")
     parser.add_argument("--frames", type=int, default=10,
                         help="frames per video when --data/--cross are video datasets")
+    experiment.add_grid_args(parser)
     return parser.parse_args(argv)
 
 
@@ -234,7 +239,10 @@ def run(args) -> Path:
                      threshold=0.5, trained_on=str(root))
         return row
 
-    training.run_grid(configs, repeats, table, one_run, progress=not args.quiet)
+    training.run_grid(configs, repeats, table, one_run, progress=not args.quiet,
+                      worker=experiment.grid_worker(args, __file__))
+    if args.runs_only:  # a worker process: the parent writes the tables and plots
+        return out
     write_tables(out, table.rows, configs)
     write_plots(out, table.rows, configs)
     print(f"results written to {out}")

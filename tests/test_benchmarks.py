@@ -87,6 +87,41 @@ def test_run_child_passes_the_exit_code_and_honours_the_timeout():
     assert status != 0 and time.monotonic() - start < 30
 
 
+def test_whole_run_memory_sums_the_process_tree():
+    from benchmarks import whole_run_memory
+
+    # a parent holding 150 MiB that starts a child holding 250 MiB: the tree peaks at both
+    child = "import numpy as np, time; a = np.ones(250 * 2**20 // 8); time.sleep(1.5)"
+    parent = ("import numpy as np, subprocess, sys; a = np.ones(150 * 2**20 // 8); "
+              f"subprocess.run([sys.executable, '-c', {child!r}]); sys.exit(4)")
+    got = whole_run_memory.measure_command([sys.executable, "-c", parent], interval=0.1)
+    assert got["exit_code"] == 4 and got["peak_processes"] == 2
+    assert 400 <= got["peak_mib"] < 1500
+    assert got["seconds"] >= 1.5
+
+
+def test_whole_run_memory_keeps_other_experiments_rows(tmp_path):
+    from benchmarks import whole_run_memory
+    from dfdetect.results import atomic_write_text, rows_to_csv
+
+    path = tmp_path / "whole_run_memory.csv"
+    for name, peak in (("p1", 5000.0), ("p3", 3000.0), ("p1", 4000.0)):
+        rows = whole_run_memory.merge_rows(path, name, [
+            common.Figure(f"{name}_whole_run_peak_rss", peak, "MiB"),
+            common.Figure(f"{name}_whole_run_seconds", 60.0, "s")])
+        atomic_write_text(path, rows_to_csv(rows, common.FIELDS))
+    values = {r["figure"]: r["value"] for r in common.read_figures(path)}
+    assert values == pytest.approx({"p1_whole_run_peak_rss": 4000.0, "p1_whole_run_seconds": 60.0,
+                                    "p3_whole_run_peak_rss": 3000.0, "p3_whole_run_seconds": 60.0,
+                                    "whole_run_peak_rss_max": 4000.0,
+                                    "whole_run_peak_rss_max_vs_8gib": 4000.0 / 8192}, rel=1e-5)
+    from benchmarks import run_all
+
+    text = run_all.render_readme(tmp_path)
+    assert "| `whole_run_memory.whole_run_peak_rss_max` | 4,000 | < 8,192 | yes |" in text
+    assert "| p3 | 3,000 MiB | 36.6 % |" in text
+
+
 # --------------------------------------------------------------------------- compute
 
 def test_count_flops_matches_hand_count():

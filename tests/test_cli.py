@@ -122,7 +122,7 @@ def p1_model(tmp_path_factory, smoke_image_store):
 
     out = tmp_path_factory.mktemp("p1")
     argv = ["--scale", "smoke", "--data", str(smoke_image_store), "--configs", "meso4",
-            "--out", str(out), "--quiet"]
+            "--out", str(out), "--quiet", "--in-process"]
     assert p1_fusion.main(argv) == 0
     return out / "models" / "meso4.keras"
 

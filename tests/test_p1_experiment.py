@@ -18,7 +18,7 @@ from dfdetect.models.export import load_exported  # noqa: E402
 def test_p1_smoke_writes_tables_plots_models_and_resumes(tmp_path, smoke_image_store):
     out = tmp_path / "fusion"
     argv = ["--scale", "smoke", "--data", str(smoke_image_store), "--configs", "meso4",
-            "--out", str(out), "--quiet"]
+            "--out", str(out), "--quiet", "--in-process"]
     assert p1_fusion.main(argv) == 0
     for name in ("table_3_1.csv", "table_3_2.csv", "table_3_3.csv", "table_3_4.csv"):
         table = results.read_table(out / name)
@@ -62,6 +62,8 @@ def test_missing_single_model_is_a_clear_error(tmp_path):
 
 
 def test_p1_smoke_fusion_freezes_the_trained_single_bases(tmp_path, smoke_image_store):
+    # Default mode: each configuration in its own worker process, so the fusion's worker
+    # reads the single models the earlier workers exported.
     out = tmp_path / "fusion"
     argv = ["--scale", "smoke", "--data", str(smoke_image_store), "--configs",
             "meso4+mesoinception4", "--out", str(out), "--quiet"]
