@@ -78,7 +78,9 @@ def benchmark_store(kind: str, faces: str, scale: Scale, seed: int,
     The store is reused when it is complete: building skips what exists, so calling
     this again costs nothing.
     """
-    from dfdetect.data import benchmark
+    import shutil
+
+    from dfdetect.data import benchmark, forge
 
     root = Path(root or DATA_ROOT)
     name = f"bench-{kind}-{faces_tag(faces)}-{scale.name}-seed{seed}"
@@ -86,6 +88,12 @@ def benchmark_store(kind: str, faces: str, scale: Scale, seed: int,
         # The held-out method changes every split, so it is part of the store's identity.
         name += f"-holdout-{benchmark.METHOD_ALIASES.get(holdout_method, holdout_method)}"
     out = root / name
+    version = benchmark.store_generator_version(out)
+    if version is not None and version != forge.GENERATOR_VERSION:
+        # dfdetect owns these stores: one made by an older generator is stale, not data
+        print(f"{out}: made by forgery generator version {version}, this is version "
+              f"{forge.GENERATOR_VERSION}: rebuilding it")
+        shutil.rmtree(out)
     if not (out / benchmark.COMPLETE_MARKER).exists():
         summary = benchmark.build_benchmark(kind, faces=faces, scale=scale.name, out=str(out),
                                             seed=seed, holdout_method=holdout_method)

@@ -675,6 +675,7 @@ def build_benchmark(kind: str, faces: str = "procedural", scale: str = "cpu",
     workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
     if faces != "procedural":
         _list_folder(faces)  # a missing or empty folder fails before any worker starts
+    _claim_generator_version(Path(out))
     if kind == "images":
         _build_images(summary, sc, faces, Path(out), int(seed), holdout_method, workers,
                       identities, views, size, tuple(methods), landmark_cache, progress)
@@ -684,6 +685,40 @@ def build_benchmark(kind: str, faces: str = "procedural", scale: str = "cpu",
     _write_marker(Path(out), summary)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+GENERATOR_FILE = "generator.json"
+
+
+def store_generator_version(out: str | os.PathLike) -> int | None:
+    """The forgery generator version a benchmark store was (or is being) built with.
+
+    ``None`` for a folder that holds no benchmark yet; 1 for stores made before
+    versions were recorded (they have crops or a manifest but no version file).
+    """
+    import json
+
+    out = Path(out)
+    path = out / GENERATOR_FILE
+    if path.is_file():
+        return int(json.loads(path.read_text()).get("generator_version", 1))
+    if (out / COMPLETE_MARKER).exists() or (out / "manifest.csv").exists() or (out / "crops").exists():
+        return 1
+    return None
+
+
+def _claim_generator_version(out: Path) -> None:
+    """Refuses to add this generator's samples to a store made by another version."""
+    from dfdetect.results import atomic_write_text
+
+    found = store_generator_version(out)
+    if found is not None and found != forge.GENERATOR_VERSION:
+        raise DataError(f"this benchmark store was made by forgery generator version {found}, "
+                        f"this dfdetect is version {forge.GENERATOR_VERSION}: delete it or "
+                        "build into another --out", out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / GENERATOR_FILE,
+                      '{"generator_version": %d}\n' % forge.GENERATOR_VERSION)
 
 
 def _write_marker(out: Path, summary: BenchmarkSummary) -> None:
@@ -696,7 +731,8 @@ def _write_marker(out: Path, summary: BenchmarkSummary) -> None:
             "cross_split": CROSS_SPLIT if summary.holdout_method else None,
             "identities": summary.identities, "counts": summary.counts,
             "manifest_rows": summary.manifest_rows,
-            "skipped_files": len(summary.skipped_files)}
+            "skipped_files": len(summary.skipped_files),
+            "generator_version": forge.GENERATOR_VERSION}
     atomic_write_text(out / COMPLETE_MARKER, json.dumps(info, indent=1, sort_keys=True) + "\n")
 
 

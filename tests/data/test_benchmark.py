@@ -100,6 +100,35 @@ def test_a_completed_build_is_reused_not_redone(images_store):
     assert "24 crops" in summary.report()
 
 
+def test_a_store_of_another_generator_version_is_refused_or_rebuilt(tmp_path, capsys):
+    import json
+
+    from dfdetect import experiment
+    from dfdetect.data import forge
+    from dfdetect.scales import get_scale
+
+    root = tmp_path / "data"
+    made = experiment.benchmark_store("images", "procedural", get_scale("smoke"), 5, root=root)
+    assert benchmark.store_generator_version(made) == forge.GENERATOR_VERSION
+    marker = json.loads((made / benchmark.COMPLETE_MARKER).read_text())
+    assert marker["generator_version"] == forge.GENERATOR_VERSION
+    # a store from before versions were recorded: crops and a manifest, no version file
+    (made / benchmark.GENERATOR_FILE).unlink()
+    assert benchmark.store_generator_version(made) == 1
+    stale = made / "crops" / "stale.png"
+    stale.write_bytes(b"old")
+    with pytest.raises(DataError, match=f"generator version 1, this dfdetect is version "
+                                        f"{forge.GENERATOR_VERSION}"):
+        benchmark.build_benchmark("images", "procedural", "smoke", made, seed=5, workers=1)
+    # dfdetect's own data folder: rebuilt from scratch, nothing old kept
+    again = experiment.benchmark_store("images", "procedural", get_scale("smoke"), 5, root=root)
+    assert again == made and not stale.exists()
+    assert "made by forgery generator version 1" in capsys.readouterr().out
+    assert benchmark.store_generator_version(made) == forge.GENERATOR_VERSION
+    assert (made / benchmark.COMPLETE_MARKER).is_file()
+    assert benchmark.store_generator_version(tmp_path / "nothing") is None
+
+
 def test_holdout_method_lives_only_in_the_cross_split(tmp_path):
     out = tmp_path / "cross"
     summary = benchmark.build_benchmark("images", "procedural", "smoke", out, seed=0,
