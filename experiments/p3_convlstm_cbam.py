@@ -7,7 +7,9 @@ Xception maps -> unidirectional ConvLSTM2D, no CBAM), tests them, explains them 
 Grad-CAM, and writes under ``results/p3/``:
 
 - ``runs.csv``: one row per (model, repeat), resumable (a killed run restarts at the first
-  missing row; the warm-up backbone is reused from ``warmup/``);
+  missing row; the warm-up backbone is reused from ``warmup/``). The warm-up and each
+  model train in their own worker process (``--in-process`` for one process), because
+  TensorFlow keeps every fitted model's weights until its process exits;
 - ``table_5_6_7.csv``: one row per model, first column ``model``: AUC, Accuracy,
   Precision, Recall, F1 (fake = positive class, threshold 0.5 on the softmax's fake
   probability), EER, AP, the confusion counts, parameters, training seconds and rounds
@@ -162,6 +164,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                              f"under {MIN_CAM_SIDE} x {MIN_CAM_SIDE})")
     parser.add_argument("--eager", action="store_true",
                         help="run Keras eagerly (default at smoke scale)")
+    experiment.add_grid_args(parser)
+    # what a worker process runs: the warm-up or one model (set by the grid runner)
+    parser.add_argument("--configs", default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -669,6 +674,8 @@ def run(args) -> Path:
     runner = Runner(args, scale, out)
     repeats = args.repeats or 1  # the paper reports one run per model
     configs = ([WARMUP_CONFIG] if runner.warmup_epochs > 0 else []) + models
+    if args.configs:  # a worker process: the video models find the warm-up's weights on disk
+        configs = [c for c in args.configs.split(",") if c in (WARMUP_CONFIG, *MODELS)]
     s = runner.splits
     print(f"P3: scale={scale.name} clips {runner.frames}x{runner.size}px epochs<={runner.epochs} "
           f"warm-up epochs={runner.warmup_epochs} schedule={args.schedule} repeats={repeats} "
@@ -686,7 +693,10 @@ def run(args) -> Path:
         return runner.run_video(config, repeat)
 
     table = results.ResultsTable(out / "runs.csv")
-    training.run_grid(configs, repeats, table, one_run, progress=not args.quiet)
+    training.run_grid(configs, repeats, table, one_run, progress=not args.quiet,
+                      worker=experiment.grid_worker(args, __file__))
+    if args.runs_only:  # a worker process: the parent writes the tables and plots
+        return out
     # Tables also keep the rows of models an earlier invocation (other --models) ran.
     done = {r.get("config") for r in table.rows}
     shown = [c for c in (WARMUP_CONFIG, *MODELS) if c in configs or c in done]
