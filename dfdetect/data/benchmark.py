@@ -702,7 +702,7 @@ def store_generator_version(out: str | os.PathLike) -> int | None:
     path = out / GENERATOR_FILE
     if path.is_file():
         return int(json.loads(path.read_text()).get("generator_version", 1))
-    if (out / COMPLETE_MARKER).exists() or (out / "manifest.csv").exists() or (out / "crops").exists():
+    if any((out / name).exists() for name in (COMPLETE_MARKER, "manifest.csv", "crops")):
         return 1
     return None
 

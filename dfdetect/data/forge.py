@@ -51,9 +51,8 @@ GENERATOR_VERSION = 2
 #: (0, .5, .25, .25) / (.35, .35, .15, .15) Meso-4 reached ROC AUC 0.81-0.82 and
 #: learned "a blurry photo is fake" (blurry reals scored 0.50 on average, sharp reals
 #: 0.24), because a quarter of the self-blends and half of the swaps had no degraded
-#: texture; more sharpening and stronger
-#: colour shifts gave 0.73; these give 0.90 (0.90 with the P1 augmentation
-#: `make benchmark-difficulty` uses) with no visible change of colour.
+#: texture; more sharpening and stronger colour shifts gave 0.73; these give 0.90 (also
+#: with the P1 augmentation `make benchmark-difficulty` uses), colours unchanged.
 SELF_BLEND_TEXTURE_P = (0.0, 0.6, 0.3, 0.1)
 SWAP_TEXTURE_P = (0.05, 0.6, 0.25, 0.1)
 
