@@ -829,7 +829,7 @@ def measure_feature_cache_speedup(splits: VideoSplits, size: int, frames: int, *
     timer = EpochTimer()
     ds = pipeline.array_dataset(data["x_train"], data["y_train"], batch_size, training=True,
                                 seed=seed)
-    head.fit(ds, epochs=epochs, verbose=0, callbacks=[timer])
+    head.fit(ds, epochs=epochs, shuffle=False, verbose=0, callbacks=[timer])
     cached = timer.seconds[-1]
 
     if extractor is None:
@@ -844,7 +844,7 @@ def measure_feature_cache_speedup(splits: VideoSplits, size: int, frames: int, *
     for _ in clips:  # fill the decoded-frame cache before timing
         pass
     timer = EpochTimer()
-    model.fit(clips, epochs=epochs, verbose=0, callbacks=[timer])
+    model.fit(clips, epochs=epochs, shuffle=False, verbose=0, callbacks=[timer])
     uncached = timer.seconds[-1]
     keras.backend.clear_session()
     n = int(grid_epochs or epochs)

@@ -169,7 +169,8 @@ def fit(model: keras.Model, train_ds, val_ds=None, epochs: int = 10,
         if tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(os.fspath(out_dir), "tb")))
     start = time.perf_counter()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
+    # The tf.data pipelines shuffle themselves; Keras' default shuffle=True only warns.
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
                         callbacks=callbacks, class_weight=class_weight, verbose=verbose)
     seconds = time.perf_counter() - start
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}

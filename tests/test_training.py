@@ -1,3 +1,5 @@
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -46,6 +48,17 @@ def test_time_budget_stops_before_the_budget_would_be_overrun(budget, expected):
                           epochs=4, patience=None, verbose=0, extra_callbacks=[stop])
     assert result.epochs_run == expected
     assert stop.stopped_early == (expected < 4)
+
+
+def test_fit_on_a_shuffled_dataset_does_not_warn_about_shuffle():
+    x, y = _toy(32)
+    model = training.compile_model(_model(1), learning_rate=0.05)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        training.fit(model, array_dataset(x, y, 8, training=True, label_dtype="float32"),
+                     array_dataset(x, y, 8, label_dtype="float32"), epochs=1, patience=None,
+                     verbose=0)
+    assert not [w for w in caught if "shuffle" in str(w.message)]
 
 
 def test_step_decay_halves_every_k():
