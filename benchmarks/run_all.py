@@ -126,6 +126,38 @@ def _fmt(value, unit="") -> str:
     return f"{format_value(value)}{(' ' + unit) if unit else ''}"
 
 
+def autotune_lines(tables: dict) -> list[str]:
+    """README lines on tf.data autotune: the paired measurement and the decision it made."""
+    ip = "input_pipeline"
+    median = _v(tables, ip, "autotune_speedup_median")
+    if median is None:  # a CSV from before the paired measurement
+        auto = _v(tables, ip, "autotune_speedup")
+        return [] if auto is None else [
+            f"tf.data autotune (image pipeline): {_fmt(auto, 'x')} the speed without it.", ""]
+    parts = []
+    for suffix, what in (("", "decoding every pass"), ("_cached", "cached, as after epoch 1")):
+        m = _v(tables, ip, f"autotune{suffix}_speedup_median")
+        if m is not None:
+            low = _v(tables, ip, f"autotune{suffix}_speedup_min")
+            high = _v(tables, ip, f"autotune{suffix}_speedup_max")
+            parts.append(f"{what} {_fmt(m, 'x')} (pairs {_fmt(low, 'x')} to {_fmt(high, 'x')})")
+    pairs = _v(tables, ip, "autotune_pairs")
+    kept = _v(tables, ip, "autotune_kept")
+    head = _v(tables, ip, "pipeline_vs_model_ratio")
+    text = (f"tf.data autotune on vs off, image pipeline, median of {_fmt(pairs, '')} "
+            f"back-to-back pairs: " + "; ".join(parts) + ". ")
+    if kept == 0.0:
+        text += "**Autotune lost every pair of both pipelines in this run.**"
+    else:
+        text += ("Kept on (TensorFlow's default, which sizes the parallel maps to a bigger "
+                 "machine's cores): it did not lose every pair")
+        if head is not None:
+            text += (f", and with the pipeline {_fmt(head, 'x')} faster than the fastest "
+                     "model the choice cannot change training time here")
+        text += "."
+    return [text, ""]
+
+
 def render_readme(out: Path) -> str:
     """The README text from the CSVs in ``out``."""
     tables = _load(out)
@@ -229,11 +261,7 @@ def render_readme(out: Path) -> str:
                   + " `mixed_bfloat16` changes the arithmetic the papers' numbers are "
                   "compared with, so it stays an opt-in whatever its speed; on a GPU "
                   "Keras' `auto` turns XLA on and `mixed_float16` is the usual choice.", ""]
-        auto = _v(tables, "input_pipeline", "autotune_speedup")
-        if auto is not None:
-            lines += [f"tf.data autotune (image pipeline): {_fmt(auto, 'x')} the speed "
-                      "without it; " + ("kept on (the default)." if auto >= 1 else
-                                        "**slower than without it in this run.**"), ""]
+        lines += autotune_lines(tables)
 
     ip = "input_pipeline"
     if ip in tables:

@@ -183,13 +183,33 @@ def test_input_pipeline_tiny(tmp_path, smoke_image_store, smoke_video_store):
 
     figures = input_pipeline.measure(images=48, clips=4, image_size=32, video_size=32,
                                      frames=2, batch=8, consumers=("meso4",), rounds=1,
-                                     augment_batches=2,
+                                     augment_batches=2, autotune_pairs=2,
                                      image_store=smoke_image_store,
                                      video_store=smoke_video_store, log=lambda *_: None)
     values = _check(figures, tmp_path)
     assert values["pipeline_vs_model_ratio"] == values["image_pipeline_cached_vs_meso4_ratio"]
     assert (values["pipeline_first_epoch_vs_model_ratio"]
             == values["image_pipeline_vs_meso4_ratio"])
+    assert values["autotune_pairs"] == 2
+    for suffix in ("", "_cached"):
+        low, mid, high = (values[f"autotune{suffix}_speedup_{k}"] for k in ("min", "median", "max"))
+        assert 0 < low <= mid <= high
+    assert values["autotune_kept"] in (0.0, 1.0)
+
+
+def test_autotune_pairs_alternate_their_order_and_decide_only_on_a_clean_loss():
+    from benchmarks import input_pipeline
+
+    calls = []
+
+    def rate(on):
+        calls.append(on)
+        return 2.0 if on else 1.0
+
+    assert input_pipeline.autotune_ratios(rate, 3) == [2.0, 2.0, 2.0]
+    assert calls == [True, False, False, True, True, False]
+    assert input_pipeline.autotune_kept([[0.9, 1.01], [0.8, 0.9]])
+    assert not input_pipeline.autotune_kept([[0.9, 0.95], [0.8, 0.99]])
 
 
 def test_feature_cache_tiny(tmp_path, smoke_video_store):
@@ -309,6 +329,26 @@ def test_readme_quotes_the_csvs(tmp_path):
     assert "| `input_pipeline.pipeline_vs_model_ratio` | 5.5 | >= 3 | yes |" in text
     assert "| `face_crop.face_crop_speedup` | 2 | >= 3 | **no** |" in text
     assert "| `feature_cache.feature_cache_speedup` | - |" in text
+
+
+@pytest.mark.parametrize("kept, expected", [(1.0, "Kept on"), (0.0, "lost every pair")])
+def test_readme_states_the_autotune_decision_from_the_paired_medians(tmp_path, kept,
+                                                                     expected):
+    from benchmarks import run_all
+
+    figures = [common.Figure("pipeline_vs_model_ratio", 5.5, "x"),
+               common.Figure("autotune_pairs", 7, "pairs"),
+               common.Figure("autotune_kept", kept, "bool")]
+    for suffix, (low, mid, high) in (("", (0.8, 0.97, 1.1)), ("_cached", (0.9, 1.02, 1.3))):
+        figures += [common.Figure(f"autotune{suffix}_speedup_{k}", v, "x")
+                    for k, v in (("min", low), ("median", mid), ("max", high))]
+    common.write_figures("input_pipeline", figures, tmp_path)
+    common.write_figures("tf_options", [common.Figure("default_kept", 1.0, "bool")], tmp_path)
+    text = run_all.render_readme(tmp_path)
+    assert "median of 7 back-to-back pairs: decoding every pass 0.97 x (pairs 0.8 x to 1.1 x)" \
+        in text
+    assert "cached, as after epoch 1 1.02 x" in text
+    assert expected in text
 
 
 def test_every_script_exists_with_a_main():
