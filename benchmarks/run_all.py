@@ -129,11 +129,8 @@ def _fmt(value, unit="") -> str:
 def autotune_lines(tables: dict) -> list[str]:
     """README lines on tf.data autotune: the paired measurement and the decision it made."""
     ip = "input_pipeline"
-    median = _v(tables, ip, "autotune_speedup_median")
-    if median is None:  # a CSV from before the paired measurement
-        auto = _v(tables, ip, "autotune_speedup")
-        return [] if auto is None else [
-            f"tf.data autotune (image pipeline): {_fmt(auto, 'x')} the speed without it.", ""]
+    if _v(tables, ip, "autotune_speedup_median") is None:
+        return []
     parts = []
     for suffix, what in (("", "decoding every pass"), ("_cached", "cached, as after epoch 1")):
         m = _v(tables, ip, f"autotune{suffix}_speedup_median")
