@@ -220,3 +220,75 @@ def test_face_landmarks_detects_when_no_box(shared_data):
     inside = ((points[:, 0] >= face.left - 20) & (points[:, 0] <= face.right + 20)
               & (points[:, 1] >= face.top - 40) & (points[:, 1] <= face.bottom + 20))
     assert inside.mean() > 0.9
+
+
+# --------------------------------------------------------------------------- small faces
+
+def _canvas_with_face(shared_data, side: int, face_px: int, at: tuple[int, int]):
+    """A ``side`` x ``side`` grey canvas with obama.jpg's face pasted ``face_px`` wide at ``at``.
+
+    Returns the canvas and where the detector's box of the photo's face lands on it.
+    """
+    photo = faces.load_image(shared_data / "photos" / "obama.jpg")
+    face = faces.detect_faces(photo, max_side=None)[0]
+    cy, cx = (face.top + face.bottom) // 2, (face.left + face.right) // 2
+    half = face.width  # the face with a face-width of context on every side
+    top, left = max(0, cy - half), max(0, cx - half)
+    scale = face_px / face.width
+    patch = cv2.resize(photo[top:cy + half, left:cx + half], None, fx=scale, fy=scale,
+                       interpolation=cv2.INTER_AREA)
+    canvas = np.full((side, side, 3), 120, np.uint8)
+    y, x = at
+    canvas[y:y + patch.shape[0], x:x + patch.shape[1]] = patch
+    expected = Box(top=y + round((face.top - top) * scale),
+                   right=x + round((face.right - left) * scale),
+                   bottom=y + round((face.bottom - top) * scale),
+                   left=x + round((face.left - left) * scale))
+    return canvas, expected
+
+
+def test_small_face_in_a_large_image_is_found_by_the_fallback(shared_data):
+    # 4000 px with a 120-px face: 19 px on the 640-px copy, too small for HOG's window
+    canvas, expected = _canvas_with_face(shared_data, 4000, 120, (2600, 1300))
+    assert faces.detect_faces(canvas, max_side=640, small_faces=False) == []
+    found = faces.detect_faces(canvas, max_side=640)
+    assert len(found) == 1 and iou(found[0], expected) > 0.4
+
+
+def test_tiles_find_a_face_the_second_pass_misses_and_merge_duplicates(shared_data):
+    # Small settings so the tile pass runs on a 2000-px canvas: the second pass sees it at
+    # 640 px (face 19 px: missed), the tiles at 1280 px (face 38 px), each 1000 canvas
+    # px wide, starting at 0, 750 and 1000: the face at 830-890 lies whole in four tiles
+    # and must come back once.
+    canvas, expected = _canvas_with_face(shared_data, 2000, 60, (800, 800))
+    assert 750 < expected.left and expected.right < 1000
+    assert faces._detect_at(canvas, 640, "hog", 1) == []
+    found = faces.detect_small_faces(canvas, first_side=320, fallback_side=640,
+                                     tile_side=640, tile_overlap=160)
+    assert len(found) == 1 and iou(found[0], expected) > 0.4
+
+
+def test_the_fast_path_is_unchanged_when_the_first_pass_finds_a_face(shared_data, monkeypatch):
+    photo = faces.load_image(shared_data / "photos" / "obama.jpg")
+    before = faces.detect_faces(photo, small_faces=False)
+
+    def never(*args, **kwargs):
+        raise AssertionError("the fallback ran although the first pass found a face")
+
+    monkeypatch.setattr(faces, "detect_small_faces", never)
+    assert faces.detect_faces(photo) == before and before
+    # no face in an image no larger than max_side: nothing finer to look at either
+    assert faces.detect_faces(np.full((480, 640, 3), 90, np.uint8)) == []
+
+
+def test_tile_starts_cover_the_image_and_overlap():
+    assert faces._tile_starts(500, 640, 160) == [0]
+    starts = faces._tile_starts(2000, 640, 160)
+    assert starts[0] == 0 and starts[-1] == 2000 - 640
+    assert all(b - a <= 640 - 160 for a, b in zip(starts, starts[1:]))
+
+
+def test_merge_boxes_keeps_the_larger_of_two_overlapping():
+    whole, cut, other = Box(100, 200, 200, 100), Box(100, 160, 190, 100), Box(300, 400, 400, 300)
+    assert faces.merge_boxes([cut, whole, other]) == [whole, other]
+    assert faces.merge_boxes([]) == []
