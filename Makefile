@@ -121,5 +121,27 @@ bench-whole-runs: setup pose-env
 reproduce-deepforense: setup
 	$(PY) experiments/p5_deepforense.py $(EXP_ARGS)
 
+# Real deepfakes (FaceForensics++, DFDC, Celeb-DF: 32 videos in ../shared/data/realworld/):
+# does a detector recognise what real face-swap and reenactment tools make? An EVALUATION
+# SET ONLY: never train, fine-tune, pick a checkpoint or a threshold on it. Writes
+# OUT/scores.csv, metrics.csv (all / per source / per method) and roc.png.
+# `make realworld MODEL=results/fusion/models/meso4.keras [OUT=...]`
+MODEL     ?= dfdetect/weights/default.keras
+OUT       ?= results/realworld/$(basename $(notdir $(MODEL)))
+REALWORLD ?= ../shared/data/realworld
+MESONET   ?= ../shared/weights/mesonet
+
+.PHONY: realworld realworld-mesonet
+realworld: setup
+	$(PY) -m dfdetect.cli evaluate --model $(MODEL) $(REALWORLD) --out $(OUT)
+
+# Reference rows: the MesoNet authors' released Meso-4 weights (trained by them on real
+# deepfakes; read from $(MESONET), never copied here), 16 frames a video as measured in
+# its README, into results/realworld/mesonet_<weights>/.
+realworld-mesonet: setup
+	for weights in Meso4_DF Meso4_F2F; do \
+	    $(PY) -m dfdetect.cli evaluate --mesonet $(MESONET)/$$weights.h5 --frames 16 \
+	        $(REALWORLD) --out results/realworld/mesonet_$$weights || exit 1; done
+
 clean:
 	rm -rf $(VENV) $(POSE_VENV) .pytest_cache build *.egg-info

@@ -81,10 +81,41 @@ def _log_warnings() -> None:
     logging.basicConfig(format="dfdetect: warning: %(message)s", level=logging.WARNING)
 
 
+def _model_and_inputs(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """``(model path, inputs)`` from ``[MODEL.keras] INPUT...`` or ``--model``.
+
+    The first positional argument is the model when it ends in ``.keras`` and no
+    ``--model`` is given; otherwise every positional argument is an input and the model
+    is the shipped default detector.
+
+    Raises:
+        ModelError: no model named and none shipped.
+        DataError: a model but no input.
+    """
+    from dfdetect import predict
+    from dfdetect.errors import DataError
+
+    items = list(args.items)
+    if args.model:
+        model = args.model
+    elif items and items[0].lower().endswith(".keras"):
+        model = items.pop(0)
+    else:
+        model = predict.default_model()
+    if not os.path.exists(model) and os.path.abspath(model) == os.path.abspath(
+            predict.DEFAULT_MODEL):
+        predict.default_model()  # named explicitly (make realworld) but not shipped yet
+    if not items:
+        raise DataError(f"no input given after the model {model}: name videos, images "
+                        "or folders to score")
+    return model, items
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from dfdetect import predict
 
     _log_warnings()
+    args.model, args.inputs = _model_and_inputs(args)
     model, meta = predict.load_detector(args.model)
 
     def show(result) -> None:
@@ -107,6 +138,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from dfdetect import predict
 
     _log_warnings()
+    args.model, args.inputs = _model_and_inputs(args)
     model, meta = predict.load_detector(args.model)
 
     def show(item) -> None:
@@ -121,11 +153,57 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return _finish_run(summary, args.inputs)
 
 
-def _add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="a .keras model exported by dfdetect (experiments "
-                        "write them to results/<experiment>/models/)")
-    parser.add_argument("inputs", nargs="+", metavar="INPUT",
-                        help="a video, an image, or a folder of them (searched recursively)")
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from dfdetect import evaluate, predict
+
+    _log_warnings()
+    if args.mesonet:
+        from dfdetect.errors import DataError
+        from dfdetect.models.released import load_mesonet
+
+        if args.model or (args.items and args.items[0].lower().endswith(".keras")):
+            raise DataError("give either a model (.keras / --model) or --mesonet, not both")
+        inputs = list(args.items)
+        model, meta = load_mesonet(args.mesonet)
+        name = f"mesonet_{os.path.splitext(os.path.basename(args.mesonet))[0]}"
+    else:
+        model_path, inputs = _model_and_inputs(args)
+        model, meta = predict.load_detector(model_path)
+        name = os.path.splitext(os.path.basename(model_path))[0]
+    out = args.out or os.path.join("results", "evaluate", name)
+
+    def show(position: int, total: int, video, result) -> None:
+        if result.failed:
+            _print_failure(result)
+            return
+        label = "fake" if video.item.label else "real"
+        print(f"[{position}/{total}] {result.line()}  ({label}, {video.item.source}/"
+              f"{video.item.method})", flush=True)
+
+    summary = evaluate.evaluate_inputs(
+        model, meta, inputs, frames=args.frames, threshold=args.threshold, split=args.split,
+        on_result=show, detect=not args.no_detect, detector=args.detector)
+    paths = evaluate.write_outputs(out, summary, title=f"{name}: video ROC")
+    skipped = summary.skipped_line()
+    if skipped:
+        print(skipped)
+    if summary.ignored:
+        print(f"{summary.ignored} other files ignored (not images or videos)")
+    print(f"{name}: {summary.headline()} -> {paths['metrics']}")
+    return 2 if summary.failures else 0
+
+
+def _add_scoring_arguments(parser: argparse.ArgumentParser, what: str = "score") -> None:
+    parser.usage = "%(prog)s [options] [MODEL.keras] INPUT [INPUT ...]"
+    parser.add_argument("items", nargs="+", metavar="[MODEL.keras] INPUT",
+                        help="a .keras model exported by dfdetect (experiments write them "
+                             "to results/<experiment>/models/), then the inputs to "
+                             f"{what}: videos, images, or folders of them (searched "
+                             "recursively). Without a model (the first argument does not "
+                             "end in .keras) the detector shipped with dfdetect is used")
+    parser.add_argument("--model", default=None, metavar="PATH",
+                        help="the model, when its name does not end in .keras; every "
+                             "positional argument is then an input")
     parser.add_argument("--frames", type=_positive_int, default=None,
                         help="frames sampled per video for image models (default 10); "
                              "video models always take their own clip length")
@@ -201,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "P(fake), frames used. The model's input size, clip length and "
                     "preprocessing are read from the metadata saved with it. A bad input "
                     "is reported on one line (exit code 2); the other inputs are still "
-                    "scored.",
+                    "scored. Without a model argument the detector shipped with dfdetect "
+                    "(dfdetect/weights/default.keras) is used.",
     )
     _add_scoring_arguments(predict)
     predict.add_argument("--json", metavar="OUT",
@@ -216,13 +295,50 @@ def build_parser() -> argparse.ArgumentParser:
                     "the face crops of its most suspicious frames (highest P(fake) for "
                     "image models; evenly spaced clip frames for video models).",
     )
-    _add_scoring_arguments(explain)
+    _add_scoring_arguments(explain, what="explain")
     explain.add_argument("--out", required=True, help="folder for the PNGs")
     explain.add_argument("--top", type=_positive_int, default=4,
                          help="frames to explain per input (default 4)")
     explain.add_argument("--layer", default=None,
                          help="Grad-CAM target layer (default: the last feature map)")
     explain.set_defaults(func=_cmd_explain)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="score labelled videos and report AUC, accuracy, EER per "
+                         "source and method",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Score labelled inputs the way 'predict' does and compare with their "
+                    "labels: the\nreal-world check of a detector.\n\n"
+                    "Labels come from a real/ or fake/ folder on the path, from a real / "
+                    "fake token in the\nfile name (ffpp_fake_Face2Face_000_003.mp4, "
+                    "celebdf_real_id21_0009.mp4), or from a\nstore's manifest.csv (its "
+                    "face crops are scored as they are). Inputs with no label are\n"
+                    "skipped and counted. Source: the name's first token (ffpp, dfdc, "
+                    "celebdf) or the folder\nabove real/ / fake/; method: the token after "
+                    "_fake_ (Deepfakes, Face2Face, FaceSwap, ...).\n\n"
+                    "Writes OUT/scores.csv (one row per video), OUT/metrics.csv (all, per "
+                    "source, per\nmethod: video ROC AUC, AP, EER, accuracy at the model's "
+                    "threshold, frame ROC AUC,\nframes with a face) and OUT/roc.png. "
+                    "Nothing is fitted or tuned on the inputs.\n\n"
+                    "examples:\n"
+                    "  dfdetect evaluate results/fusion/models/meso4.keras "
+                    "../shared/data/realworld/\n"
+                    "  dfdetect evaluate model.keras stores/test/manifest.csv --split test\n"
+                    "  dfdetect evaluate --mesonet ../shared/weights/mesonet/Meso4_DF.h5 "
+                    "--frames 16 DIR",
+    )
+    _add_scoring_arguments(evaluate, what="evaluate (or stores: a folder with manifest.csv, "
+                                          "or the manifest itself)")
+    evaluate.add_argument("--mesonet", metavar="WEIGHTS.h5", default=None,
+                          help="score with the MesoNet authors' released Meso-4 / "
+                               "MesoInception-4 weights (HDF5, output P(real): scored as "
+                               "1 - output) instead of a dfdetect model")
+    evaluate.add_argument("--out", default=None, metavar="DIR",
+                          help="output folder (default results/evaluate/<model name>)")
+    evaluate.add_argument("--split", default=None,
+                          help="stores only: evaluate the rows of this split (e.g. test); "
+                               "default every row")
+    evaluate.set_defaults(func=_cmd_evaluate)
 
     from dfdetect.pose_cli import add_pose_parser
 

@@ -7,11 +7,14 @@ the user only names the model and the media.
 For a **video** and an image model (``kind=image``): ``frames`` evenly spaced frames are
 decoded (sequentially with ``grab()``, only the wanted ones colour-converted, stopping
 after the last one: :mod:`dfdetect.data.video`), faces are detected on a copy downscaled
-to ``detect_max_side`` and the boxes mapped back, the largest face is cropped from the
-full-resolution frame (square, 1.3x its side, as the stores do), all crops go through the
-model in one batch, and the video score is the mean of the frame scores (as
-:func:`dfdetect.evaluation.aggregate_by_video`). Frames without a face are left out of
-the mean; a video with no face at all gets the verdict ``NO FACE`` (not an error).
+to ``detect_max_side`` and the boxes mapped back (a larger frame where that copy shows
+no face is searched again at higher resolution, then on tiles, so small faces in 1080p
+footage or large photos are found: :func:`dfdetect.data.faces.detect_small_faces`), the
+largest face is cropped from the full-resolution frame (square, 1.3x its side, as the
+stores do), all crops go through the model in one batch, and the video score is the
+mean of the frame scores (as :func:`dfdetect.evaluation.aggregate_by_video`). Frames
+without a face are left out of the mean; a video with no face at all gets the verdict
+``NO FACE`` (not an error); ``frames_used`` / ``frames_sampled`` says how many had one.
 
 For a video model (``kind=video``, clips ``(F, H, W, 3)``): ``F`` frames are sampled the
 same way and the clip is scored once. When some sampled frames show no face, the clip is
@@ -44,16 +47,21 @@ from dfdetect.data import faces as facelib
 from dfdetect.data.video import iter_frames, probe_video, sample_indices
 from dfdetect.errors import DataError, DfdetectError, ModelError
 
-__all__ = ["DEFAULT_FRAMES", "ExplainResult", "FrameResult", "IMAGE_EXTENSIONS", "ModelSpec",
-           "PredictSummary", "VIDEO_EXTENSIONS", "VideoResult", "collect_inputs",
-           "explain_input", "explain_inputs", "iter_predictions", "load_detector",
-           "media_type", "model_spec", "predict_inputs", "score_crops", "score_image",
-           "score_input", "score_video", "write_json", "write_plot"]
+__all__ = ["DEFAULT_FRAMES", "DEFAULT_MODEL", "ExplainResult", "FrameResult",
+           "IMAGE_EXTENSIONS", "ModelSpec", "PredictSummary", "VIDEO_EXTENSIONS",
+           "VideoResult", "collect_inputs", "default_model", "explain_input", "explain_inputs", "iter_predictions",
+           "load_detector", "media_type", "model_spec", "predict_inputs", "score_crops",
+           "score_face_crops", "score_image", "score_input", "score_video", "write_json",
+           "write_plot"]
 
 log = logging.getLogger(__name__)
 
 #: Frames sampled per video for image models when neither the user nor the model says.
 DEFAULT_FRAMES = 10
+#: The detector shipped inside the package, used when no model is named (``make detector``
+#: trains it; a source checkout may not have it yet).
+DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights",
+                             "default.keras")
 #: Faces are searched on frames downscaled to this longest side (boxes mapped back).
 DETECT_MAX_SIDE = 640
 #: FaceForensics++'s crop: a square of 1.3x the face's larger side (as in the stores).
@@ -266,6 +274,19 @@ def load_detector(path: str | os.PathLike):
     return model, meta
 
 
+def default_model() -> str:
+    """The shipped default detector's path (:data:`DEFAULT_MODEL`).
+
+    Raises:
+        ModelError: the package ships no default detector (one line saying what to do).
+    """
+    path = os.fspath(DEFAULT_MODEL)
+    if not os.path.isfile(path):
+        raise ModelError(f"no default detector shipped at {path}: pass a model .keras or "
+                         "run `make detector`")
+    return path
+
+
 def _to_model_range(crops: np.ndarray, spec: ModelSpec) -> np.ndarray:
     lo, hi = spec.value_range
     return (crops.astype(np.float32) * ((hi - lo) / 255.0) + lo).astype(np.float32)
@@ -462,6 +483,43 @@ def score_image(model, meta: dict, path: str | os.PathLike, threshold: float | N
                                      faces_found=found))
     _score_frames(model, spec, result, [crop] if crop is not None else [],
                   [0] if crop is not None else [], keep_crops)
+    result.seconds = round(time.perf_counter() - start, 4)
+    return result
+
+
+def score_face_crops(model, meta: dict, name: str, crops: Sequence[tuple[int, str | os.PathLike]],
+                     threshold: float | None = None) -> VideoResult:
+    """Scores one video from face crops cut beforehand (a store's PNGs), one per frame.
+
+    Each crop is taken whole, as ``detect=False`` takes a frame, resized to the model's
+    input, and scored like the frames of :func:`score_video` (mean of the frame scores,
+    or one clip for a video model). Every crop is a frame with a face, so
+    ``frames_sampled == frames_used`` = the number of crops.
+
+    Args:
+        model, meta: from :func:`load_detector`.
+        name: what the result's ``path`` says (e.g. the store's source video).
+        crops: ``(frame index, crop image file)`` pairs, in time order.
+        threshold: decision threshold (default: the model's, else 0.5).
+
+    Raises:
+        DataError: a crop file is missing or does not decode (one line naming it).
+    """
+    start = time.perf_counter()
+    spec = model_spec(model, meta)
+    result = VideoResult(path=os.fspath(name), media="crops", verdict=NO_FACE,
+                         threshold=float(spec.threshold if threshold is None else threshold),
+                         frames_sampled=len(crops), frame_count=len(crops))
+    arrays, indices = [], []
+    for index, crop_path in crops:
+        rgb = facelib.load_image(crop_path)
+        face, square, found, crop = _face_crop(rgb, spec, False, None, "hog")
+        result.frames.append(FrameResult(index=int(index), time=None, face=_box(face),
+                                         crop=_box(square), faces_found=found))
+        arrays.append(crop)
+        indices.append(int(index))
+    result.frames_decoded = len(result.frames)
+    _score_frames(model, spec, result, arrays, indices, keep_crops=False)
     result.seconds = round(time.perf_counter() - start, 4)
     return result
 

@@ -174,3 +174,50 @@ def test_explain_writes_overlays(capsys, files, tmp_path):
 def test_explain_bad_model_exit_2(capsys, files, tmp_path):
     code, out, err = run(capsys, "explain", files["plain"], files["face"], "--out", tmp_path)
     assert code == 2 and len(err) == 1 and "not one exported by dfdetect" in err[0]
+
+
+# --------------------------------------------------------------------------- default model
+
+def test_predict_without_a_model_uses_the_shipped_default(capsys, files, monkeypatch):
+    from dfdetect import predict
+
+    monkeypatch.setattr(predict, "DEFAULT_MODEL", files["model"])
+    code, out, err = run(capsys, "predict", files["face"], files["noface"], "--frames", "2")
+    assert code == 0 and err == []
+    assert out[0].startswith(f"{files['face']}  ") and "2/2 frames with a face" in out[0]
+    assert out[1].startswith(f"{files['noface']}  NO FACE")
+    # the same with the model named, positionally or with --model
+    _, named, _ = run(capsys, "predict", files["model"], files["face"], files["noface"],
+                      "--frames", "2")
+    _, option, _ = run(capsys, "predict", "--model", files["model"], files["face"],
+                       files["noface"], "--frames", "2")
+    assert named[:2] == out[:2] == option[:2]
+
+
+def test_explain_without_a_model_uses_the_shipped_default(capsys, files, monkeypatch, tmp_path):
+    from dfdetect import predict
+
+    monkeypatch.setattr(predict, "DEFAULT_MODEL", files["model"])
+    code, out, err = run(capsys, "explain", files["face"], "--out", tmp_path, "--frames", "2",
+                         "--top", "1")
+    assert code == 0 and err == [] and out[0].endswith("face_mp4_gradcam.png")
+
+
+def test_no_default_model_shipped_is_one_clear_line(capsys, files, monkeypatch, tmp_path):
+    from dfdetect import predict
+
+    missing = tmp_path / "weights" / "default.keras"
+    monkeypatch.setattr(predict, "DEFAULT_MODEL", str(missing))
+    for command in (["predict"], ["explain", "--out", str(tmp_path)], ["evaluate"]):
+        code, out, err = run(capsys, *command, files["face"])
+        assert code == 2 and out == []
+        assert err == [f"dfdetect: error: no default detector shipped at {missing}: pass a "
+                       "model .keras or run `make detector`"]
+    # named explicitly (make realworld's default MODEL) gives the same line
+    code, _, err = run(capsys, "evaluate", "--model", missing, files["face"])
+    assert code == 2 and "no default detector shipped" in err[0]
+
+
+def test_a_model_without_inputs_is_one_line(capsys, files):
+    code, out, err = run(capsys, "predict", files["model"])
+    assert code == 2 and len(err) == 1 and "no input given after the model" in err[0]

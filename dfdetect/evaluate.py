@@ -1,0 +1,441 @@
+"""A trained detector on labelled inputs: every metric, per source and method.
+
+This is the real-world check: does a detector recognise deepfakes it was not trained
+on? Inputs are scored exactly as ``dfdetect predict`` scores them
+(:func:`dfdetect.predict.score_input`: same frame sampling, face detection and crop),
+then compared with their labels.
+
+Inputs and their labels:
+
+- **files and folders** (searched recursively): the label comes from the nearest
+  ``real/`` or ``fake/`` folder on the file's path, or from a ``real`` / ``fake`` token
+  in the file name (``ffpp_fake_Face2Face_000_003.mp4``, ``celebdf_real_id21_...``).
+  A file with neither is skipped and counted; a file whose folder and name disagree
+  too (it is not clear which is right).
+- **a store** (its ``manifest.csv``, or the folder holding it): label, source and
+  method come from the manifest's columns; its face crops are scored as they are
+  (no detection), grouped into videos by ``(source, video_id)``.
+
+Source: the name's first ``_``-separated token when the label token follows it
+(``ffpp``, ``dfdc``, ``celebdf``), else the folder above ``real/`` / ``fake/``.
+Method: ``real`` for reals; for fakes a known manipulation name after ``_fake_``
+(``Deepfakes``, ``Face2Face``, ``FaceSwap``, ``NeuralTextures``, ``FaceShifter``,
+``DeepFakeDetection``, or any capitalised token), a folder between ``fake/`` and the
+file, the source's only method (``Celeb-synthesis`` for Celeb-DF, ``DFDC`` for DFDC,
+whose names carry a video id there instead), else ``unknown``.
+
+Outputs (written atomically to ``out``): ``scores.csv`` (one row per video),
+``metrics.csv`` (all videos, each source, each method: video ROC AUC, AP, EER,
+accuracy at the model's threshold, frame ROC AUC, frames with a face) and ``roc.png``.
+
+Nothing here fits, tunes or selects anything: the threshold is the model's (or the
+user's), so a held-out evaluation set stays held out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from dfdetect.errors import DataError
+from dfdetect.evaluation import binary_metrics
+
+__all__ = ["EvaluationSummary", "KNOWN_METHODS", "LabelledInput", "METRIC_COLUMNS",
+           "SCORE_COLUMNS", "SOURCE_METHODS", "VideoScore", "collect_labelled",
+           "evaluate_inputs", "label_from_path", "metrics_table", "parse_name", "write_outputs"]
+
+#: Manipulation names as FaceForensics++ spells them (matched case-insensitively).
+KNOWN_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter",
+                 "DeepFakeDetection")
+#: Sources whose fakes come from one method that their file names do not spell out.
+SOURCE_METHODS = {"celebdf": "Celeb-synthesis", "dfdc": "DFDC"}
+LABEL_WORDS = {"real": 0, "fake": 1}
+
+SCORE_COLUMNS = ("path", "label", "source", "method", "score", "verdict", "frames_sampled",
+                 "frames_used", "error")
+METRIC_COLUMNS = ("group", "name", "n_videos", "n_real", "n_fake", "n_scored", "n_no_face",
+                  "n_failed", "video_auc", "video_ap", "video_eer", "video_acc", "threshold",
+                  "frame_auc", "n_frames_scored", "frames_with_face", "frames_sampled",
+                  "face_rate")
+
+_CAPITALISED = re.compile(r"^[A-Z][A-Za-z0-9-]*$")
+
+
+# --------------------------------------------------------------------------- labels
+
+@dataclasses.dataclass(frozen=True)
+class LabelledInput:
+    """One video to score, with what it is.
+
+    Attributes:
+        path: the media file, or for a store video its source path from the manifest.
+        label: 1 fake, 0 real.
+        source: dataset name (``ffpp``, ``dfdc``, ``celebdf``, a folder name...).
+        method: manipulation name, or ``real``.
+        crops: a store video's ``(frame index, crop file)`` pairs; ``None`` for media.
+    """
+
+    path: str
+    label: int
+    source: str
+    method: str
+    crops: tuple[tuple[int, str], ...] | None = None
+
+
+def _method_token(token: str | None) -> str | None:
+    """A manipulation name spelled by ``token``, canonical when known, else ``None``."""
+    if not token:
+        return None
+    for known in KNOWN_METHODS:
+        if token.lower() == known.lower():
+            return known
+    # Other tools' names are capitalised too (StyleGAN, DeepFaceLab); dataset ids
+    # (DFDC's "acxnxvbsxk", Celeb-DF's "id0") are not.
+    return token if _CAPITALISED.match(token) else None
+
+
+def parse_name(path: str | os.PathLike) -> tuple[int | None, str | None, str | None]:
+    """``(label, source, method)`` from a file name like ``ffpp_fake_Face2Face_481_469.mp4``.
+
+    The label is the first ``_``-separated token equal to ``real`` or ``fake``
+    (any case); the source the name's first token when the label token comes second
+    (``<source>_<real|fake>_...``, lower-cased), else ``None``; the method ``real``
+    for reals, else the token after ``fake`` when it names a method
+    (:data:`KNOWN_METHODS` or capitalised), else the source's only method
+    (:data:`SOURCE_METHODS`), else ``None``. Anything not found is ``None``.
+    """
+    stem = os.path.splitext(os.path.basename(os.fspath(path)))[0]
+    tokens = stem.split("_")
+    for position, token in enumerate(tokens):
+        label = LABEL_WORDS.get(token.lower())
+        if label is None:
+            continue
+        source = tokens[position - 1].lower() if position == 1 and tokens[0] else None
+        if label == 0:
+            return 0, source, "real"
+        after = tokens[position + 1] if position + 1 < len(tokens) else None
+        method = _method_token(after) or SOURCE_METHODS.get(source or "")
+        return 1, source, method
+    return None, None, None
+
+
+def _folder_label(path: str) -> tuple[int | None, str | None, str | None]:
+    """``(label, source, method)`` from the nearest ``real/`` or ``fake/`` folder above ``path``.
+
+    Source: the folder above that one; method: the folder between ``fake/`` and the file.
+    """
+    parts = os.path.abspath(path).split(os.sep)[:-1]
+    for position in range(len(parts) - 1, -1, -1):
+        label = LABEL_WORDS.get(parts[position].lower())
+        if label is None:
+            continue
+        source = parts[position - 1] if position > 0 and parts[position - 1] else None
+        below = parts[position + 1:]
+        # fake/<method>/file: a folder per method, whatever its spelling.
+        method = "real" if label == 0 else (_method_token(below[0]) or below[0]
+                                            if below else None)
+        return label, source, method
+    return None, None, None
+
+
+def label_from_path(path: str | os.PathLike) -> LabelledInput | None:
+    """The label, source and method of a media file, or ``None`` when it has no label.
+
+    Folder and name are both read; when both give a label and they disagree the file
+    counts as unlabelled. Folder labels win for source and method only when the name
+    gives none (names like ``ffpp_fake_Face2Face_...`` are the more specific).
+    """
+    path = os.fspath(path)
+    name_label, name_source, name_method = parse_name(path)
+    folder_label, folder_source, folder_method = _folder_label(path)
+    if name_label is not None and folder_label is not None and name_label != folder_label:
+        return None
+    label = name_label if name_label is not None else folder_label
+    if label is None:
+        return None
+    source = name_source or folder_source or "unknown"
+    if label == 0:
+        method = "real"
+    else:
+        method = (name_method or folder_method or SOURCE_METHODS.get(source.lower())
+                  or "unknown")
+    return LabelledInput(path=path, label=label, source=source, method=method)
+
+
+def _is_store(item: str) -> bool:
+    from dfdetect.data.store import MANIFEST
+
+    if os.path.isdir(item):
+        return os.path.isfile(os.path.join(item, MANIFEST))
+    return item.lower().endswith(".csv")
+
+
+def _store_videos(item: str, split: str | None) -> list[LabelledInput]:
+    """One :class:`LabelledInput` per ``(source, video_id)`` of a store's manifest."""
+    from dfdetect.data.store import MANIFEST, read_manifest
+
+    manifest = item if not os.path.isdir(item) else os.path.join(item, MANIFEST)
+    root = os.path.dirname(os.path.abspath(manifest))
+    rows = read_manifest(manifest)
+    if split is not None:
+        rows = [r for r in rows if r["split"] == split]
+    videos: dict[tuple[str, str], dict] = {}
+    for row in rows:
+        key = (row["source"], row["video_id"])
+        video = videos.setdefault(key, {"row": row, "crops": {}})
+        if video["row"]["label"] != row["label"]:
+            raise DataError(f"video {row['source']}/{row['video_id']} has crops labelled "
+                            "both real and fake", manifest)
+        video["crops"][row["frame_index"]] = os.path.join(root, row["crop_path"])
+    found = []
+    for (source, video_id), video in videos.items():
+        row = video["row"]
+        found.append(LabelledInput(
+            path=row["path"] or f"{source}/{video_id}", label=int(row["label"]),
+            source=source or "unknown",
+            method="real" if row["label"] == 0 else (row["method"] or "unknown"),
+            crops=tuple(sorted(video["crops"].items()))))
+    return found
+
+
+def collect_labelled(inputs: Iterable[str | os.PathLike], split: str | None = None
+                     ) -> tuple[list[LabelledInput], list[str], int]:
+    """Expands inputs into labelled videos.
+
+    Args:
+        inputs: media files, folders of them, stores (folder with ``manifest.csv``) or
+            manifest files.
+        split: for stores, only rows of this split (``None``: every row).
+
+    Returns:
+        ``(labelled, unlabelled paths, other files ignored)``.
+
+    Raises:
+        DataError: a manifest that cannot be read.
+    """
+    from dfdetect.predict import collect_inputs
+
+    labelled, unlabelled, ignored, media = [], [], 0, []
+    for item in inputs:
+        item = os.fspath(item)
+        if _is_store(item):
+            labelled.extend(_store_videos(item, split))
+        else:
+            media.append(item)
+    paths, ignored = collect_inputs(media)
+    for path in paths:
+        found = label_from_path(path)
+        if found is None:
+            unlabelled.append(path)
+        else:
+            labelled.append(found)
+    return labelled, unlabelled, ignored
+
+
+# --------------------------------------------------------------------------- scoring
+
+@dataclasses.dataclass
+class VideoScore:
+    """One labelled video with its outcome (a row of ``scores.csv``).
+
+    ``frame_scores`` are the per-frame P(fake) of an image model (empty for a video
+    model, which scores the clip once); ``frames_used`` counts frames with a face.
+    """
+
+    item: LabelledInput
+    score: float | None
+    verdict: str
+    threshold: float
+    frames_sampled: int
+    frames_used: int
+    frame_scores: list[float]
+    error: str | None = None
+
+    def row(self) -> dict:
+        return {"path": self.item.path, "label": self.item.label, "source": self.item.source,
+                "method": self.item.method, "score": self.score, "verdict": self.verdict,
+                "frames_sampled": self.frames_sampled, "frames_used": self.frames_used,
+                "error": self.error}
+
+
+@dataclasses.dataclass
+class EvaluationSummary:
+    """Everything :func:`evaluate_inputs` measured."""
+
+    videos: list[VideoScore]
+    threshold: float
+    unlabelled: list[str] = dataclasses.field(default_factory=list)
+    ignored: int = 0
+
+    @property
+    def failures(self) -> int:
+        return sum(v.verdict == "ERROR" for v in self.videos)
+
+    def headline(self) -> str:
+        """One line: videos, classes, video AUC and accuracy at the threshold."""
+        rows = metrics_table(self.videos, self.threshold)
+        total = rows[0]
+        auc = total["video_auc"]
+        acc = total["video_acc"]
+        text = (f"{total['n_videos']} videos ({total['n_real']} real, {total['n_fake']} fake): "
+                f"video AUC {'-' if np.isnan(auc) else f'{auc:.3f}'}, accuracy "
+                f"{'-' if np.isnan(acc) else f'{acc:.3f}'} at threshold {self.threshold:g}; "
+                f"frames with a face {total['frames_with_face']}/{total['frames_sampled']}; "
+                f"{total['n_no_face']} NO FACE, {total['n_failed']} failed")
+        return text
+
+    def skipped_line(self) -> str | None:
+        """One line counting inputs skipped for want of a label, or ``None``."""
+        if not self.unlabelled:
+            return None
+        n = len(self.unlabelled)
+        return (f"{n} input{'s' if n > 1 else ''} without a label skipped (no real/ or fake/ "
+                f"folder, no _real_ or _fake_ in the name), e.g. {self.unlabelled[0]}")
+
+
+def _video_score(item: LabelledInput, result) -> VideoScore:
+    frame_scores = [f.score for f in result.frames if f.score is not None]
+    return VideoScore(item=item, score=result.score, verdict=result.verdict,
+                      threshold=result.threshold, frames_sampled=result.frames_sampled,
+                      frames_used=result.frames_used, frame_scores=frame_scores,
+                      error=result.error)
+
+
+def evaluate_inputs(model, meta: dict, inputs: Sequence[str | os.PathLike],
+                    frames: int | None = None, threshold: float | None = None,
+                    split: str | None = None, on_result: Callable | None = None,
+                    **kwargs) -> EvaluationSummary:
+    """Scores every labelled input with :mod:`dfdetect.predict`; failures are counted.
+
+    Args:
+        model, meta: from :func:`dfdetect.predict.load_detector` (or
+            :func:`dfdetect.models.released.load_mesonet`).
+        inputs: files, folders, stores or manifests (see the module docstring).
+        frames: frames sampled per video (image models; default the model's or 10).
+        threshold: decision threshold (default: the model's, else 0.5).
+        split: for stores, only this split.
+        on_result: called as ``on_result(position, total, video_score, predict_result)``
+            after each video (e.g. to print progress).
+        **kwargs: passed to :func:`dfdetect.predict.score_input` (``detect``,
+            ``detector``, ``detect_max_side``).
+
+    Returns:
+        An :class:`EvaluationSummary`.
+
+    Raises:
+        DataError: no input has a label.
+    """
+    from dfdetect import predict
+
+    spec = predict.model_spec(model, meta)
+    threshold = float(spec.threshold if threshold is None else threshold)
+    labelled, unlabelled, ignored = collect_labelled(inputs, split=split)
+    if not labelled:
+        where = f" ({len(unlabelled)} unlabelled, e.g. {unlabelled[0]})" if unlabelled else ""
+        raise DataError("no labelled input to evaluate: put files under real/ and fake/ "
+                        "folders, name them <source>_real_... / <source>_fake_..., or pass a "
+                        f"store's manifest.csv{where}")
+    summary = EvaluationSummary(videos=[], threshold=threshold, unlabelled=unlabelled,
+                                ignored=ignored)
+    for position, item in enumerate(labelled, 1):
+        if item.crops is None:
+            result = predict._guarded(item.path, lambda: predict.score_input(
+                model, meta, item.path, frames=frames, threshold=threshold, **kwargs))
+        else:
+            result = predict._guarded(item.path, lambda: predict.score_face_crops(
+                model, meta, item.path, item.crops, threshold=threshold))
+        video = _video_score(item, result)
+        video.threshold = threshold
+        summary.videos.append(video)
+        if on_result is not None:
+            on_result(position, len(labelled), video, result)
+    return summary
+
+
+# --------------------------------------------------------------------------- metrics
+
+def _group_metrics(group: str, name: str, videos: Sequence[VideoScore],
+                   threshold: float) -> dict:
+    scored = [v for v in videos if v.score is not None]
+    labels = np.array([v.item.label for v in scored], dtype=int)
+    scores = np.array([v.score for v in scored], dtype=float)
+    nan = float("nan")
+    video = binary_metrics(labels, scores, threshold) if len(scored) else {}
+    frame_labels = np.array([v.item.label for v in scored for _ in v.frame_scores], dtype=int)
+    frame_scores = np.array([s for v in scored for s in v.frame_scores], dtype=float)
+    frame = binary_metrics(frame_labels, frame_scores, threshold) if len(frame_scores) else {}
+    with_face = sum(v.frames_used for v in videos)
+    sampled = sum(v.frames_sampled for v in videos)
+    return {
+        "group": group, "name": name, "n_videos": len(videos),
+        "n_real": sum(v.item.label == 0 for v in videos),
+        "n_fake": sum(v.item.label == 1 for v in videos),
+        "n_scored": len(scored),
+        "n_no_face": sum(v.verdict == "NO FACE" for v in videos),
+        "n_failed": sum(v.verdict == "ERROR" for v in videos),
+        "video_auc": video.get("ROC AUC", nan), "video_ap": video.get("AP", nan),
+        "video_eer": video.get("EER", nan), "video_acc": video.get("Acc", nan),
+        "threshold": threshold, "frame_auc": frame.get("ROC AUC", nan),
+        "n_frames_scored": int(len(frame_scores)), "frames_with_face": with_face,
+        "frames_sampled": sampled, "face_rate": with_face / sampled if sampled else nan,
+    }
+
+
+def metrics_table(videos: Sequence[VideoScore], threshold: float) -> list[dict]:
+    """Rows of ``metrics.csv``: all videos, then each source, then each fake method.
+
+    A source's row holds that source's videos (AUC, AP and EER are NaN -- blank in the
+    CSV -- when it has one class only). A method's row holds its fakes against **all**
+    the reals of the evaluation, the usual per-manipulation AUC. Video metrics are over
+    videos with a score (NO FACE and failed ones are counted, not scored); the frame
+    AUC is over every scored frame of an image model, labelled with its video's label.
+    """
+    rows = [_group_metrics("all", "all", videos, threshold)]
+    for source in sorted({v.item.source for v in videos}):
+        rows.append(_group_metrics("source", source,
+                                   [v for v in videos if v.item.source == source], threshold))
+    reals = [v for v in videos if v.item.label == 0]
+    for method in sorted({v.item.method for v in videos if v.item.label == 1}):
+        fakes = [v for v in videos if v.item.label == 1 and v.item.method == method]
+        rows.append(_group_metrics("method", method, fakes + reals, threshold))
+    return rows
+
+
+def write_outputs(out: str | os.PathLike, summary: EvaluationSummary,
+                  title: str = "") -> dict[str, str]:
+    """Writes ``scores.csv``, ``metrics.csv`` and ``roc.png`` into ``out`` (atomically).
+
+    Returns:
+        ``{"scores": path, "metrics": path, "roc": path or None}`` (no ROC when no group
+        has both classes scored).
+    """
+    from dfdetect import plots
+    from dfdetect.results import write_table
+
+    out = os.fspath(out)
+    os.makedirs(out, exist_ok=True)
+    paths = {"scores": os.path.join(out, "scores.csv"),
+             "metrics": os.path.join(out, "metrics.csv"), "roc": None}
+    write_table(paths["scores"], [v.row() for v in summary.videos], SCORE_COLUMNS)
+    write_table(paths["metrics"], metrics_table(summary.videos, summary.threshold),
+                METRIC_COLUMNS)
+
+    def curve(videos):
+        scored = [v for v in videos if v.score is not None]
+        return [v.item.label for v in scored], [v.score for v in scored]
+
+    by_source = {"all": curve(summary.videos)}
+    for source in sorted({v.item.source for v in summary.videos}):
+        by_source[source] = curve([v for v in summary.videos if v.item.source == source])
+    drawable = {k: c for k, c in by_source.items() if len(set(c[0])) == 2}
+    if drawable:
+        # Drawn to a temporary name and renamed, so a reader never sees half a PNG.
+        tmp = os.path.join(out, ".tmp-roc.png")
+        plots.roc_curves(tmp, drawable, title=title or "video ROC: all and per source")
+        os.replace(tmp, os.path.join(out, "roc.png"))
+        paths["roc"] = os.path.join(out, "roc.png")
+    return paths
