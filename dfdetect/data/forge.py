@@ -42,6 +42,8 @@ METHODS = ("self_blend", "identity_swap")
 #: another version is rebuilt instead of reused (:func:`dfdetect.experiment.benchmark_store`).
 #: 2: the face's texture is mostly degraded (down-up-sampled or blurred) — see
 #: :func:`sample_self_blend_params`.
+#: 3: the Self-Blended Images recipe in full (:func:`sbi`) is available for the default
+#: detector's training; the benchmark's methods and their distributions are version 2's.
 GENERATOR_VERSION = 2
 
 #: Probabilities of the texture change (none, down-up-sample, blur, sharpen). Mostly
@@ -529,3 +531,199 @@ def finish(image: np.ndarray, size: int, params: dict) -> np.ndarray:
             raise DataError("JPEG encoding failed")
         image = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray(image)
+
+
+# ----------------------------------------------------------------------------- SBI (v3)
+#
+# The Self-Blended Images recipe as published (Shiohara & Yamasaki, CVPR 2022, and their
+# released training code), used to train the shipped default detector: every step below
+# is one of the paper's, with the paper's ranges.
+
+#: SBI's blend ratios: a third of the fakes are partial blends.
+SBI_BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
+
+
+def extend_forehead(landmarks: np.ndarray, height: float = 0.55) -> np.ndarray:
+    """The 68 points plus 10 forehead points above the brows (78 in all).
+
+    dlib's 68 points stop at the brows, but face swaps (and SBI's 81-point hull) cover
+    the forehead. Each brow point is moved up along the face's vertical axis (chin ->
+    nose bridge) by ``height`` x the nose-bridge-to-chin distance, scaled down towards
+    the temples so the hull follows the forehead's curve.
+
+    Args:
+        landmarks: ``(68, 2)`` points.
+        height: forehead height as a fraction of the bridge-to-chin distance.
+
+    Returns:
+        ``(78, 2)`` float64 points.
+    """
+    lm = np.asarray(landmarks, np.float64)
+    up = lm[27] - lm[8]  # chin -> top of the nose bridge
+    brows = lm[17:27]
+    # 0 at the outer brow ends, 1 in the middle: a rounded forehead
+    curve = np.sin(np.linspace(0.15, 0.85, 10) * np.pi)
+    top = brows + up[None, :] * height * (0.55 + 0.45 * curve)[:, None]
+    return np.concatenate([lm, top], axis=0)
+
+
+def sample_sbi_params(rng: np.random.Generator) -> dict:
+    """Draws one SBI forgery's parameters (the published recipe's ranges).
+
+    * source-target augmentation: colour (RGB shift +-20, hue +-0.3*?/sat/val shifts as in
+      albumentations' defaults scaled down, brightness/contrast +-0.1) and frequency
+      (downscale 0.25-0.5 or sharpen), applied to the source or to the target;
+    * mask: hull of the 68 points, or of 78 with the forehead; affine deformation
+      (translation +-3 %, scale 0.95-1.05) of the source; elastic deformation of the
+      mask; two blurs with random odd kernels; blend ratio from :data:`SBI_BLEND_RATIOS`.
+    """
+    return {
+        "aug_side": int(rng.integers(2)),  # 0: augment the source, 1: the target
+        "rgb": [float(v) for v in rng.uniform(-20, 20, 3)],
+        "hue": float(rng.uniform(-0.3, 0.3) * 10),  # OpenCV hue units (0-180)
+        "sat": float(rng.uniform(-0.3, 0.3) * 30),
+        "val": float(rng.uniform(-0.3, 0.3) * 20),
+        "brightness": float(rng.uniform(-0.1, 0.1)),
+        "contrast": float(rng.uniform(-0.1, 0.1)),
+        "colour_p": [bool(v) for v in rng.uniform(0, 1, 3) < 0.3],
+        "freq": int(rng.choice(3, p=[0.1, 0.45, 0.45])),  # none, downscale, sharpen
+        "down": float(rng.uniform(0.25, 0.5)),
+        "sharpen": float(rng.uniform(0.2, 0.5)),
+        "forehead": bool(rng.uniform() < 0.5),
+        "tx": float(rng.uniform(-0.03, 0.03)),
+        "ty": float(rng.uniform(-0.015, 0.015)),
+        "scale": float(rng.uniform(0.95, 1 / 0.95)),
+        "elastic_alpha": float(rng.uniform(20, 50)),
+        "elastic_sigma": float(rng.uniform(5, 9)),
+        "elastic_seed": int(rng.integers(2**31 - 1)),
+        "mask_down": float(rng.uniform(0.3, 1.0)),  # SBI deforms the mask at a lower size
+        "kernel1": int(rng.integers(3, 13)) * 2 + 1,
+        "kernel2": int(rng.integers(3, 13)) * 2 + 1,
+        "sigma2": float(rng.uniform(5, 46)),
+        "ratio": float(rng.choice(SBI_BLEND_RATIOS)),
+    }
+
+
+def _sbi_colour(img: np.ndarray, p: dict) -> np.ndarray:
+    """RGB shift, HSV shift and brightness/contrast, each on with probability 0.3."""
+    out = img.astype(np.float32)
+    use_rgb, use_hsv, use_bc = p["colour_p"]
+    if use_rgb:
+        out = out + np.asarray(p["rgb"], np.float32)
+    if use_hsv:
+        hsv = cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
+        hsv = hsv.astype(np.float32)
+        hsv[..., 0] = np.mod(hsv[..., 0] + p["hue"], 180)
+        hsv[..., 1] += p["sat"]
+        hsv[..., 2] += p["val"]
+        hsv = np.clip(hsv, 0, [179, 255, 255]).astype(np.uint8)
+        out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).astype(np.float32)
+    if use_bc:
+        out = out * (1 + p["contrast"]) + 255 * p["brightness"]
+    return out
+
+
+def _sbi_frequency(img: np.ndarray, p: dict) -> np.ndarray:
+    """Downscale-upscale (the low-resolution face of a swap) or sharpen."""
+    h, w = img.shape[:2]
+    if p["freq"] == 1:
+        f = p["down"]
+        small = cv2.resize(img, (max(2, int(w * f)), max(2, int(h * f))),
+                           interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if p["freq"] == 2:
+        blur = cv2.GaussianBlur(img, (0, 0), 1.0)
+        return img + p["sharpen"] * 2.0 * (img - blur)
+    return img
+
+
+def _elastic(mask: np.ndarray, alpha: float, sigma: float, seed: int) -> np.ndarray:
+    """Elastic deformation (Simard et al.) of a mask, displacement ~alpha px smoothed."""
+    h, w = mask.shape
+    rng = np.random.default_rng(seed)
+    dx = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma) * alpha
+    dy = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma) * alpha
+    xx, yy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(mask, xx + dx, yy + dy, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def sbi_mask(shape, landmarks: np.ndarray, p: dict) -> np.ndarray:
+    """SBI's blend mask: hull -> elastic deformation (at a lower size) -> two blurs.
+
+    The first blur followed by keeping only the part that stays at its peak erodes the
+    hull by a random margin; the second blur makes the soft edge. The mask is scaled by
+    its peak each time (a mask divided by ``max + eps`` and cut at 1 would be empty).
+
+    Returns:
+        float32 ``(H, W)`` in ``[0, 1]`` with peak 1 (unless the face is off-image).
+    """
+    lm = np.asarray(landmarks, np.float64)
+    pts = extend_forehead(lm) if p["forehead"] else lm
+    h, w = shape[:2]
+    mask = hull_mask(shape, pts)
+    f = p["mask_down"]
+    sh, sw = max(8, int(h * f)), max(8, int(w * f))
+    small = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
+    small = _elastic(small, p["elastic_alpha"] * f * h / 256, max(1.0, p["elastic_sigma"] * f * h / 256),
+                     p["elastic_seed"])
+    mask = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    k1 = max(3, int(p["kernel1"] * h / 256) | 1)
+    mask = cv2.GaussianBlur(mask, (k1, k1), 0)
+    peak = float(mask.max())
+    if peak <= 1e-6:
+        return np.zeros((h, w), np.float32)
+    mask = mask / peak
+    mask[mask < 0.999] = 0  # keep the core that stays at the peak: a random erosion
+    k2 = max(3, int(p["kernel2"] * h / 256) | 1)
+    mask = cv2.GaussianBlur(mask, (k2, k2), p["sigma2"] * h / 256)
+    peak = float(mask.max())
+    return (mask / peak if peak > 1e-6 else mask).astype(np.float32)
+
+
+def sbi(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator | None = None,
+        params: dict | None = None) -> tuple[np.ndarray, Forgery]:
+    """One Self-Blended Image: the (possibly augmented) real and its blend.
+
+    Source-target augmentation changes one side: with ``aug_side == 0`` the source (the
+    blended-in face) is changed and the target stays the real image; with ``aug_side == 1``
+    the target is changed, so the returned real is the changed target (a real and its
+    blend stay a real pair, as in SBI's batches).
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+        landmarks: ``(68, 2)`` points of the face in ``image``.
+        rng: draws the parameters (ignored when ``params`` is given).
+        params: explicit parameters (:func:`sample_sbi_params`).
+
+    Returns:
+        ``(real, forgery)``: the real image the blend was made into (uint8) and a
+        :class:`Forgery` (method ``sbi``) whose mask is the blend's alpha.
+
+    Raises:
+        DataError: bad image or landmarks.
+    """
+    image = _check_image(image)
+    lm = check_landmarks(landmarks, image.shape)
+    if params is None:
+        if rng is None:
+            raise ValueError("sbi needs rng or params")
+        params = sample_sbi_params(rng)
+    p = params
+    base = image.astype(np.float32)
+    changed = _sbi_frequency(_sbi_colour(base, p), p)
+    if p["aug_side"] == 0:
+        source, target = changed, base
+    else:
+        source, target = base, np.clip(changed, 0, 255)
+    size = face_size(lm)
+    h, w = image.shape[:2]
+    m = _similarity(face_centre(lm), p["scale"], np.array([p["tx"], p["ty"]]) * size)
+    source = cv2.warpAffine(source, m, (w, h), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REFLECT)
+    mask = sbi_mask(image.shape, lm, p)
+    alpha = mask * p["ratio"]
+    out = source * alpha[..., None] + target * (1 - alpha[..., None])
+    real = np.clip(np.round(target), 0, 255).astype(np.uint8)
+    fake = np.clip(np.round(out), 0, 255).astype(np.uint8)
+    return real, Forgery(fake, alpha.astype(np.float32), "sbi", dict(p))

@@ -32,6 +32,8 @@ BUILDERS: dict[str, str] = {
     "convlstm_cbam": "dfdetect.models.video:build_convlstm_cbam",
     "xception_lstm": "dfdetect.models.video:build_xception_lstm",
     "xception_convlstm": "dfdetect.models.video:build_xception_convlstm",
+    # the shipped default detector (SBI + boundary head)
+    "default_detector": "dfdetect.models.detector:build_default_detector",
     # P4
     "pose_lstm": "dfdetect.models.sequence:build_pose_lstm",
     "pose_cnn_lstm": "dfdetect.models.sequence:build_pose_cnn_lstm",

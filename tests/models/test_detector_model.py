@@ -1,0 +1,32 @@
+"""The default detector's network: outputs, sizes, the export view and the registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dfdetect.models import detector, registry
+
+
+def test_two_outputs_while_training_one_when_exported():
+    model = detector.build_default_detector((64, 64, 3))
+    out = model(np.zeros((2, 64, 64, 3), np.float32))
+    assert out["p_fake"].shape == (2, 1)
+    assert out["boundary"].shape == (2, 16, 16, 1)
+    exported = detector.detector_for_export(model)
+    assert exported.output_shape == (None, 1)
+    x = np.random.default_rng(0).uniform(0, 1, (3, 64, 64, 3)).astype(np.float32)
+    np.testing.assert_allclose(exported.predict_on_batch(x),
+                               model.predict_on_batch(x)["p_fake"], rtol=1e-5, atol=1e-6)
+
+
+def test_size_fits_the_30_mb_limit_and_inputs_must_divide_by_32():
+    model = detector.build_default_detector()
+    assert model.input_shape == (None, 128, 128, 3)
+    assert 1_000_000 < model.count_params() < 30e6 / 4 / 2  # float32, with room to spare
+    with pytest.raises(ValueError, match="divisible by 32"):
+        detector.build_default_detector((100, 100, 3))
+
+
+def test_registry_builds_it_by_name():
+    assert registry.get_builder("default_detector") is detector.build_default_detector

@@ -1,0 +1,110 @@
+"""The default detector's training: pool preparation, pairs and their boundary maps,
+identity-disjoint splits, a smoke training that resumes, and the exported model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from dfdetect import detector
+from dfdetect.errors import DataError
+
+SMOKE = dataclasses.replace(detector.SCALES["smoke"], max_photos=None)
+
+
+@pytest.fixture(scope="module")
+def pool(shared_data, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    for path in sorted((shared_data / "faces").glob("*.jpg"))[:14]:
+        shutil.copy(path, folder / path.name)
+    cache = tmp_path_factory.mktemp("pool")
+    return detector.prepare_pool(str(folder), None, SMOKE, cache, workers=1,
+                                 say=lambda line: None)
+
+
+def test_pool_holds_canvases_with_landmarks_and_the_predict_crop(pool):
+    n = len(pool)
+    assert 8 <= n <= 14
+    assert pool.images.shape == (n, SMOKE.canvas, SMOKE.canvas, 3)
+    assert pool.images.dtype == np.uint8
+    assert pool.landmarks.shape == (n, 68, 2)
+    cx, cy, side = pool.crop[0]
+    # the canvas holds 1.5x the predict crop, centred
+    assert side == pytest.approx(SMOKE.canvas / detector.CONTEXT, rel=0.02)
+    assert cx == pytest.approx(SMOKE.canvas / 2)
+    assert (pool.kind == "photo").all()
+
+
+def test_pool_is_cached(pool, shared_data, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in sorted((shared_data / "faces").glob("*.jpg"))[:3]:
+        shutil.copy(path, folder / path.name)
+    lines = []
+    first = detector.prepare_pool(str(folder), None, SMOKE, tmp_path / "c", workers=1,
+                                  say=lines.append)
+    again = detector.prepare_pool(str(folder), None, SMOKE, tmp_path / "c", workers=1,
+                                  say=lines.append)
+    np.testing.assert_array_equal(first.images, again.images)
+    assert "from" in lines[-1]
+
+
+def test_a_missing_folder_is_one_clear_error(tmp_path):
+    with pytest.raises(DataError, match="not a folder"):
+        detector.prepare_pool(str(tmp_path / "nope"), None, SMOKE, tmp_path, workers=1)
+
+
+def test_pairs_are_deterministic_and_the_boundary_marks_the_blend_edge(pool):
+    real, fake, bmap = detector.make_pair(pool, 0, np.random.default_rng(5), 64)
+    real2, fake2, bmap2 = detector.make_pair(pool, 0, np.random.default_rng(5), 64)
+    np.testing.assert_array_equal(fake, fake2)
+    np.testing.assert_array_equal(bmap, bmap2)
+    assert real.shape == fake.shape == (64, 64, 3) and bmap.shape == (16, 16)
+    assert 0 <= bmap.min() and bmap.max() <= 1 and bmap.max() > 0.3
+    assert not np.array_equal(real, fake)
+    # the boundary is a ring: the crop's corners and its centre are (mostly) not on it
+    assert bmap[0, 0] < 0.05 and bmap[8, 8] < bmap.max()
+
+
+def test_boundary_target_is_zero_inside_and_outside():
+    alpha = np.zeros((40, 40), np.float32)
+    alpha[10:30, 10:30] = 0.5
+    b = detector.boundary_target(alpha, 0.5, 40)
+    assert b[20, 20] == 0 and b[0, 0] == 0
+
+
+def test_split_keeps_videos_whole():
+    groups = np.array(["a.jpg", "b.jpg", "c.jpg"] + ["v1.mp4"] * 3 + ["v2.mp4"] * 3
+                      + ["v3.mp4"] * 3 + ["v4.mp4"] * 3)
+    kinds = np.array(["photo"] * 3 + ["frame"] * 12)
+    fake_pool = detector.FacePool(np.zeros((15, 4, 4, 3), np.uint8), np.zeros((15, 68, 2)),
+                                  np.zeros((15, 3)), groups, kinds)
+    train, val = detector.split_pool(fake_pool, val_videos=1)
+    assert set(groups[train]).isdisjoint(set(groups[val]))
+    assert len({g for g in groups[val] if g.endswith(".mp4")}) == 1
+
+
+def test_smoke_training_exports_a_predict_model_and_resumes(pool, tmp_path):
+    from dfdetect import predict
+
+    out, export = tmp_path / "run", tmp_path / "default.keras"
+    sc = dataclasses.replace(SMOKE, epochs=1)
+    state = detector.train_detector(pool, sc, out, export_path=export, say=lambda s: None)
+    assert state["epoch"] == 1 and state["best_epoch"] == 1
+    model, meta = predict.load_detector(export)
+    spec = predict.model_spec(model, meta)
+    assert (spec.kind, spec.height, spec.frames) == ("image", 64, None)
+    assert meta["frames"] == detector.PREDICT_FRAMES and 0 <= meta["threshold"] <= 1
+    assert model.output_shape == (None, 1)
+    # a rerun with more epochs continues from the saved state instead of starting over
+    more = dataclasses.replace(SMOKE, epochs=2)
+    state = detector.train_detector(pool, more, out, export_path=None, say=lambda s: None)
+    assert state["epoch"] == 2 and len(state["history"]) == 2
+    saved = json.loads((out / "state.json").read_text())
+    assert saved["epoch"] == 2
+    with pytest.raises(DataError, match="another --out"):
+        detector.train_detector(pool, SMOKE, out, seed=7, say=lambda s: None)
