@@ -17,7 +17,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 
 .PHONY: setup test reproduce-fusion reproduce-convlstm reproduce-pose \
-        reproduce-deepforense grid-custom-cnn inception-unfreeze grid-sequence \
+        reproduce-deepforense detector grid-custom-cnn inception-unfreeze grid-sequence \
         bench bench-whole-runs benchmark-difficulty pose-env pose-check clean
 
 setup: $(STAMP)
@@ -142,6 +142,14 @@ realworld-mesonet: setup
 	for weights in Meso4_DF Meso4_F2F; do \
 	    $(PY) -m dfdetect.cli evaluate --mesonet $(MESONET)/$$weights.h5 --frames 16 \
 	        $(REALWORLD) --out results/realworld/mesonet_$$weights || exit 1; done
+
+# The shipped default detector (dfdetect/weights/default.keras): SBI + boundary head from
+# scratch on ../shared/data/faces and frames of ../shared/data/videos (never realworld/).
+# Resumable: rerun to continue; DETECTOR_HOURS stops cleanly after the epoch past it.
+DETECTOR_HOURS ?=
+detector: setup
+	$(PY) experiments/default_detector.py --scale $(SCALE) --seed $(SEED) \
+	    $(if $(DETECTOR_HOURS),--hours $(DETECTOR_HOURS))
 
 clean:
 	rm -rf $(VENV) $(POSE_VENV) .pytest_cache build *.egg-info

@@ -83,7 +83,7 @@ SCALES = {
                            max_photos=24, frames_per_video=3, val_pairs=8),
     # measured on 2 cores: ~120 img/s for the model alone, ~3.5 min per epoch with the
     # pair generation sharing the cores
-    "cpu": DetectorScale("cpu", size=128, canvas=224, epochs=24, steps=400, batch_pairs=16,
+    "cpu": DetectorScale("cpu", size=128, canvas=224, epochs=40, steps=400, batch_pairs=16,
                          max_photos=None, frames_per_video=60, val_pairs=600),
     "paper": DetectorScale("paper", size=256, canvas=384, epochs=100, steps=1000,
                            batch_pairs=16, max_photos=None, frames_per_video=120,
