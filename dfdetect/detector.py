@@ -589,6 +589,23 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
     return state
 
 
-def _print(line: str) -> None:
-    print(line, flush=True)
-    sys.stdout.flush()
+def write_training_record(out_dir: str | os.PathLike, results_dir: str | os.PathLike) -> str:
+    """Copies a run's per-epoch history and its outcome to ``results_dir`` (committed).
+
+    ``history.csv``: loss, boundary loss and validation AUCs per epoch; ``training.json``:
+    epochs done, best epoch, its validation AUCs and threshold, wall seconds.
+    """
+    from dfdetect.results import atomic_write_text, read_table, write_table
+
+    out, res = Path(out_dir), Path(results_dir)
+    state = json.loads((out / "state.json").read_text())
+    res.mkdir(parents=True, exist_ok=True)
+    write_table(res / "history.csv", read_table(out / "history.csv"))
+    best = next((r for r in state["history"] if r["epoch"] == state["best_epoch"]), {})
+    record = {"scale": state["scale"], "seed": state["seed"], "epochs_done": state["epoch"],
+              "best_epoch": state["best_epoch"],
+              "best_val_auc_sbi": best.get("val_auc_sbi"),
+              "best_val_auc_swap": best.get("val_auc_swap"),
+              "threshold": state.get("best_threshold"), "train_seconds": state["seconds"]}
+    atomic_write_text(res / "training.json", json.dumps(record, indent=2) + "\n")
+    return str(res)

@@ -47,6 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="where the best model goes (default: the shipped "
                              "dfdetect/weights/default.keras at cpu/paper scale, "
                              "<out>/default.keras at smoke)")
+    parser.add_argument("--results", default=os.path.join("results", "detector"),
+                        help="where history.csv and training.json go (cpu/paper scale)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=None,
                         help="planned epochs (default: the scale's)")
@@ -80,6 +82,8 @@ def main(argv=None) -> int:
             shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
         detector.train_detector(pool, sc, out, export_path=export, seed=args.seed,
                                 hours=args.hours, command=command)
+        if args.scale != "smoke":
+            print(f"training record: {detector.write_training_record(out, args.results)}")
     except DfdetectError as err:
         print(f"default_detector: error: {err}", file=sys.stderr)
         return 2

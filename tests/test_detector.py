@@ -108,3 +108,20 @@ def test_smoke_training_exports_a_predict_model_and_resumes(pool, tmp_path):
     assert saved["epoch"] == 2
     with pytest.raises(DataError, match="another --out"):
         detector.train_detector(pool, SMOKE, out, seed=7, say=lambda s: None)
+
+
+def test_training_record_copies_history_and_the_best_epoch(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    history = [{"epoch": 1, "val_auc_sbi": 0.6, "val_auc_swap": 0.7},
+               {"epoch": 2, "val_auc_sbi": 0.8, "val_auc_swap": 0.75}]
+    (run / "state.json").write_text(json.dumps(
+        {"scale": "cpu", "seed": 0, "epoch": 2, "best_epoch": 2, "best_threshold": 0.4,
+         "seconds": 12.5, "history": history}))
+    (run / "history.csv").write_text("epoch,val_auc_sbi,val_auc_swap\n1,0.6,0.7\n2,0.8,0.75\n")
+    res = detector.write_training_record(run, tmp_path / "res")
+    record = json.loads((tmp_path / "res" / "training.json").read_text())
+    assert record["best_epoch"] == 2 and record["best_val_auc_sbi"] == 0.8
+    assert record["epochs_done"] == 2 and record["threshold"] == 0.4
+    assert (tmp_path / "res" / "history.csv").read_text().count("\n") == 3
+    assert res == str(tmp_path / "res")
