@@ -74,23 +74,57 @@ def test_lr_scheduler_is_applied(tmp_path):
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.025)
 
 
+_MIRRORED_SCRIPT = r"""
+import json, sys
+import tensorflow as tf
+# Two logical CPUs must be configured before TensorFlow initialises its devices, which
+# is why this runs in a fresh process and not in the test process.
+cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+import numpy as np
+from dfdetect import training
+from dfdetect.data.pipeline import array_dataset
+
+strategy = training.get_strategy("mirrored")
+with strategy.scope():
+    inp = keras.Input((4,))
+    model = training.compile_model(keras.Model(inp, keras.layers.Dense(1, activation="sigmoid")(inp)))
+kernel = model.weights[0]
+before = kernel.numpy().copy()
+rng = np.random.default_rng(0)
+y = rng.integers(0, 2, 32)
+x = rng.normal(size=(32, 4)).astype("float32") + 3.0 * y[:, None]
+training.fit(model, array_dataset(x, y, 8, label_dtype="float32"), None, epochs=1, verbose=0)
+copies = [c.numpy() for c in strategy.experimental_local_results(kernel.value)]
+model.save(sys.argv[1])
+print("RESULT " + json.dumps({
+    "replicas": strategy.num_replicas_in_sync,
+    "mirrored": isinstance(kernel.value, tf.distribute.DistributedValues),
+    "copy_devices": [c.device for c in strategy.experimental_local_results(kernel.value)],
+    "copies_equal": all(np.allclose(copies[0], c) for c in copies[1:]),
+    "trained": not np.allclose(before, copies[0]),
+}))
+"""
+
+
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
-    import tensorflow as tf
-    cpus = tf.config.list_physical_devices("CPU")
-    try:
-        tf.config.set_logical_device_configuration(
-            cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
-    except RuntimeError:
-        pass  # already initialised by an earlier test: use what exists
-    strategy = training.get_strategy("mirrored")
-    with strategy.scope():
-        model = training.compile_model(_model(1))
-    x, y = _toy(32)
-    training.fit(model, array_dataset(x, y, 8, label_dtype="float32"), None, epochs=1,
-                 verbose=0)
-    model.save(tmp_path / "m.keras")
-    assert strategy.num_replicas_in_sync >= 1
-    assert keras.models.load_model(tmp_path / "m.keras").output_shape == (None, 1)
+    """Two logical CPUs -> two replicas, each variable mirrored on both, kept in sync."""
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "m.keras"
+    done = subprocess.run([sys.executable, "-c", _MIRRORED_SCRIPT, str(path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")][-1]
+    result = json.loads(line[len("RESULT "):])
+    assert result["replicas"] == 2
+    assert result["mirrored"]
+    assert [d.rsplit(":", 2)[-2:] for d in result["copy_devices"]] == [["CPU", "0"], ["CPU", "1"]]
+    assert result["trained"] and result["copies_equal"]
+    assert keras.models.load_model(path).output_shape == (None, 1)
 
 
 def test_run_grid_resumes_and_records_failures(tmp_path):

@@ -127,3 +127,72 @@ def test_channel_shift_brightness_moves_all_channels_of_an_image_together():
     np.testing.assert_allclose(per_image, per_image[:, :1].repeat(3, axis=1), atol=1e-6)
     assert np.all(np.abs(per_image - 0.5) <= 0.2 + 1e-6) and per_image.std() > 0.01
     assert (y == y[:, :1, :1, :]).all()  # one offset per image, not per pixel
+
+
+def test_p1_augmentation_carries_the_papers_ranges():
+    """SPEC.md P1 / the report: rotation up to 15 degrees, zoom 20 %, brightness +-20 %,
+    a random RGB channel shift (range assumed: 0.1 of [0, 1]) and horizontal flip."""
+    aug = pipeline.build_augmentation(seed=1)
+    geometry = [layer for layer in aug.layers if isinstance(layer, pipeline.RandomRotationZoom)]
+    colour = [layer for layer in aug.layers if isinstance(layer, pipeline.RandomChannelShift)]
+    assert len(geometry) == 1 and len(colour) == 1 and len(aug.layers) == 2
+    g, c = geometry[0].get_config(), colour[0].get_config()
+    assert g["rotation_degrees"] == pytest.approx(15.0)
+    assert g["zoom"] == pytest.approx(0.2)
+    assert g["horizontal_flip"] is True
+    # brightness: our reading of "+-20 %" is an offset of up to 0.2 of the [0, 1] range
+    # shared by the channels (README, "Differences from the papers").
+    assert c["brightness"] == pytest.approx(0.2)
+    assert c["factor"] == pytest.approx(0.1)
+    # the ranges survive a save / load of a model that holds the augmentation
+    clone = keras.Sequential.from_config(aug.get_config())
+    assert clone.layers[0].get_config()["rotation_degrees"] == pytest.approx(15.0)
+    assert clone.layers[1].get_config()["brightness"] == pytest.approx(0.2)
+
+
+def _affine_of_each_image(out):
+    """Per image, the rotation angle (degrees), zoom and mirror the layer applied.
+
+    The probe's channels 0 and 1 hold each pixel's own x and y. Output pixel p samples
+    the input at c + s R(angle) F (p - c), and bilinear sampling of a linear function is
+    exact, so at the centre the finite differences of the two channels give s, angle, F.
+    """
+    mid = out.shape[1] // 2
+    dx_dpx = (out[:, mid, mid + 1, 0] - out[:, mid, mid - 1, 0]) / 2
+    dx_dpy = (out[:, mid + 1, mid, 0] - out[:, mid - 1, mid, 0]) / 2
+    dy_dpy = (out[:, mid + 1, mid, 1] - out[:, mid - 1, mid, 1]) / 2
+    # d x_in / d p_y = -s sin(angle), d y_in / d p_y = s cos(angle)
+    angle = np.degrees(np.arctan2(-dx_dpy, dy_dpy))
+    scale = np.hypot(dx_dpy, dy_dpy)
+    mirrored = dx_dpx * dy_dpy < 0  # d x_in / d p_x = s cos(angle) F
+    return angle, scale, mirrored
+
+
+def test_p1_augmentation_draws_within_the_papers_ranges():
+    """Measured on the images, not read from the config: the angles span +-15 degrees,
+    the zoom 0.8-1.2, half the images are mirrored, brightness and channel offsets their
+    ranges."""
+    n, size = 400, 17
+    ys, xs = np.mgrid[0:size, 0:size].astype("float32")
+    probe = np.stack([xs, ys, np.zeros_like(xs)], axis=-1)
+    aug = pipeline.build_augmentation(seed=7)
+    geometry, colour = aug.layers
+    out = keras.ops.convert_to_numpy(geometry(np.repeat(probe[None], n, 0), training=True))
+    angle, scale, mirrored = _affine_of_each_image(out)
+    assert np.abs(angle).max() <= 15.0 + 0.05
+    assert np.abs(angle).max() >= 14.0  # the range is 15 degrees, not less
+    assert scale.min() >= 0.8 - 1e-3 and scale.max() <= 1.2 + 1e-3
+    assert scale.min() <= 0.82 and scale.max() >= 1.18
+    assert 0.4 <= mirrored.mean() <= 0.6
+
+    grey = np.full((n, 2, 2, 3), 0.5, np.float32)  # no clipping: offsets stay within 0.3
+    offsets = keras.ops.convert_to_numpy(colour(grey, training=True))[:, 0, 0, :] - 0.5
+    common = offsets.mean(axis=1)  # brightness + the mean of the three channel shifts
+    spread = offsets - common[:, None]  # channel shifts only
+    assert np.abs(offsets).max() <= 0.3 + 1e-5
+    # a channel differs from another by at most 2 x 0.1, and the draws get close to it
+    pairwise = np.abs(offsets[:, :, None] - offsets[:, None, :]).max()
+    assert 0.17 <= pairwise <= 0.2 + 1e-5
+    assert np.abs(spread).max() <= 0.2
+    # the channel shifts' mean stays within 0.1: beyond that it is brightness
+    assert np.abs(common).max() >= 0.2
