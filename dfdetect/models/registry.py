@@ -37,6 +37,12 @@ BUILDERS: dict[str, str] = {
     # P4
     "pose_lstm": "dfdetect.models.sequence:build_pose_lstm",
     "pose_cnn_lstm": "dfdetect.models.sequence:build_pose_cnn_lstm",
+    # P4 Table 5 / Table 6 image networks over pose sequences (see pose_baselines)
+    "pose_vgg16": "dfdetect.models.pose_baselines:build_pose_vgg16",
+    "pose_resnet50": "dfdetect.models.pose_baselines:build_pose_resnet50",
+    "pose_resnet101": "dfdetect.models.pose_baselines:build_pose_resnet101",
+    "pose_resnet152": "dfdetect.models.pose_baselines:build_pose_resnet152",
+    "pose_resnet152_face": "dfdetect.models.pose_baselines:build_pose_resnet152_face",
 }
 
 
