@@ -1,7 +1,10 @@
 """The ``dfdetect`` command: parses arguments and calls the library (nothing more).
 
-Every user-facing failure is a :class:`dfdetect.errors.DfdetectError`, printed as one
-line ``dfdetect: error: <file>: <what is wrong>`` with exit code 2.
+Every user-facing failure is printed as one line ``dfdetect: error: <file>: <what is
+wrong / what to do>`` with exit code 2: a :class:`dfdetect.errors.DfdetectError`, and
+also (one error boundary, :func:`main`) any ``OSError`` (full disk, permissions, a
+read-only file system), decode error or damaged archive the library did not turn into
+one. ``--verbose`` adds the traceback. Output paths are checked before the work starts.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ def _quiet_tensorflow() -> None:
 
 def _cmd_data_crop(args: argparse.Namespace) -> int:
     from dfdetect.data import store
+    from dfdetect.io import check_output_dir
 
+    check_output_dir(args.out, "store folder")
     summary = store.crop_dataset(
         args.source, layout=args.layout, out=args.out, frames=args.frames,
         size=args.size, label=args.label, detector=args.detector, workers=args.workers,
@@ -34,7 +39,9 @@ def _cmd_data_crop(args: argparse.Namespace) -> int:
 
 def _cmd_data_build(args: argparse.Namespace) -> int:
     from dfdetect.data import benchmark
+    from dfdetect.io import check_output_dir
 
+    check_output_dir(args.out, "store folder")
     summary = benchmark.build_benchmark(
         args.benchmark, faces=args.faces, scale=args.scale, out=args.out, seed=args.seed,
         holdout_method=args.holdout_method,
@@ -46,14 +53,30 @@ def _cmd_data_build(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- predict / explain
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def _probability(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
     return value
@@ -111,11 +134,54 @@ def _model_and_inputs(args: argparse.Namespace) -> tuple[str, list[str]]:
     return model, items
 
 
+def _require_media(inputs: list[str]) -> None:
+    """Refuses a run with nothing to score (e.g. an empty folder) before loading a model.
+
+    Raises:
+        DataError: the inputs hold no video or image (one line naming them).
+    """
+    from dfdetect import predict
+    from dfdetect.errors import DataError
+
+    paths, ignored = predict.collect_inputs(inputs)
+    if not paths:
+        others = f" ({ignored} other files ignored)" if ignored else ""
+        raise DataError(f"no videos or images found{others}: name a folder that holds "
+                        "some, or the files themselves", ", ".join(inputs))
+
+
+def _write_json_or_print(path: str, summary, model_path: str, meta: dict) -> None:
+    """Writes the JSON report; when that fails, prints it to stdout so no score is lost.
+
+    Raises:
+        DataError: the report could not be written (after printing it).
+    """
+    from dfdetect import predict
+    from dfdetect.errors import DataError
+    from dfdetect.io import os_error_line
+
+    try:
+        written = predict.write_json(path, summary, model_path, meta)
+    except OSError as err:
+        print(predict.json_report(summary, model_path, meta), flush=True)
+        raise DataError("cannot write the JSON report "
+                        f"({os_error_line(err, with_file=False)}); it was printed to "
+                        "stdout instead", path) from err
+    print(f"scores written to {written}")
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from dfdetect import predict
+    from dfdetect.io import check_output_file
 
     _log_warnings()
     args.model, args.inputs = _model_and_inputs(args)
+    # Outputs checked before an hour of scoring, not after it.
+    if args.json:
+        check_output_file(args.json, "JSON report")
+    if args.plot:
+        check_output_file(args.plot, "plot")
+    _require_media(args.inputs)
     model, meta = predict.load_detector(args.model)
 
     def show(result) -> None:
@@ -127,7 +193,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     summary = predict.predict_inputs(model, meta, args.inputs, on_result=show,
                                      **_scoring_options(args))
     if args.json:
-        print(f"scores written to {predict.write_json(args.json, summary, args.model, meta)}")
+        _write_json_or_print(args.json, summary, args.model, meta)
     if args.plot:
         drawn = predict.write_plot(args.plot, summary.results, threshold=args.threshold)
         print(f"plot written to {drawn}" if drawn else "no plot: no input had a face to score")
@@ -136,9 +202,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from dfdetect import predict
+    from dfdetect.io import check_output_dir
 
     _log_warnings()
     args.model, args.inputs = _model_and_inputs(args)
+    check_output_dir(args.out, "folder for the PNGs")
+    _require_media(args.inputs)
     model, meta = predict.load_detector(args.model)
 
     def show(item) -> None:
@@ -171,6 +240,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         model, meta = predict.load_detector(model_path)
         name = os.path.splitext(os.path.basename(model_path))[0]
     out = args.out or os.path.join("results", "evaluate", name)
+    from dfdetect.io import check_output_dir
+
+    check_output_dir(out, "output folder")
 
     def show(position: int, total: int, video, result) -> None:
         if result.failed:
@@ -239,16 +311,18 @@ def build_parser() -> argparse.ArgumentParser:
                       "a flat folder or a single file (the last two need --label)")
     crop.add_argument("--layout", choices=LAYOUTS, default="folder",
                       help="dataset layout (default: folder)")
-    crop.add_argument("--frames", type=int, default=40, help="frames per video (default 40)")
-    crop.add_argument("--size", type=int, default=256, help="crop side in pixels (default 256)")
+    crop.add_argument("--frames", type=_positive_int, default=40,
+                      help="frames per video (default 40)")
+    crop.add_argument("--size", type=_positive_int, default=256,
+                      help="crop side in pixels (default 256)")
     crop.add_argument("--out", required=True, help="store directory to write")
     crop.add_argument("--label", choices=("real", "fake"),
                       help="label for a flat folder or a single file")
     crop.add_argument("--detector", choices=("hog", "cnn"), default="hog",
                       help="face_recognition detector (default hog; cnn is ~60x slower)")
-    crop.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    crop.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
                       help="parallel worker processes (default: all cores)")
-    crop.add_argument("--min-face", type=float, default=60,
+    crop.add_argument("--min-face", type=_non_negative_float, default=60,
                       help="hog: look for faces smaller than this many pixels (on the "
                            "<= 640 px detection copy) only in frames where no larger face "
                            "is found; 1.8x faster, same boxes within a pixel (default 60; "
@@ -346,19 +420,60 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_verbose(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """``--verbose`` on the top parser and on every subcommand, so it goes anywhere."""
+    parser.add_argument("--verbose", action="store_true",
+                        default=False if top else argparse.SUPPRESS,
+                        help="on an error, also print the Python traceback")
+    for action in parser._actions:  # argparse keeps subparsers only here
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_verbose(child, top=False)
+
+
+def _error_line(err: BaseException) -> str:
+    """The one line (without the ``dfdetect: error:`` prefix) for any failure."""
+    import json
+    import zipfile
+    import zlib
+
+    from dfdetect.io import os_error_line
+
+    if isinstance(err, DfdetectError):
+        return str(err)
+    if isinstance(err, OSError):
+        return os_error_line(err)
+    detail = " ".join(str(err).split())[:300]
+    if isinstance(err, (zipfile.BadZipFile, zlib.error, EOFError)):
+        return f"a damaged archive or compressed file ({detail}): download or build it again"
+    if isinstance(err, (UnicodeDecodeError, json.JSONDecodeError)):
+        return f"a file that should be text or JSON does not decode ({detail}): rebuild it"
+    return (f"unexpected {type(err).__name__}: {detail}; rerun with --verbose for the "
+            "traceback and report it")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``dfdetect`` console command."""
+    """Entry point of the ``dfdetect`` console command.
+
+    The one error boundary: whatever goes wrong below it reaches the user as one line
+    and exit code 2 (130 on Ctrl-C); ``--verbose`` adds the traceback.
+    """
     _quiet_tensorflow()
     parser = build_parser()
+    _add_verbose(parser)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except DfdetectError as err:
-        print(f"dfdetect: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("dfdetect: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001 - the boundary: one line, never a traceback
+        if getattr(args, "verbose", False):
+            import traceback
+
+            traceback.print_exc()
+        print(f"dfdetect: error: {_error_line(err)}", file=sys.stderr, flush=True)
+        return 2
 
 
 if __name__ == "__main__":

@@ -373,11 +373,11 @@ def save_gradcam_grid(path: str | os.PathLike, frames, heats,
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    from dfdetect.io import atomic_path
+
     path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=100, format="png")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # the temp is removed if the write fails
+        fig.savefig(tmp, dpi=100, format="png")
     return path
 
 

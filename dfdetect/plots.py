@@ -14,11 +14,17 @@ from sklearn.metrics import roc_curve  # noqa: E402
 
 
 def _save(fig, path: str | os.PathLike) -> str:
+    # Temp + rename: a full disk or a kill mid-write leaves the previous figure (or
+    # none), never a truncated PNG; the temp keeps the extension savefig reads.
+    from dfdetect.io import atomic_path
+
     path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format=os.path.splitext(path)[1][1:] or None)
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -271,6 +271,11 @@ def load_detector(path: str | os.PathLike):
         model_spec(model, meta)
     except ModelError as err:
         raise ModelError(str(err), path) from None
+    except (TypeError, ValueError, IndexError, AttributeError) as err:
+        # dfdetect.json is a dict but a field has the wrong type (a hand-edited file).
+        raise ModelError(f"its dfdetect.json has a malformed field ({type(err).__name__}: "
+                         f"{' '.join(str(err).split())[:160]}); export it again",
+                         path) from None
     return model, meta
 
 
@@ -651,20 +656,25 @@ def predict_inputs(model, meta: dict, inputs: Sequence[str | os.PathLike],
 
 # --------------------------------------------------------------------------- outputs
 
-def write_json(path: str | os.PathLike, summary: PredictSummary, model_path: str | None = None,
-               meta: dict | None = None) -> str:
-    """Writes every input's verdict and every frame's score, box and timestamp."""
-    from dfdetect.results import atomic_write_text
-
+def json_report(summary: PredictSummary, model_path: str | None = None,
+                meta: dict | None = None) -> str:
+    """The JSON text :func:`write_json` writes (also printed when it cannot be written)."""
     keep = ("experiment", "config", "scale", "kind", "head", "input_shape", "frames",
             "image_size", "threshold", "value_range", "model_name")
     doc = {"model": None if model_path is None else os.fspath(model_path),
            "model_metadata": {k: v for k, v in (meta or {}).items() if k in keep},
            "summary": summary.to_dict(),
            "results": [r.to_dict() for r in summary.results]}
+    return json.dumps(doc, indent=2, allow_nan=False) + "\n"
+
+
+def write_json(path: str | os.PathLike, summary: PredictSummary, model_path: str | None = None,
+               meta: dict | None = None) -> str:
+    """Writes every input's verdict and every frame's score, box and timestamp (atomically)."""
+    from dfdetect.results import atomic_write_text
+
     path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    atomic_write_text(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(path, json_report(summary, model_path, meta))
     return path
 
 
@@ -732,6 +742,25 @@ def _file_stem(path: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "input"
 
 
+def output_stems(paths: Sequence[str]) -> list[str]:
+    """One distinct file-name stem per input, for the pictures explain writes.
+
+    The file name alone when it is unique; the path below the inputs' common folder when
+    two inputs share a name (``a/clip.mp4``, ``b/clip.mp4`` -> ``a_clip_mp4``,
+    ``b_clip_mp4``); a counter when even that collides after unsafe characters become
+    ``_``. Without this the second input's PNGs overwrite the first's.
+    """
+    stems, seen = [], set()
+    for name in _short_names(list(paths)):
+        base = "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "input"
+        stem, counter = base, 2
+        while stem in seen:
+            stem, counter = f"{base}-{counter}", counter + 1
+        seen.add(stem)
+        stems.append(stem)
+    return stems
+
+
 def _save_overlay(path: str, image: np.ndarray, heat: np.ndarray, min_side: int = 256) -> str:
     import cv2
 
@@ -746,16 +775,15 @@ def _save_overlay(path: str, image: np.ndarray, heat: np.ndarray, min_side: int 
     ok, data = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
     if not ok:
         raise DataError("cannot encode the overlay as PNG", path)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as handle:
-        handle.write(data.tobytes())
-    os.replace(tmp, path)
-    return path
+    from dfdetect.io import atomic_write_bytes
+
+    return atomic_write_bytes(path, data.tobytes())
 
 
 def explain_input(model, meta: dict, path: str | os.PathLike, out_dir: str | os.PathLike,
                   frames: int | None = None, top: int = 4, layer_name: str | None = None,
-                  threshold: float | None = None, **kwargs) -> ExplainResult:
+                  threshold: float | None = None, stem: str | None = None,
+                  **kwargs) -> ExplainResult:
     """Grad-CAM overlays for the most suspicious frames of one video or image.
 
     Image models: the ``top`` frames with the highest P(fake). Video models: the clip
@@ -772,6 +800,8 @@ def explain_input(model, meta: dict, path: str | os.PathLike, out_dir: str | os.
         layer_name: Grad-CAM target layer (default: the last feature map,
             :func:`dfdetect.explain.default_layer_path`).
         threshold: decision threshold (default: the model's).
+        stem: the PNGs' name stem (default: from the file name; :func:`explain_inputs`
+            passes :func:`output_stems` so same-named inputs do not overwrite each other).
         **kwargs: passed to :func:`score_video` / :func:`score_image`.
 
     Raises:
@@ -809,7 +839,7 @@ def explain_input(model, meta: dict, path: str | os.PathLike, out_dir: str | os.
     images = np.clip((np.asarray(shown, np.float32) - lo) / (hi - lo), 0.0, 1.0)
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    stem = _file_stem(result.path)
+    stem = stem or _file_stem(result.path)
     what = "frame" if result.media == "video" else "image"
     title = (f"{os.path.basename(result.path)}: {result.verdict}, P(fake) {result.score:.3f}\n"
              f"{what}{'s' if len(labels) > 1 else ''} {', '.join(labels)}")
@@ -833,8 +863,9 @@ def explain_inputs(model, meta: dict, inputs: Sequence[str | os.PathLike],
     """
     paths, ignored = collect_inputs(inputs)
     summary = PredictSummary(results=[], ignored=ignored)
-    for path in paths:
-        item = _guarded(path, lambda: explain_input(model, meta, path, out_dir, **kwargs))
+    for path, stem in zip(paths, output_stems(paths)):
+        item = _guarded(path, lambda: explain_input(model, meta, path, out_dir, stem=stem,
+                                                    **kwargs))
         if isinstance(item, VideoResult):
             item = ExplainResult(result=item, frames=[], grid=None, overlays=[])
         summary.results.append(item.result)

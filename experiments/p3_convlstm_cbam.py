@@ -101,6 +101,7 @@ import numpy as np  # noqa: E402
 
 from dfdetect import evaluation, experiment, plots, results, training  # noqa: E402
 from dfdetect.data import pipeline, store  # noqa: E402
+from dfdetect.io import atomic_path  # noqa: E402
 from dfdetect.models.backbones import scratch_batchnorm  # noqa: E402
 
 #: The video models in the paper's table order; ``xception`` is the warm-up frame model.
@@ -402,10 +403,17 @@ class Runner:
         path = self.warmup_path(repeat)
         head_path, info_path = self._warmup_extras(repeat)
         if self.warmup_done(repeat):
-            backbone.load_weights(path)
-            with np.load(head_path, allow_pickle=False) as head:
-                model.get_layer("predictions").set_weights([head["kernel"], head["bias"]])
-            return model, json.loads(info_path.read_text())
+            try:
+                backbone.load_weights(path)
+                with np.load(head_path, allow_pickle=False) as head:
+                    model.get_layer("predictions").set_weights([head["kernel"], head["bias"]])
+                return model, json.loads(info_path.read_text())
+            except Exception as err:  # noqa: BLE001 - e.g. half-written by an older dfdetect
+                print(f"{path}: unreadable warm-up ({type(err).__name__}); training it "
+                      "again", file=sys.stderr)
+                training.set_seed(self.args.seed + repeat)  # a fresh start, as if never run
+                backbone = build_xception_maps(weights=self.weights)
+                model = frame_model(backbone)
         rows = self.splits["train"]
         if self.args.real_ratio is not None:
             rows = subsample_reals(rows, self.args.real_ratio,
@@ -427,12 +435,15 @@ class Runner:
                                str(self._log(WARMUP_CONFIG, repeat)))])
         path.parent.mkdir(parents=True, exist_ok=True)
         kernel, bias = model.get_layer("predictions").get_weights()
-        np.savez(head_path, kernel=kernel, bias=bias)
+        # Every file temp + rename: a kill mid-save never leaves a file a rerun trusts.
+        with atomic_path(head_path) as tmp:
+            np.savez(tmp, kernel=kernel, bias=bias)
         row = {"Parameters": model.count_params(), "Training seconds": round(fit.seconds, 1),
                "epochs": fit.epochs_run, "best_epoch": fit.best_epoch, "rounds": 1,
                "train reals": int((clips == 0).sum()), "train fakes": int((clips == 1).sum())}
         results.atomic_write_text(info_path, json.dumps(row))
-        backbone.save_weights(path)  # last: its presence marks a finished warm-up
+        with atomic_path(path) as tmp:  # last: its presence marks a finished warm-up
+            backbone.save_weights(tmp)
         return model, row
 
     def _log(self, name, repeat) -> Path:

@@ -71,6 +71,7 @@ import numpy as np  # noqa: E402
 
 from dfdetect import experiment, plots, results  # noqa: E402
 from dfdetect.errors import DataError  # noqa: E402
+from dfdetect.io import atomic_path  # noqa: E402
 
 DEFAULT_BACKBONE = {"smoke": "meso4", "cpu": "meso4", "paper": "resnet50"}
 FINETUNE_FRACTION = 0.5  # identities used to fine-tune the backbone, never cross-validated
@@ -199,14 +200,18 @@ class Extractor:
             import dfdetect.models.backbones  # noqa: F401 - registers their custom layers
 
             log(f"loading the feature extractor {self.path}")
-            self.model = keras.models.load_model(self.path)
-            return self.model
+            try:
+                self.model = keras.models.load_model(self.path)
+                return self.model
+            except Exception as err:  # noqa: BLE001 - e.g. half-written by an older dfdetect
+                log(f"{self.path}: unreadable ({type(err).__name__}); building it again")
         self.model = features.build_extractor(self.backbone, self.size, self.weights,
                                               normalize=self.normalize, seed=self.args.seed)
         if self.epochs > 0:
             self._finetune()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.model.save(self.path)
+        # Temp + rename: a kill mid-save never leaves a model file the next run trusts.
+        with atomic_path(self.path) as tmp:
+            self.model.save(tmp)
         results.write_table(self.path.with_suffix(".csv"),
                             [{"key": k, "value": v} for k, v in self.info.items()])
         self.rebuilt = True

@@ -244,10 +244,9 @@ def _write_png(path: Path, array: np.ndarray) -> None:
     ok, data = cv2.imencode(".png", array, _PNG)
     if not ok:
         raise DataError("PNG encoding failed", path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data.tobytes())
-    os.replace(tmp, path)
+    from dfdetect.io import atomic_write_bytes
+
+    atomic_write_bytes(path, data.tobytes(), fsync=False)  # no temp left behind on a full disk
 
 
 # ----------------------------------------------------------------------------- landmarks
@@ -675,7 +674,8 @@ def build_benchmark(kind: str, faces: str = "procedural", scale: str = "cpu",
     workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
     if faces != "procedural":
         _list_folder(faces)  # a missing or empty folder fails before any worker starts
-    _claim_generator_version(Path(out))
+    _refuse_foreign_folder(Path(out))
+    _claim_generator_version(Path(out), _settings(summary))
     if kind == "images":
         _build_images(summary, sc, faces, Path(out), int(seed), holdout_method, workers,
                       identities, views, size, tuple(methods), landmark_cache, progress)
@@ -707,8 +707,69 @@ def store_generator_version(out: str | os.PathLike) -> int | None:
     return None
 
 
-def _claim_generator_version(out: Path) -> None:
-    """Refuses to add this generator's samples to a store made by another version."""
+# What a store's samples depend on: adding samples made with other values to a store
+# would mix two benchmarks under one manifest (the seed-0 crops kept, the marker saying 1).
+SETTING_KEYS = ("kind", "source", "scale", "seed", "holdout_method")
+# Names a benchmark store (or its landmark cache) may hold; anything else means the
+# folder is the user's, not a store.
+_STORE_NAMES = {GENERATOR_FILE, COMPLETE_MARKER, "manifest.csv", "crops", "masks",
+                "landmarks.npz"}
+
+
+def _settings(summary: BenchmarkSummary) -> dict:
+    # The face source's store name, not the path as typed: the same folder given as
+    # ../faces or /abs/faces is the same benchmark.
+    return {"kind": summary.kind, "source": _source_name(summary.faces),
+            "scale": summary.scale, "seed": summary.seed,
+            "holdout_method": summary.holdout_method}
+
+
+def store_settings(out: str | os.PathLike) -> dict | None:
+    """The settings (:data:`SETTING_KEYS`) a benchmark store was built with.
+
+    Read from ``generator.json`` (written when a build starts), else from a finished
+    store's ``benchmark.json``; ``None`` when neither records them (no store yet, or
+    one made before settings were recorded).
+    """
+    import json
+
+    out = Path(out)
+    for name in (GENERATOR_FILE, COMPLETE_MARKER):
+        try:
+            info = json.loads((out / name).read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(info, dict):
+            continue
+        if name == COMPLETE_MARKER and "faces" in info and "source" not in info:
+            info = dict(info, source=_source_name(str(info["faces"])))
+        if all(k in info for k in SETTING_KEYS):
+            return {k: info[k] for k in SETTING_KEYS}
+    return None
+
+
+def _refuse_foreign_folder(out: Path) -> None:
+    """Refuses to write a store into an existing folder that holds something else."""
+    if not out.is_dir():
+        return
+    foreign = sorted(p.name for p in out.iterdir()
+                     if p.name not in _STORE_NAMES and not p.name.startswith("."))
+    if foreign and store_generator_version(out) is None:
+        raise DataError(f"--out is an existing folder that is not a benchmark store (it "
+                        f"holds {foreign[0]!r}{' and more' if len(foreign) > 1 else ''}): "
+                        "choose a new or empty folder", out)
+
+
+def _claim_generator_version(out: Path, settings: dict | None = None) -> None:
+    """Refuses to add samples to a store made by another generator version or with
+    other settings; records this build's version and settings.
+
+    Raises:
+        DataError: the store was made by another generator version, or with another
+            seed, scale, face source, kind or held-out method (one line naming them).
+    """
+    import json
+
     from dfdetect.results import atomic_write_text
 
     found = store_generator_version(out)
@@ -716,9 +777,31 @@ def _claim_generator_version(out: Path) -> None:
         raise DataError(f"this benchmark store was made by forgery generator version {found}, "
                         f"this dfdetect is version {forge.GENERATOR_VERSION}: delete it or "
                         "build into another --out", out)
+    recorded = store_settings(out) if found is not None else None
+    if settings is not None and recorded is not None and recorded != settings:
+        diff = ", ".join(f"{k} {recorded[k]!r} (asked {settings[k]!r})"
+                         for k in SETTING_KEYS if recorded[k] != settings[k])
+        raise DataError(f"this benchmark store was built with other settings: {diff}; "
+                        "build into another --out, or delete it to rebuild", out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / GENERATOR_FILE,
-                      '{"generator_version": %d}\n' % forge.GENERATOR_VERSION)
+    info = {"generator_version": forge.GENERATOR_VERSION, **(settings or {})}
+    atomic_write_text(out / GENERATOR_FILE, json.dumps(info, sort_keys=True) + "\n")
+
+
+def _refuse_empty_splits(split_of: dict[str, str], holdout: str | None, faces: str) -> None:
+    """A benchmark whose val or test split would be empty is refused, not made.
+
+    Raises:
+        DataError: fewer usable identities than splits (says how many are needed).
+    """
+    names = list(SPLIT_FRACTIONS_HOLDOUT if holdout else SPLIT_FRACTIONS)
+    empty = [n for n in names if n not in set(split_of.values())]
+    if empty:
+        raise DataError(f"only {len(split_of)} usable face identities: split "
+                        f"{' and '.join(empty)} would be empty; the benchmark needs at "
+                        f"least {len(names)} (one per split: {', '.join(names)}); add face "
+                        "photos or videos of more people",
+                        faces if faces != "procedural" else None)
 
 
 def _write_marker(out: Path, summary: BenchmarkSummary) -> None:
@@ -782,6 +865,7 @@ def _build_images(summary, sc, faces, out: Path, seed, holdout, workers, n_ident
             shapes = [_shape_key(np.asarray(refs[i][0]["landmarks"])) for i in range(len(usable))]
             colours = [u[3] for u in usable]
         split_of = assign_splits(ids, seed, holdout is not None)
+        _refuse_empty_splits(split_of, holdout, faces)
         summary.identities = _split_counts(split_of)
         members: dict[str, list[int]] = {}
         for i, x in enumerate(ids):
@@ -1102,6 +1186,7 @@ def _build_videos(summary, sc, faces, out: Path, seed, holdout, workers, n_units
                                    "colour": np.asarray(u[3], float).tolist()}, 0))
         ids = sorted({u[0] for u in units})
         split_of = assign_splits(ids, seed, holdout is not None)
+        _refuse_empty_splits(split_of, holdout, faces)
         summary.identities = _split_counts(split_of)
         first_ref = {}
         for u in units:

@@ -446,11 +446,58 @@ def face_landmarks(rgb: np.ndarray, box: Sequence[int] | None = None,
     return np.asarray(points, dtype=np.float64).reshape(68, 2)
 
 
+# A decompression bomb (a small PNG that decodes to 40000 x 40000) is refused from its
+# header before any pixel is decoded. 2**27 pixels is ~400 MB as RGB: a 12000 x 11000
+# photo still loads. DFDETECT_MAX_PIXELS raises or lowers it.
+DEFAULT_MAX_PIXELS = 2 ** 27
+
+
+def max_pixels() -> int:
+    """The largest image (width x height) :func:`load_image` decodes.
+
+    Raises:
+        DataError: ``DFDETECT_MAX_PIXELS`` is set but not a positive whole number.
+    """
+    text = os.environ.get("DFDETECT_MAX_PIXELS", "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise DataError(f"DFDETECT_MAX_PIXELS must be a positive whole number, got {text!r}")
+    return value
+
+
+def _refuse_huge_image(path: str) -> None:
+    """Reads only the image header (Pillow, lazily) and refuses one that is too large.
+
+    Formats Pillow does not know are left to OpenCV's decoder.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    limit = max_pixels()
+    saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # we judge, not Pillow
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+    if width * height > limit:
+        raise DataError(f"image is {width} x {height} = {width * height:,} pixels, over the "
+                        f"limit of {limit:,}: shrink it, or raise DFDETECT_MAX_PIXELS if "
+                        "you trust it", path)
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """Reads an image file as HxWx3 uint8 RGB (gray, 16-bit and alpha are converted).
 
     Raises:
-        DataError: missing, empty or undecodable file (one line naming it).
+        DataError: missing, empty, undecodable, or larger than :func:`max_pixels` (one
+            line naming it).
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -459,11 +506,16 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise DataError("is a folder, not an image file", path)
     if os.path.getsize(path) == 0:
         raise DataError("empty file (0 bytes), not an image", path)
+    _refuse_huge_image(path)
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as err:
         raise DataError(f"cannot read: {err.strerror or err}", path) from None
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    try:
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error as err:  # OpenCV's own limits: its assertion text is not a message
+        raise DataError("cannot decode as an image (OpenCV refused it: "
+                        f"{' '.join(str(err).split())[-120:]})", path) from None
     if bgr is None:
         raise DataError("cannot decode as an image: unsupported format or corrupt file",
                         path)

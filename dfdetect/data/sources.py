@@ -460,6 +460,28 @@ def _dfdc_parts(root: Path) -> list[Path]:
             if entry.is_dir() and (entry / "metadata.json").is_file()]
 
 
+def _inside(folder: Path, name: str, listed_in: Path) -> Path:
+    """``folder / name``, refused when ``name`` leaves ``folder``.
+
+    A metadata file is data, not code: an entry such as ``../../home/me/x.mp4`` or an
+    absolute path must not pull a file from outside the dataset into a store. The check
+    is on the normalised path (not on symlinks resolved), so a dataset whose videos are
+    symlinks into another disk still works.
+
+    Raises:
+        DataError: an absolute name, or one that climbs out of ``folder``.
+    """
+    if not isinstance(name, str) or not name or os.path.isabs(name) or "\0" in name:
+        raise DataError(f"entry {name!r} is not a file name inside the dataset folder",
+                        listed_in)
+    full = os.path.normpath(os.path.join(folder, name))
+    base = os.path.normpath(folder)
+    if os.path.commonpath([full, base]) != base:
+        raise DataError(f"entry {name!r} points outside the dataset folder {folder}; "
+                        "refusing to read it (fix metadata.json)", listed_in)
+    return Path(full)
+
+
 def discover_dfdc(root: str | os.PathLike) -> SampleList:
     """DFDC training parts: ``<part>/metadata.json`` mapping file -> label/split/original.
 
@@ -474,7 +496,7 @@ def discover_dfdc(root: str | os.PathLike) -> SampleList:
 
     Raises:
         DataError: no ``metadata.json``, bad JSON, an entry without a REAL/FAKE label,
-            or no video on disk at all.
+            an entry whose path leaves the dataset folder, or no video on disk at all.
     """
     root = _root(root)
     expected = "metadata.json or dfdc_train_part_*/metadata.json"
@@ -495,7 +517,7 @@ def discover_dfdc(root: str | os.PathLike) -> SampleList:
             if not isinstance(label, str) or label.upper() not in ("REAL", "FAKE"):
                 raise DataError(f"entry {name!r}: expected label REAL or FAKE, got {label!r}",
                                 meta_path)
-            path = part / name
+            path = _inside(part, name, meta_path)
             if not path.is_file():
                 samples.skip("missing", path)
                 continue

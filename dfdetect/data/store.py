@@ -164,11 +164,11 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
     ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), _PNG_PARAMS)
     if not ok:
         raise DataError("PNG encoding failed", path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")  # fixed name: a rerun overwrites leftovers
-    with open(tmp, "wb") as handle:
-        handle.write(data.tobytes())
-    os.replace(tmp, path)
+    from dfdetect.io import atomic_write_bytes
+
+    # Temp + rename, the temp removed when the write fails (a full disk leaves no
+    # .png.tmp behind); the row is committed only after the PNG is whole.
+    atomic_write_bytes(path, data.tobytes(), fsync=False)
 
 
 class StoreWriter:

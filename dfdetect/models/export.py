@@ -12,13 +12,19 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+import zlib
 
 import keras
 
 from dfdetect.errors import ModelError
+from dfdetect.io import atomic_path
 
 METADATA_NAME = "dfdetect.json"
 FORMAT_VERSION = 1
+# What Keras 3 writes into every .keras archive; without them it cannot be loaded.
+KERAS_MEMBERS = ("config.json", "model.weights.h5")
+DAMAGED = "the .keras file is damaged or incomplete"
+REDO = "export or download it again"
 
 
 def export_model(model: keras.Model, path: str | os.PathLike, **metadata) -> str:
@@ -41,11 +47,13 @@ def export_model(model: keras.Model, path: str | os.PathLike, **metadata) -> str
     if kind == "video":
         meta["frames"] = shape[0]
     meta.update(metadata)
-    tmp = path + ".tmp.keras"
-    model.save(tmp)
-    with zipfile.ZipFile(tmp, "a") as archive:
-        archive.writestr(METADATA_NAME, json.dumps(meta, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    # Temp + rename (the temp removed on failure): a killed or failed export leaves the
+    # previous model, never a half-written archive that a rerun would trust.
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+        with zipfile.ZipFile(tmp, "a") as archive:
+            archive.writestr(METADATA_NAME,
+                             json.dumps(meta, indent=2, sort_keys=True, default=str))
     return path
 
 
@@ -53,28 +61,52 @@ def read_metadata(path: str | os.PathLike) -> dict:
     """The dfdetect metadata of an exported model.
 
     Raises:
-        ModelError: the file is missing, not a ``.keras`` archive, or not exported by
-            dfdetect.
+        ModelError: the file is missing, not a ``.keras`` archive, not exported by
+            dfdetect, or damaged (a member missing or failing its checksum, metadata
+            that is not a JSON object) -- one line naming the file.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ModelError("model file not found", path)
     if not zipfile.is_zipfile(path):
         raise ModelError("not a .keras model file (expected a Keras v3 zip archive)", path)
-    with zipfile.ZipFile(path) as archive:
-        if METADATA_NAME not in archive.namelist():
-            raise ModelError("a Keras model, but not one exported by dfdetect "
-                             "(no dfdetect.json inside); export it with "
-                             "dfdetect.models.export.export_model", path)
-        return json.loads(archive.read(METADATA_NAME))
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if METADATA_NAME not in names:
+                raise ModelError("a Keras model, but not one exported by dfdetect "
+                                 "(no dfdetect.json inside); export it with "
+                                 "dfdetect.models.export.export_model", path)
+            missing = [m for m in KERAS_MEMBERS if m not in names]
+            if missing:
+                raise ModelError(f"{DAMAGED}: it has no {' or '.join(missing)} inside; "
+                                 f"{REDO}", path)
+            # Every member's CRC, now: a flipped byte is one line here instead of a
+            # traceback from deep inside Keras' loader.
+            bad = archive.testzip()
+            if bad is not None:
+                raise ModelError(f"{DAMAGED}: member {bad} fails its checksum; {REDO}", path)
+            text = archive.read(METADATA_NAME)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error,
+            NotImplementedError) as err:
+        raise ModelError(f"{DAMAGED} ({' '.join(str(err).split())[:200]}); {REDO}",
+                         path) from None
+    try:
+        meta = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelError(f"its dfdetect.json is not valid JSON ({err}); {REDO}", path) from None
+    if not isinstance(meta, dict):
+        raise ModelError(f"its dfdetect.json holds a {type(meta).__name__}, expected an "
+                         f"object of model settings; {REDO}", path)
+    return meta
 
 
 def load_exported(path: str | os.PathLike) -> tuple[keras.Model, dict]:
     """Load an exported model (safe mode) with its metadata.
 
     Raises:
-        ModelError: not a dfdetect model, or it uses a layer this installation does not
-            know (named in the message).
+        ModelError: not a dfdetect model, a damaged archive (truncated weights...), or
+            it uses a layer this installation does not know (named in the message).
     """
     import dfdetect.models  # noqa: F401  (registers dfdetect's custom layers)
 
@@ -84,6 +116,12 @@ def load_exported(path: str | os.PathLike) -> tuple[keras.Model, dict]:
         model = keras.models.load_model(os.fspath(path), safe_mode=True)
     except (TypeError, ValueError) as err:
         raise ModelError(f"cannot load the model: {_explain_load_error(str(err))}",
+                         path) from None
+    except Exception as err:  # noqa: BLE001 - h5py, zipfile, zlib: a damaged archive
+        # A truncated weights file surfaces as OSError / KeyError from h5py, a bad
+        # member as BadZipFile: whatever the library, the user's fix is the same.
+        detail = " ".join(str(err).split())[:200] or type(err).__name__
+        raise ModelError(f"{DAMAGED} ({type(err).__name__}: {detail}); {REDO}",
                          path) from None
     return model, meta
 
