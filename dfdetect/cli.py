@@ -296,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deepfake detection: build data, reproduce the papers' tables, "
                     "score videos. Labels: 1 = fake, 0 = real.",
     )
+    from dfdetect import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="build face-crop stores and embedded benchmarks")

@@ -56,6 +56,18 @@ class Box(NamedTuple):
 
 
 def _face_recognition():
+    """face_recognition when installed, else dfdetect's own copy of the two calls used.
+
+    ``pip install dfdetect`` does not pull face_recognition (its ``dlib`` requirement
+    compiles for ~10 minutes); :mod:`dfdetect.data.face_api` gives the same answers from
+    the prebuilt ``dlib-bin`` and ``face-recognition-models``.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("face_recognition") is None:
+        from dfdetect.data import face_api
+
+        return face_api
     try:
         import face_recognition
     except (ImportError, SystemExit) as err:
