@@ -18,8 +18,24 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_ROOT = Path(os.environ.get("DFDETECT_DATA", REPO_ROOT / "data"))
 
 
-def add_common_args(parser: argparse.ArgumentParser, out: str) -> argparse.ArgumentParser:
-    """The flags every experiment takes (the Makefile passes them through)."""
+#: Where runs at settings other than the committed ones write (git-ignored).
+SCRATCH = "scratch"
+#: Flags that change how a run is shown or scheduled, never what it computes.
+NEUTRAL_ARGS = frozenset({"out", "quiet", "in_process", "runs_only", "tensorboard", "argv"})
+
+
+def add_common_args(parser: argparse.ArgumentParser, out: str,
+                    committed_may_vary: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The flags every experiment takes (the Makefile passes them through).
+
+    Args:
+        parser: the experiment's parser.
+        out: its results folder under ``results/`` (e.g. ``"fusion"``, ``"p2/inception"``).
+        committed_may_vary: flags whose value is part of the committed results' own
+            naming (e.g. ``faces`` for the difficulty table, one row per face source),
+            so changing them still writes ``results/<out>``.
+    """
+    parser.set_defaults(_results=out, _committed_may_vary=tuple(committed_may_vary))
     parser.add_argument("--scale", choices=("smoke", "cpu", "paper"), default="cpu",
                         help="smoke (tests, seconds), cpu (2 cores, minutes to tens of "
                              "minutes) or paper (the paper's exact setting, for a GPU)")
@@ -42,13 +58,38 @@ def add_common_args(parser: argparse.ArgumentParser, out: str) -> argparse.Argum
                         help="repeats per configuration (default: the scale's)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="maximum epochs (default: the scale's)")
-    parser.add_argument("--out", default=str(REPO_ROOT / "results" / out),
-                        help=f"results directory (default results/{out})")
+    parser.add_argument("--out", default=None,
+                        help=f"results directory (default results/{out} for a run at the "
+                             "committed settings: --scale cpu and every other flag at its "
+                             f"default; otherwise results/{SCRATCH}/{out}, git-ignored, so "
+                             "a smoke or custom run never overwrites the committed tables)")
     parser.add_argument("--weights", default=None,
                         help="backbone weights: none (default), 'imagenet' (needs a "
                              "network) or a local weights file")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
+
+
+def default_out(args: argparse.Namespace, defaults: argparse.Namespace) -> Path:
+    """The results folder of a run that did not pass ``--out``.
+
+    ``results/<out>`` holds the committed tables, made at the committed settings: every
+    flag at its default (``--scale cpu``, procedural faces, seed 0, the full grid...).
+    A run with any other setting (``--scale smoke``, ``--configs``, ``--epochs``,
+    ``--data``...) goes to ``results/scratch/<out>`` instead, so a first try never
+    replaces those tables with different ones. Flags in :data:`NEUTRAL_ARGS` (output
+    and scheduling only) and the experiment's ``committed_may_vary`` do not count.
+
+    Args:
+        args: the parsed arguments.
+        defaults: the same parser's defaults (``parse_args([])``).
+    """
+    ignore = NEUTRAL_ARGS | set(getattr(args, "_committed_may_vary", ()))
+    changed = sorted(k for k, v in vars(args).items()
+                     if not k.startswith("_") and k not in ignore
+                     and getattr(defaults, k, v) != v)
+    name = args._results
+    return REPO_ROOT / "results" / (Path(SCRATCH) / name if changed else name)
 
 
 def scale_of(args: argparse.Namespace) -> Scale:
@@ -183,6 +224,11 @@ def run_main(name: str, run, parse_args, argv=None) -> int:
     try:
         args = parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)
+        if getattr(args, "out", "") is None:  # an experiment built on add_common_args
+            args.out = str(default_out(args, parse_args([])))
+            # Worker processes get the folder itself: their own flags (--configs) differ.
+            args.argv += ["--out", args.out]
+            print(f"{name}: results go to {os.path.relpath(args.out)}", flush=True)
         run(args)
     except DfdetectError as err:
         print(f"{name}: error: {err}", file=sys.stderr)

@@ -55,7 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         description=__doc__.splitlines()[0],
         epilog="\n".join(__doc__.splitlines()[2:]),
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    experiment.add_common_args(parser, "benchmarks")
+    # One difficulty.csv row set per face source: --faces names the rows, not a new table.
+    experiment.add_common_args(parser, "benchmarks", committed_may_vary=("faces",))
     parser.add_argument("--budget", type=float, default=BUDGET_SECONDS,
                         help="wall-clock limit of Meso-4 training in seconds (default 600)")
     return parser.parse_args(argv)

@@ -1,4 +1,8 @@
+import sys
+
 from dfdetect import experiment
+
+sys.path.insert(0, str(experiment.REPO_ROOT / "experiments"))
 
 
 def test_split_rows_keeps_identity_together_and_given_splits():
@@ -23,3 +27,50 @@ def test_split_rows_is_deterministic():
 def test_weights_arg():
     assert experiment.weights_arg("none") is None
     assert experiment.weights_arg("imagenet") == "imagenet"
+
+
+# --------------------------------------------------------------------------- output folder
+
+def _out_of(parse_args, argv):
+    """The results folder run_main hands an experiment's run for ``argv``."""
+    seen = {}
+
+    def run(args):
+        seen.update(out=args.out, argv=args.argv)
+
+    assert experiment.run_main("t", run, parse_args, argv) == 0
+    return seen
+
+
+def test_only_committed_settings_write_the_committed_tables():
+    import p1_fusion
+
+    results = experiment.REPO_ROOT / "results"
+    assert _out_of(p1_fusion.parse_args, [])["out"] == str(results / "fusion")
+    # what only changes the display or the scheduling keeps the committed folder
+    assert _out_of(p1_fusion.parse_args, ["--quiet", "--in-process"])["out"] == str(
+        results / "fusion")
+    for argv in (["--scale", "smoke"], ["--configs", "meso4"], ["--epochs", "1"],
+                 ["--seed", "3"], ["--faces", "/x/faces"], ["--frames", "3"]):
+        seen = _out_of(p1_fusion.parse_args, argv)
+        assert seen["out"] == str(results / "scratch" / "fusion"), argv
+        # worker processes are told the folder: their --configs would change it
+        assert seen["argv"][-2:] == ["--out", seen["out"]]
+    assert _out_of(p1_fusion.parse_args, ["--scale", "smoke", "--out", "/tmp/x"])["out"] == "/tmp/x"
+
+
+def test_difficulty_keeps_one_table_across_face_sources():
+    import benchmark_difficulty
+
+    results = experiment.REPO_ROOT / "results"
+    parse = benchmark_difficulty.parse_args
+    assert _out_of(parse, ["--faces", "/x/faces"])["out"] == str(results / "benchmarks")
+    assert _out_of(parse, ["--scale", "smoke"])["out"] == str(results / "scratch" / "benchmarks")
+
+
+def test_scratch_is_ignored_by_git():
+    import subprocess
+
+    path = "results/scratch/fusion/table_3_1.csv"
+    done = subprocess.run(["git", "check-ignore", "-q", path], cwd=experiment.REPO_ROOT)
+    assert done.returncode == 0
