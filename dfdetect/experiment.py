@@ -24,6 +24,26 @@ SCRATCH = "scratch"
 NEUTRAL_ARGS = frozenset({"out", "quiet", "in_process", "runs_only", "tensorboard", "argv"})
 
 
+def lazy_import(name: str):
+    """Module ``name``, executed on its first attribute access (importlib's LazyLoader).
+
+    Why: an experiment's ``--help`` must answer at once, while dfdetect.training and
+    the model modules import TensorFlow (3-4 s and its start-up lines). The scripts bind
+    these modules at the top as usual, and TensorFlow starts only when the run uses them.
+    """
+    import importlib.util
+    import sys
+
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def add_common_args(parser: argparse.ArgumentParser, out: str,
                     committed_may_vary: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The flags every experiment takes (the Makefile passes them through).
@@ -200,14 +220,17 @@ def grid_worker(args: argparse.Namespace, script: str | os.PathLike) -> list[str
     ``None`` with ``--in-process`` (the grid then runs in this process). The worker gets
     this run's own arguments (``args.argv``, set by :func:`run_main`), trains only the
     configuration :func:`dfdetect.training.run_grid` appends with ``--configs`` and
-    writes only its runs (``--runs-only``: no settings, summaries or figures).
+    writes only its runs (``--runs-only``: no settings, summaries or figures). It is
+    quiet only when this run is: its per-epoch lines reach this run's output.
     """
     import sys
 
     argv = getattr(args, "argv", None)
     if args.in_process or args.runs_only or argv is None:  # None: not started by run_main
         return None
-    return [sys.executable, os.fspath(script), *argv, "--in-process", "--runs-only", "--quiet"]
+    # Not quiet unless this run is: its per-epoch lines are the progress in a log file.
+    return [sys.executable, os.fspath(script), *argv, "--in-process", "--runs-only",
+            *(["--quiet"] if args.quiet else [])]
 
 
 def run_main(name: str, run, parse_args, argv=None) -> int:

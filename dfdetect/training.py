@@ -227,14 +227,17 @@ def run_grid(configs: Iterable[str], repeats: int, table: ResultsTable,
     if progress and len(todo) < len(configs) * repeats:
         log(f"resuming: {len(configs) * repeats - len(todo)} finished runs kept, "
             f"{len(todo)} to go")
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        tqdm = None
+    from dfdetect.progress import progress as progress_bar
+
+    def tqdm(iterable=None, total=None, desc="", unit=""):
+        # A bar on a terminal, a line every 30 s in a log file, nothing when quiet.
+        return progress_bar(iterable, total=total, desc=desc, unit=unit,
+                            enabled=None if progress else False)
+
     if worker is not None:
         _run_grid_in_workers(todo, table, list(worker), progress, tqdm, log)
         return table.rows
-    iterator = tqdm(todo, desc="grid", unit="run", disable=not progress) if tqdm else todo
+    iterator = tqdm(todo, desc="grid", unit="run")
     for config, repeat in iterator:
         try:
             row = {"config": config, "repeat": repeat, "status": "ok", **run(config, repeat)}
@@ -257,10 +260,13 @@ def _run_grid_in_workers(todo, table: ResultsTable, worker: list[str], progress:
     import subprocess
 
     configs = list(dict.fromkeys(c for c, _ in todo))
-    bar = tqdm(total=len(todo), desc="grid", unit="run", disable=not progress) if tqdm else None
+    bar = tqdm(total=len(todo), desc="grid", unit="run")
     for config in configs:
         repeats = [r for c, r in todo if c == config]
-        proc = subprocess.run([*worker, "--configs", config], capture_output=True, text=True)
+        # The worker's stdout (its per-epoch lines) goes where ours goes, so a log file
+        # shows training move; stderr is kept for the failure reason.
+        proc = subprocess.run([*worker, "--configs", config], stdout=None if progress else
+                              subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         table.reload()
         missing = [r for r in repeats if not table.done(config=config, repeat=r)]
         if missing:

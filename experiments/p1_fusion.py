@@ -48,8 +48,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from dfdetect import evaluation, experiment, plots, results, training  # noqa: E402
-from dfdetect.data import pipeline, store  # noqa: E402
+from dfdetect import experiment, results  # noqa: E402
+# Bound now, executed on first use: --help must not wait for TensorFlow.
+evaluation = experiment.lazy_import("dfdetect.evaluation")
+plots = experiment.lazy_import("dfdetect.plots")
+training = experiment.lazy_import("dfdetect.training")
+pipeline = experiment.lazy_import("dfdetect.data.pipeline")
+store = experiment.lazy_import("dfdetect.data.store")
 
 #: The paper's numbers (Tables 3.1 and 3.3), drawn beside ours.
 PAPER_ACC_AUC = {

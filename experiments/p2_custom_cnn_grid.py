@@ -44,7 +44,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dfdetect import experiment, p2, results, training  # noqa: E402
+from dfdetect import experiment, results  # noqa: E402
+# Bound now, executed on first use: --help must not wait for TensorFlow.
+p2 = experiment.lazy_import("dfdetect.p2")
+training = experiment.lazy_import("dfdetect.training")
 
 FAMILY = "Custom CNN"
 FIGURES = (13, 14, 15)

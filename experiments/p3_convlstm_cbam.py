@@ -99,10 +99,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from dfdetect import evaluation, experiment, plots, results, training  # noqa: E402
-from dfdetect.data import pipeline, store  # noqa: E402
+from dfdetect import experiment, results  # noqa: E402
 from dfdetect.io import atomic_path  # noqa: E402
-from dfdetect.models.backbones import scratch_batchnorm  # noqa: E402
+# Bound now, executed on first use: --help must not wait for TensorFlow.
+evaluation = experiment.lazy_import("dfdetect.evaluation")
+plots = experiment.lazy_import("dfdetect.plots")
+training = experiment.lazy_import("dfdetect.training")
+pipeline = experiment.lazy_import("dfdetect.data.pipeline")
+store = experiment.lazy_import("dfdetect.data.store")
+backbones = experiment.lazy_import("dfdetect.models.backbones")
 
 #: The video models in the paper's table order; ``xception`` is the warm-up frame model.
 MODELS = ("xception_lstm", "xception_convlstm", "convlstm_cbam")
@@ -424,7 +429,7 @@ class Runner:
         train_ds = pipeline.image_dataset(rows, self.root, self.size, batch, training=True,
                                           seed=self.args.seed + repeat, label_dtype="float32")
         val_ds = pipeline.image_dataset(self.splits["val"], self.root, self.size, batch)
-        scratch_batchnorm(model, BN_MOMENTUM)
+        backbones.scratch_batchnorm(model, BN_MOMENTUM)
         training.compile_model(model, "adam", WARMUP_LR)
         model.run_eagerly = self.eager
         fit = training.fit(model, train_ds, val_ds, epochs=self.warmup_epochs,
@@ -485,7 +490,7 @@ class Runner:
         model = self.build(name)
         if backbone_weights is not None:
             model.get_layer("frame_features").layer.load_weights(backbone_weights)
-        scratch_batchnorm(model, BN_MOMENTUM)
+        backbones.scratch_batchnorm(model, BN_MOMENTUM)
         optimizer = keras.optimizers.Adam(LEARNING_RATE, beta_1=BETA_1, beta_2=BETA_2)
         training.compile_model(model, optimizer)
         model.run_eagerly = self.eager

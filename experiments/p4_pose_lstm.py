@@ -45,8 +45,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dfdetect import evaluation, experiment, plots, results, training  # noqa: E402
-from dfdetect.data import pose  # noqa: E402
+from dfdetect import experiment, results  # noqa: E402
+# Bound now, executed on first use: --help must not wait for TensorFlow.
+evaluation = experiment.lazy_import("dfdetect.evaluation")
+plots = experiment.lazy_import("dfdetect.plots")
+training = experiment.lazy_import("dfdetect.training")
+pose = experiment.lazy_import("dfdetect.data.pose")
 
 #: Table 4 of the paper (test accuracy of models A, B, C).
 PAPER_TABLE_4 = {"lstm-2x512": 0.9439, "lstm-2x256": 0.9124, "lstm-3x128": 0.8662}

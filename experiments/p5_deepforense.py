@@ -69,9 +69,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from dfdetect import experiment, plots, results  # noqa: E402
+from dfdetect import experiment, results  # noqa: E402
 from dfdetect.errors import DataError  # noqa: E402
 from dfdetect.io import atomic_path  # noqa: E402
+# Bound now, executed on first use: --help must not wait for TensorFlow.
+plots = experiment.lazy_import("dfdetect.plots")
 
 DEFAULT_BACKBONE = {"smoke": "meso4", "cpu": "meso4", "paper": "resnet50"}
 FINETUNE_FRACTION = 0.5  # identities used to fine-tune the backbone, never cross-validated

@@ -821,7 +821,7 @@ def _write_marker(out: Path, summary: BenchmarkSummary) -> None:
 
 def _build_images(summary, sc, faces, out: Path, seed, holdout, workers, n_ident, n_views,
                   size, methods, cache_path, progress) -> None:
-    from tqdm import tqdm
+    from dfdetect.progress import progress as tqdm  # a line every 30 s off a terminal
 
     from dfdetect.data.store import StoreWriter
 
@@ -907,7 +907,7 @@ def _build_images(summary, sc, faces, out: Path, seed, holdout, workers, n_ident
                     todo.append(t)
             results = _imap(pool, _make_pair, todo, chunksize=4)
             for res in tqdm(results, total=len(todo), unit="pair", desc="images",
-                            disable=(None if progress is None else not progress)):
+                            enabled=progress):
                 t = res["task"]
                 if res["error"] is not None:
                     summary.skipped_files[t["path"]] = res["error"]
@@ -1135,7 +1135,7 @@ def _make_clip(task: dict) -> dict:
 
 def _build_videos(summary, sc, faces, out: Path, seed, holdout, workers, n_units, size,
                   frames, methods, cache_path, progress) -> None:
-    from tqdm import tqdm
+    from dfdetect.progress import progress as tqdm  # a line every 30 s off a terminal
 
     from dfdetect.data.store import StoreWriter
 
@@ -1232,7 +1232,7 @@ def _build_videos(summary, sc, faces, out: Path, seed, holdout, workers, n_units
                     todo.append(t)
             results = _imap(pool, _make_clip, todo, chunksize=1)
             for res in tqdm(results, total=len(todo), unit="clip", desc="videos",
-                            disable=(None if progress is None else not progress)):
+                            enabled=progress):
                 t = res["task"]
                 if res["error"] is not None:
                     summary.skipped_files[f"{t['path']} (clip {t['clip']})"] = res["error"]

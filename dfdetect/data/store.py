@@ -488,7 +488,8 @@ def crop_dataset(source: str | os.PathLike, layout: str = "folder",
             :func:`dfdetect.data.faces.detect_faces`; 60 skips the detector's two finest
             pyramid levels, ~1.8x faster, boxes within a pixel of the full scan's).
             ``None``: always the full scan.
-        progress: show a tqdm bar (default: only on a terminal).
+        progress: False: silent; default: a tqdm bar on a terminal, else a line every
+            30 s (:mod:`dfdetect.progress`).
         **options: passed to the layout's adapter (e.g. ``compression="c40"``).
 
     Returns:
@@ -498,9 +499,8 @@ def crop_dataset(source: str | os.PathLike, layout: str = "folder",
         DataError: bad arguments, a source that does not match the layout, a store
             whose manifest is malformed.
     """
-    from tqdm import tqdm
-
     from dfdetect.data import sources
+    from dfdetect.progress import progress as progress_bar
 
     started = time.monotonic()
     if out is None:
@@ -524,8 +524,8 @@ def crop_dataset(source: str | os.PathLike, layout: str = "folder",
         else:
             results = map(_crop_sample, tasks)
         try:
-            bar = tqdm(results, total=len(tasks), unit="file", desc="crop",
-                       disable=(None if progress is None else not progress))
+            bar = progress_bar(results, total=len(tasks), unit="file", desc="crop",
+                               enabled=progress)
             for result in bar:
                 _record(result, store, summary)
             if pool is not None:
