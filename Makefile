@@ -1,6 +1,7 @@
 # dfdetect — every target sets itself up: `make setup` is idempotent and the others
 # depend on it. Knobs: SCALE=smoke|cpu|paper, DATA=<store or dataset>, FACES=procedural|DIR,
-# REPEATS=N, CROSS=<second dataset store>.
+# REPEATS=N, CROSS=<second dataset store>, CONFIGS=a,b, WEIGHTS=imagenet|FILE, EPOCHS=N,
+# OUT=DIR (see EXP_ARGS).
 
 PYTHON_SYS ?= python3
 VENV       ?= .venv
@@ -36,10 +37,22 @@ test: setup pose-env
 	$(PY) -m pytest -q --durations=15 tests
 	$(MAKE) --no-print-directory pose-check
 
-# Experiment knobs passed through to every experiment script.
+# Experiment knobs passed through to every experiment script. CONFIGS=a,b runs a subset
+# (--configs; --models for P3 and P5), WEIGHTS=imagenet|FILE the backbones' weights,
+# EPOCHS=N caps training, OUT=DIR the results folder. Without OUT, a run at other than
+# the committed settings (SCALE=smoke, CONFIGS, ...) writes results/scratch/<experiment>.
+CONFIGS     ?=
+WEIGHTS     ?=
+EPOCHS      ?=
+CONFIG_FLAG  = --configs
+reproduce-convlstm reproduce-deepforense: CONFIG_FLAG = --models
+# OUT also names `make realworld`'s folder (a default below): passed on only when given.
+USER_OUT = $(if $(filter command line environment environment override,$(origin OUT)),$(OUT))
 EXP_ARGS = --scale $(SCALE) --faces $(FACES) --seed $(SEED) \
            $(if $(DATA),--data $(DATA)) $(if $(CROSS),--cross $(CROSS)) \
-           $(if $(REPEATS),--repeats $(REPEATS))
+           $(if $(REPEATS),--repeats $(REPEATS)) $(if $(CONFIGS),$(CONFIG_FLAG) $(CONFIGS)) \
+           $(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
+           $(if $(USER_OUT),--out $(USER_OUT))
 
 reproduce-fusion: setup
 	$(PY) experiments/p1_fusion.py $(EXP_ARGS)

@@ -74,3 +74,19 @@ def test_scratch_is_ignored_by_git():
     path = "results/scratch/fusion/table_3_1.csv"
     done = subprocess.run(["git", "check-ignore", "-q", path], cwd=experiment.REPO_ROOT)
     assert done.returncode == 0
+
+
+def test_every_help_is_fast_and_starts_no_tensorflow():
+    import subprocess
+    import time
+
+    scripts = sorted((experiment.REPO_ROOT / "experiments").glob("*.py"))
+    commands = [[str(s), "--help"] for s in scripts]
+    commands += [["-m", "dfdetect.cli", *c, "--help"] for c in ([], ["predict"], ["evaluate"])]
+    for command in commands:
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, *command], capture_output=True, text=True)
+        seconds = time.monotonic() - started
+        assert done.returncode == 0 and "usage:" in done.stdout, command
+        assert "tensorflow" not in done.stderr.lower() and "absl" not in done.stderr, command
+        assert seconds < 2, (command, seconds)
