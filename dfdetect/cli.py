@@ -265,6 +265,26 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 2 if summary.failures else 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from dfdetect import train
+    from dfdetect.errors import ModelError
+    from dfdetect.io import check_output_file
+
+    # Refused before TensorFlow starts: default_detector, a bad --out; train_model then
+    # checks the store, then (with TensorFlow) the name.
+    train.refuse_untrainable(args.model_name)
+    if not str(args.out).lower().endswith(".keras"):
+        raise ModelError("the model file name must end in .keras", args.out)
+    check_output_file(args.out, "model file")  # before the training, not after it
+    summary = train.train_model(
+        args.model_name, args.data, args.out, epochs=args.epochs,
+        batch_size=args.batch_size, image_size=args.image_size, learning_rate=args.lr,
+        seed=args.seed, augment=not args.no_augment,
+        log=lambda line: print(line, flush=True))
+    print(summary.report(), flush=True)
+    return 0
+
+
 def _add_scoring_arguments(parser: argparse.ArgumentParser, what: str = "score") -> None:
     parser.usage = "%(prog)s [options] [MODEL.keras] INPUT [INPUT ...]"
     parser.add_argument("items", nargs="+", metavar="[MODEL.keras] INPUT",
@@ -416,6 +436,42 @@ def build_parser() -> argparse.ArgumentParser:
                           help="stores only: evaluate the rows of this split (e.g. test); "
                                "default every row")
     evaluate.set_defaults(func=_cmd_evaluate)
+
+    train = sub.add_parser(
+        "train", help="train a registered image model on a store and export it as .keras",
+        description="Build MODEL_NAME through the model registry, train it on the store's "
+                    "train split (validating on its val split: early stopping, the best "
+                    "epoch's weights kept, step learning-rate decay, P1's augmentation) "
+                    "and export it with its input size and threshold, ready for "
+                    "'dfdetect predict / explain / evaluate'. One line per epoch.",
+        epilog="models: meso4, mesoinception4, inception_transfer, or a fusion "
+               "configuration (xception, densenet121, resnet50, meso4, joined by +, e.g. "
+               "meso4+xception). default_detector is built by 'make detector'. "
+               "example: dfdetect train meso4 --data data/bench-images-procedural-cpu-seed0 "
+               "--epochs 5 --out meso4.keras",
+    )
+    train.add_argument("model_name", metavar="MODEL_NAME",
+                       help="a registered model name or fusion configuration")
+    train.add_argument("--data", required=True, metavar="STORE",
+                       help="a store: folder with manifest.csv whose split column holds "
+                            "train (and val) rows, from 'dfdetect data build' or "
+                            "'data crop'")
+    train.add_argument("--out", required=True, metavar="MODEL.keras",
+                       help="the .keras file to write")
+    train.add_argument("--epochs", type=_positive_int, default=10,
+                       help="maximum epochs (default 10; early stopping may end sooner)")
+    train.add_argument("--batch-size", type=_positive_int, default=32,
+                       help="batch size (default 32)")
+    train.add_argument("--image-size", type=_positive_int, default=None,
+                       help="input side in pixels (default: the store's crop size)")
+    train.add_argument("--lr", type=_non_negative_float, default=1e-3,
+                       help="initial Adam learning rate, halved every 5 epochs "
+                            "(default 1e-3)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--no-augment", action="store_true",
+                       help="train on the crops as stored (default: P1's rotation, zoom, "
+                            "flip, brightness and channel shift)")
+    train.set_defaults(func=_cmd_train)
 
     from dfdetect.pose_cli import add_pose_parser
 
