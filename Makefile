@@ -145,8 +145,10 @@ REALWORLD ?= ../shared/data/realworld
 MESONET   ?= ../shared/weights/mesonet
 
 .PHONY: realworld realworld-mesonet
+REALWORLD_SUMMARY = $(PY) -c "from dfdetect.evaluate import summarize_folder as s; print('summary:', s('results/realworld'))"
 realworld: setup
 	$(PY) -m dfdetect.cli evaluate --model $(MODEL) $(REALWORLD) --out $(OUT)
+	$(REALWORLD_SUMMARY)
 
 # Reference rows: the MesoNet authors' released Meso-4 weights (trained by them on real
 # deepfakes; read from $(MESONET), never copied here), 16 frames a video as measured in
@@ -155,6 +157,7 @@ realworld-mesonet: setup
 	for weights in Meso4_DF Meso4_F2F; do \
 	    $(PY) -m dfdetect.cli evaluate --mesonet $(MESONET)/$$weights.h5 --frames 16 \
 	        $(REALWORLD) --out results/realworld/mesonet_$$weights || exit 1; done
+	$(REALWORLD_SUMMARY)
 
 # The shipped default detector (dfdetect/weights/default.keras): SBI + boundary head from
 # scratch on ../shared/data/faces and frames of ../shared/data/videos (never realworld/).

@@ -439,3 +439,54 @@ def write_outputs(out: str | os.PathLike, summary: EvaluationSummary,
         os.replace(tmp, os.path.join(out, "roc.png"))
         paths["roc"] = os.path.join(out, "roc.png")
     return paths
+
+
+# --------------------------------------------------------------------------- across models
+
+SUMMARY_COLUMNS = ("model", "n_videos", "video_auc", "video_acc", "threshold", "ffpp_auc",
+                   "celebdf_auc", "dfdc_acc", "face_rate")
+
+
+def summarize_folder(root: str | os.PathLike) -> str | None:
+    """One row per evaluated model under ``root`` (each ``<root>/<model>/metrics.csv``).
+
+    Writes ``<root>/summary.csv`` (video AUC and accuracy overall, AUC per source with
+    both classes, DFDC's accuracy: its clips are all fakes) and ``<root>/summary.png``
+    (video AUC per model and source, chance at 0.5), so the models can be compared at a
+    glance.
+
+    Returns:
+        The CSV's path, or ``None`` when no evaluation is there yet.
+    """
+    from dfdetect import plots
+    from dfdetect.results import read_table, to_float, write_table
+
+    root = os.fspath(root)
+    if not os.path.isdir(root):
+        return None
+    rows = []
+    for name in sorted(os.listdir(root)):
+        table = read_table(os.path.join(root, name, "metrics.csv"))
+        if not table:
+            continue
+        by = {(r["group"], r["name"]): r for r in table}
+        first = by.get(("all", "all"), {})
+        rows.append({"model": name, "n_videos": first.get("n_videos"),
+                     "video_auc": first.get("video_auc"), "video_acc": first.get("video_acc"),
+                     "threshold": first.get("threshold"),
+                     "ffpp_auc": by.get(("source", "ffpp"), {}).get("video_auc"),
+                     "celebdf_auc": by.get(("source", "celebdf"), {}).get("video_auc"),
+                     "dfdc_acc": by.get(("source", "dfdc"), {}).get("video_acc"),
+                     "face_rate": first.get("face_rate")})
+    if not rows:
+        return None
+    path = os.path.join(root, "summary.csv")
+    write_table(path, rows, SUMMARY_COLUMNS)
+    series = {label: [to_float(r[key]) for r in rows]
+              for label, key in (("all (video AUC)", "video_auc"), ("FF++ AUC", "ffpp_auc"),
+                                 ("Celeb-DF AUC", "celebdf_auc"),
+                                 ("accuracy at threshold", "video_acc"))}
+    plots.grouped_bars(os.path.join(root, "summary.png"), [r["model"] for r in rows], series,
+                       title="real deepfakes (realworld/, 32 videos): chance is 0.5",
+                       ylabel="video ROC AUC / accuracy", ylim=(0, 1))
+    return path

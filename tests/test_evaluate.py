@@ -329,3 +329,24 @@ def test_evaluate_mesonet_and_a_model_together_is_refused(capsys, media):
     code, _, err = run(capsys, "evaluate", "--mesonet", MESONET / "Meso4_DF.h5", media["model"],
                        media["folder"])
     assert code == 2 and "either a model" in err[0]
+
+
+def test_summary_puts_every_evaluated_model_on_one_row_and_one_chart(tmp_path):
+    from dfdetect import evaluate as ev
+
+    header = "group,name,n_videos,video_auc,video_acc,threshold,face_rate\n"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "metrics.csv").write_text(
+        header + "all,all,32,0.8,0.75,0.5,1\nsource,ffpp,24,0.9,0.8,0.5,1\n"
+        "source,dfdc,2,,0.5,0.5,1\n")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "metrics.csv").write_text(header + "all,all,32,0.4,0.5,0.5,0.9\n")
+    (tmp_path / "not_a_model").mkdir()
+    path = ev.summarize_folder(tmp_path)
+    rows = (tmp_path / "summary.csv").read_text().splitlines()
+    assert path == str(tmp_path / "summary.csv")
+    assert rows[0].startswith("model,n_videos,video_auc")
+    assert rows[1].startswith("a,32,0.8,0.75") and ",0.9," in rows[1]
+    assert rows[2].startswith("b,32,0.4,0.5")
+    assert len(rows) == 3 and (tmp_path / "summary.png").stat().st_size > 1000
+    assert ev.summarize_folder(tmp_path / "missing") is None
