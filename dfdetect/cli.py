@@ -309,9 +309,20 @@ def _add_scoring_arguments(parser: argparse.ArgumentParser, what: str = "score")
                         help="face_recognition detector (default hog; cnn is ~60x slower)")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line like every other dfdetect error.
+
+    argparse prints its whole usage block before the message; the promise is one line
+    (``--help`` still shows the usage). Subcommand parsers inherit this class.
+    """
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (exposed for tests and ``--help``)."""
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="dfdetect",
         description="Deepfake detection: build data, reproduce the papers' tables, "
                     "score videos. Labels: 1 = fake, 0 = real.",

@@ -208,7 +208,8 @@ def test_bad_numbers_are_refused_by_argparse(capsys, argv, flag):
         cli.main(argv)
     err = capsys.readouterr().err.splitlines()
     assert stop.value.code == 2
-    assert err[-1].startswith("dfdetect ") and f"argument {flag}" in err[-1]  # argparse's line
+    assert len(err) == 1, err  # one line, not argparse's usage block first
+    assert err[0].startswith("dfdetect ") and f"argument {flag}" in err[0]
     assert "Traceback" not in "\n".join(err)
 
 
