@@ -288,6 +288,11 @@ def test_benchmark_too_few_faces_refuses_with_the_number_needed(tmp_path):
         benchmark.build_benchmark("images", "procedural", "smoke", tmp_path / "s", seed=0,
                                   workers=1, identities=2)
     assert not (tmp_path / "s" / "manifest.csv").exists()
+    # nothing is left that would refuse the corrected rerun's settings
+    assert not (tmp_path / "s").exists()
+    benchmark.build_benchmark("images", "procedural", "smoke", tmp_path / "s", seed=1,
+                              workers=1, identities=3)
+    assert (tmp_path / "s" / "manifest.csv").exists()
 
 
 def test_a_store_records_its_settings_and_accepts_the_same_again(world):

@@ -675,13 +675,19 @@ def build_benchmark(kind: str, faces: str = "procedural", scale: str = "cpu",
     if faces != "procedural":
         _list_folder(faces)  # a missing or empty folder fails before any worker starts
     _refuse_foreign_folder(Path(out))
+    fresh = store_generator_version(Path(out)) is None
     _claim_generator_version(Path(out), _settings(summary))
-    if kind == "images":
-        _build_images(summary, sc, faces, Path(out), int(seed), holdout_method, workers,
-                      identities, views, size, tuple(methods), landmark_cache, progress)
-    else:
-        _build_videos(summary, sc, faces, Path(out), int(seed), holdout_method, workers,
-                      identities, size, frames, tuple(methods), landmark_cache, progress)
+    try:
+        if kind == "images":
+            _build_images(summary, sc, faces, Path(out), int(seed), holdout_method, workers,
+                          identities, views, size, tuple(methods), landmark_cache, progress)
+        else:
+            _build_videos(summary, sc, faces, Path(out), int(seed), holdout_method, workers,
+                          identities, size, frames, tuple(methods), landmark_cache, progress)
+    except DataError:
+        if fresh:
+            _unclaim(Path(out))
+        raise
     _write_marker(Path(out), summary)
     summary.seconds = time.monotonic() - started
     return summary
@@ -786,6 +792,18 @@ def _claim_generator_version(out: Path, settings: dict | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     info = {"generator_version": forge.GENERATOR_VERSION, **(settings or {})}
     atomic_write_text(out / GENERATOR_FILE, json.dumps(info, sort_keys=True) + "\n")
+
+
+def _unclaim(out: Path) -> None:
+    """Undoes a refused first build: a store that never got a sample keeps no settings
+    file (it would otherwise refuse the corrected rerun's settings)."""
+    if (out / "manifest.csv").exists() or (out / "crops").exists():
+        return  # samples were written: the record must stay for the resume
+    (out / GENERATOR_FILE).unlink(missing_ok=True)
+    try:
+        out.rmdir()  # only when nothing else is there
+    except OSError:
+        pass
 
 
 def _refuse_empty_splits(split_of: dict[str, str], holdout: str | None, faces: str) -> None:
