@@ -23,6 +23,32 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+#: Commands that load a Keras model, and so TensorFlow.
+TENSORFLOW_COMMANDS = ("predict", "explain", "evaluate", "train")
+
+
+def _import_tensorflow_silently() -> None:
+    """Imports TensorFlow with file descriptor 2 pointed at /dev/null.
+
+    TensorFlow 2.21's C++ runtime prints "All log messages before absl::InitializeLog()"
+    and its oneDNN notice while loading, before TF_CPP_MIN_LOG_LEVEL is read, so the
+    environment variable cannot stop them; only the loading is silenced, a failure to
+    import still raises (and reaches the error boundary).
+    """
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import keras
+        import tensorflow  # noqa: F401
+
+        keras.ops.add(1, 1)  # the first op initialises the runtime: its notices too
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _cmd_data_crop(args: argparse.Namespace) -> int:
     from dfdetect.data import store
     from dfdetect.io import check_output_dir
@@ -533,6 +559,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_verbose(parser)
     args = parser.parse_args(argv)
     try:
+        if args.command in TENSORFLOW_COMMANDS and not getattr(args, "verbose", False):
+            _import_tensorflow_silently()
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("dfdetect: interrupted; finished work is kept, rerun to resume", file=sys.stderr)

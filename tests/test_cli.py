@@ -221,3 +221,19 @@ def test_no_default_model_shipped_is_one_clear_line(capsys, files, monkeypatch, 
 def test_a_model_without_inputs_is_one_line(capsys, files):
     code, out, err = run(capsys, "predict", files["model"])
     assert code == 2 and len(err) == 1 and "no input given after the model" in err[0]
+
+
+def test_predict_prints_no_tensorflow_start_up_lines(tmp_path):
+    # TensorFlow's loader writes to fd 2 before its log level applies; the CLI silences
+    # exactly that, so a user's stderr holds dfdetect's own line and nothing else.
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "dfdetect.cli", "predict",
+                           str(tmp_path / "missing.keras"), str(tmp_path / "x.mp4")],
+                          capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dfdetect: error:"), lines
+    assert "absl" not in proc.stderr and "oneDNN" not in proc.stderr
