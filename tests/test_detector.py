@@ -125,3 +125,20 @@ def test_training_record_copies_history_and_the_best_epoch(tmp_path):
     assert record["epochs_done"] == 2 and record["threshold"] == 0.4
     assert (tmp_path / "res" / "history.csv").read_text().count("\n") == 3
     assert res == str(tmp_path / "res")
+
+
+def test_the_shipped_detector_loads_as_predict_uses_it():
+    import os
+
+    from dfdetect import predict
+
+    path = predict.DEFAULT_MODEL
+    assert os.path.getsize(path) < 30e6  # the package's limit for the one shipped model
+    model, meta = predict.load_detector(path)
+    spec = predict.model_spec(model, meta)
+    assert (spec.kind, spec.height, spec.width) == ("image", 128, 128)
+    assert 0 < spec.threshold < 1 and meta["frames"] == detector.PREDICT_FRAMES
+    assert meta["experiment"] == "default_detector" and "realworld" not in meta["command"]
+    x = np.random.default_rng(0).uniform(0, 1, (2, 128, 128, 3)).astype(np.float32)
+    scores = predict.score_crops(model, x)
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
