@@ -108,6 +108,17 @@ def _check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
     return image
 
 
+def _inputs(image, landmarks, rng, params, sampler, name: str):
+    """A forgery's checked ``(image, landmarks, params)``; params drawn when not given."""
+    image = _check_image(image)
+    lm = check_landmarks(landmarks, image.shape)
+    if params is None:
+        if rng is None:
+            raise ValueError(f"{name} needs rng or params")
+        params = sampler(rng)
+    return image, lm, params
+
+
 def face_size(landmarks: np.ndarray) -> float:
     """A face's size in pixels: the larger side of the landmarks' bounding box."""
     lm = np.asarray(landmarks)
@@ -277,13 +288,7 @@ def self_blend(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generato
     Raises:
         DataError: bad image or landmarks.
     """
-    image = _check_image(image)
-    lm = check_landmarks(landmarks, image.shape)
-    if params is None:
-        if rng is None:
-            raise ValueError("self_blend needs rng or params")
-        params = sample_self_blend_params(rng)
-    p = params
+    image, lm, p = _inputs(image, landmarks, rng, params, sample_self_blend_params, "self_blend")
     size = face_size(lm)
     src = image.astype(np.float32)
     src = _colour_transform(src, p)
@@ -703,13 +708,7 @@ def sbi(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator | Non
     Raises:
         DataError: bad image or landmarks.
     """
-    image = _check_image(image)
-    lm = check_landmarks(landmarks, image.shape)
-    if params is None:
-        if rng is None:
-            raise ValueError("sbi needs rng or params")
-        params = sample_sbi_params(rng)
-    p = params
+    image, lm, p = _inputs(image, landmarks, rng, params, sample_sbi_params, "sbi")
     base = image.astype(np.float32)
     changed = _sbi_frequency(_sbi_colour(base, p), p)
     if p["aug_side"] == 0:

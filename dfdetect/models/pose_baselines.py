@@ -38,6 +38,7 @@ import keras
 
 from dfdetect.errors import ModelError
 from dfdetect.models.backbones import SCRATCH_BN_MOMENTUM, scratch_batchnorm
+from dfdetect.models.sequence import maybe_load_weights
 
 __all__ = [
     "FACE_KEYPOINTS",
@@ -158,14 +159,7 @@ def build_pose_image_cnn(network: str = "resnet50", keypoints: Sequence[int] | N
                                  kernel_regularizer=reg(), bias_regularizer=reg())(x)
     suffix = ("" if keep == tuple(range(n_keypoints)) else
               "_face" if n_keypoints == 12 and keep == FACE_KEYPOINTS else f"_{len(keep)}kp")
-    model = keras.Model(inputs, outputs, name=f"pose_{key}{suffix}")
-    if weights is not None:
-        try:
-            model.load_weights(weights)
-        except Exception as err:  # Keras raises several types; the user needs one line
-            raise ModelError(f"cannot load weights into {model.name}: {err}",
-                             path=weights) from err
-    return model
+    return maybe_load_weights(keras.Model(inputs, outputs, name=f"pose_{key}{suffix}"), weights)
 
 
 def build_pose_vgg16(**kwargs) -> keras.Model:

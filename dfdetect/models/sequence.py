@@ -178,7 +178,7 @@ def build_rnn_head(cell="lstm", depth=1, width=128, input_shape=(40, 2048),
     x = keras.layers.Dense(1024, activation="relu", name="fc1024")(x)
     outputs = keras.layers.Dense(2, activation="softmax", name="predictions")(x)
     model = keras.Model(inputs, outputs, name=f"{cell}_{depth}x{width}")
-    return _maybe_load(model, weights)
+    return maybe_load_weights(model, weights)
 
 
 def build_mlp_head(widths, input_shape=(40, 2048), weights=None) -> keras.Model:
@@ -201,7 +201,7 @@ def build_mlp_head(widths, input_shape=(40, 2048), weights=None) -> keras.Model:
         x = keras.layers.Dense(units, activation="relu", name=f"dense_{i}")(x)
     outputs = keras.layers.Dense(2, activation="softmax", name="predictions")(x)
     model = keras.Model(inputs, outputs, name="mlp_" + "_".join(map(str, widths)))
-    return _maybe_load(model, weights)
+    return maybe_load_weights(model, weights)
 
 
 # ------------------------------------------------------------------------ P4 pose LSTM
@@ -268,7 +268,7 @@ def build_pose_lstm(hidden=512, layers=2, dropout=0.5, input_shape=(150, 24), l2
     outputs = keras.layers.Dense(1, activation="sigmoid", name="pose_output",
                                  kernel_regularizer=reg(), bias_regularizer=reg())(x)
     model = keras.Model(inputs, outputs, name=f"pose_lstm_{layers}x{hidden}")
-    return _maybe_load(model, weights)
+    return maybe_load_weights(model, weights)
 
 
 def build_pose_cnn_lstm(filters=(64, 128), hidden=512, dropout=0.5, input_shape=(150, 24),
@@ -311,7 +311,7 @@ def build_pose_cnn_lstm(filters=(64, 128), hidden=512, dropout=0.5, input_shape=
     outputs = keras.layers.Dense(1, activation="sigmoid", name="pose_output",
                                  kernel_regularizer=reg(), bias_regularizer=reg())(x)
     model = keras.Model(inputs, outputs, name="pose_cnn_lstm")
-    return _maybe_load(model, weights)
+    return maybe_load_weights(model, weights)
 
 
 def pose_optimizer(name="adam-1e-2", steps_per_epoch=None) -> keras.optimizers.Optimizer:
@@ -369,7 +369,8 @@ def _weight_decay(l2: float):
     return lambda: keras.regularizers.L2(l2 / 2.0) if l2 > 0 else None
 
 
-def _maybe_load(model: keras.Model, weights) -> keras.Model:
+def maybe_load_weights(model: keras.Model, weights) -> keras.Model:
+    """``model`` with ``weights`` (a weights file) loaded when given; one-line ModelError."""
     if weights is not None:
         try:
             model.load_weights(weights)
