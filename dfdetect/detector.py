@@ -25,10 +25,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import logging
 import math
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -38,8 +36,7 @@ import numpy as np
 
 from dfdetect.data import forge
 from dfdetect.errors import DataError
-
-log = logging.getLogger(__name__)
+from dfdetect.io import atomic_path, atomic_write_bytes
 
 #: Where the shipped detector lives inside the package.
 DEFAULT_EXPORT = os.path.join(os.path.dirname(__file__), "weights", "default.keras")
@@ -260,10 +257,9 @@ def prepare_pool(faces_dir: str | None, videos_dir: str | None, sc: DetectorScal
     pool = FacePool(np.stack([e[0] for e in entries]), np.stack([e[1] for e in entries]),
                     np.stack([e[2] for e in entries]), np.asarray(groups), np.asarray(kinds))
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, images=pool.images, landmarks=pool.landmarks, crop=pool.crop,
-             group=pool.group, kind=pool.kind)
-    os.replace(tmp, cache)
+    with atomic_path(cache) as tmp:
+        np.savez(tmp, images=pool.images, landmarks=pool.landmarks, crop=pool.crop,
+                 group=pool.group, kind=pool.kind)
     say(f"face pool: {len(pool)} canvases ({int((pool.kind == 'photo').sum())} photos, "
         f"{int((pool.kind == 'frame').sum())} video frames; {skipped} photos skipped) in "
         f"{time.perf_counter() - start:.0f} s -> {cache}")
@@ -580,10 +576,7 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
             break
     if export_path is not None and (out / "best.keras").exists():
         Path(export_path).parent.mkdir(parents=True, exist_ok=True)
-        tmp = str(export_path) + ".tmp"
-        with open(out / "best.keras", "rb") as src, open(tmp, "wb") as dst:
-            dst.write(src.read())
-        os.replace(tmp, export_path)
+        atomic_write_bytes(export_path, (out / "best.keras").read_bytes())
         say(f"detector: best epoch {state['best_epoch']} (val AUC {state['best_val_auc']:.3f}) "
             f"exported to {export_path}")
     return state
