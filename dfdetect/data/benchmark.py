@@ -33,7 +33,8 @@ Every sample, real or fake, goes through the same steps: a square crop of 1.2-1.
 landmark box (random per pair: crop and margin jitter, so no fixed alignment gives the
 label away), resize to a working canvas of 1-1.25x the output side, the forgery (fakes
 only), then :func:`dfdetect.data.forge.finish` (resize to ``scale.image_size`` /
-``scale.video_size``, noise, JPEG quality drawn from 70-95).
+``scale.video_size``, noise, JPEG quality drawn from 40-100: SBI's train-time range). A
+self-blend that augmented its target (SBI) pairs its fake with that augmented real.
 
 Splits (column ``split``) never share an identity: ``train`` 70 %, ``val`` 15 %, ``test``
 15 % of identities. With ``holdout_method=M`` a fourth split **``cross``** (15 % of the
@@ -444,7 +445,8 @@ def _make_pair(task: dict) -> dict:
             donor = (_warp(dimg, dm, work), _apply(dm, dlm))
         fake = forge.forge(task["method"], canvas, lm_c, rng, donor=donor)
         fin = forge.sample_finish_params(rng)
-        real_img = forge.finish(canvas, size, fin)
+        # SBI may have augmented the target: the real of the pair is what it blended into
+        real_img = forge.finish(canvas if fake.real is None else fake.real, size, fin)
         fin_fake = dict(fin, noise_seed=int(rng.integers(2**31 - 1)))
         fake_img = forge.finish(fake.image, size, fin_fake)
         return {"task": task, "real": real_img, "fake": fake_img,
@@ -1143,7 +1145,7 @@ def _make_clip(task: dict) -> dict:
             fake = forge.forge(task["method"], canvas, lm_c, rng, donor=donor, params=params[k])
             f_real = dict(fin, noise_seed=int(rng.integers(2**31 - 1)))
             f_fake = dict(fin, noise_seed=int(rng.integers(2**31 - 1)))
-            reals.append(forge.finish(canvas, size, f_real))
+            reals.append(forge.finish(canvas if fake.real is None else fake.real, size, f_real))
             fakes.append(forge.finish(fake.image, size, f_fake))
             masks.append(_mask_png(fake.mask, size))
         return {"task": task, "real": reals, "fake": fakes, "mask": masks, "error": None}

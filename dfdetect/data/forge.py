@@ -8,11 +8,12 @@ frame-to-frame changes (:func:`temporal_params`).
 
 Methods (names as written in a store's ``method`` column):
 
-* ``self_blend`` -- the Self-Blended Images idea (Shiohara & Yamasaki, CVPR 2022): a copy
-  of the same face, changed in colour / contrast / sharpness or down-up-sampled, slightly
-  shifted and scaled, is blended back through a blurred, randomly shrunk and deformed
-  convex-hull mask of the landmarks. The person stays the same; only blending artefacts
-  (a boundary, a mismatch of sharpness, noise and colour) betray the fake.
+* ``self_blend`` -- Self-Blended Images (Shiohara & Yamasaki, CVPR 2022), the published
+  recipe in full (:func:`sbi`): a copy of the same face, changed in colour or sharpness
+  (or the target changed instead), slightly shifted and scaled, is blended back through
+  an elastically deformed, twice-blurred convex hull of the landmarks and the forehead,
+  at a ratio from {.25, .5, .75, 1, 1, 1}. The person stays the same; only blending
+  artefacts (a boundary, a mismatch of sharpness, noise and colour) betray the fake.
 * ``identity_swap`` -- FaceSwap-like: the inner face of another identity is aligned on
   the landmarks (affine fit), colour-transferred in Lab space, and feathered into the
   target through a convex-hull mask.
@@ -40,22 +41,20 @@ METHODS = ("self_blend", "identity_swap")
 #: Version of the forgery distributions. Bump it whenever a change moves what a
 #: benchmark built with the same seed contains: stores record it, and a store made by
 #: another version is rebuilt instead of reused (:func:`dfdetect.experiment.benchmark_store`).
-#: 2: the face's texture is mostly degraded (down-up-sampled or blurred) — see
-#: :func:`sample_self_blend_params`.
-#: 3: the Self-Blended Images recipe in full (:func:`sbi`) is available for the default
-#: detector's training; the benchmark's methods and their distributions are version 2's.
-GENERATOR_VERSION = 2
+#: 2: the self-blend's face texture was mostly degraded (down-up-sampled or blurred), a
+#: softer inner face: real face swaps at c23 compression do not show that cue (P1's
+#: Meso-4 / Xception trained on it scored real deepfakes at video AUC 0.44 / 0.56).
+#: 3: ``self_blend`` is the Self-Blended Images recipe in full (:func:`sbi`: forehead hull,
+#: elastic mask, two random blurs, ratio from {.25,.5,.75,1,1,1}, source-target
+#: augmentation on either side), and the JPEG quality every sample is finished with is
+#: drawn from 40-100 (SBI's train-time range) instead of 70-95, on reals and fakes alike.
+GENERATOR_VERSION = 3
 
-#: Probabilities of the texture change (none, down-up-sample, blur, sharpen). Mostly
-#: degradation, the artefact of a face rendered at a lower resolution than its frame (the
-#: autoencoder swaps of FaceForensics++ and Celeb-DF). Measured on the cpu real-face
-#: benchmark (Meso-4, flip-only augmentation, to early stopping): with version 1's
-#: (0, .5, .25, .25) / (.35, .35, .15, .15) Meso-4 reached ROC AUC 0.81-0.82 and
-#: learned "a blurry photo is fake" (blurry reals scored 0.50 on average, sharp reals
-#: 0.24), because a quarter of the self-blends and half of the swaps had no degraded
-#: texture; more sharpening and stronger colour shifts gave 0.73; these give 0.90 (also
-#: with the P1 augmentation `make benchmark-difficulty` uses), colours unchanged.
-SELF_BLEND_TEXTURE_P = (0.0, 0.6, 0.3, 0.1)
+#: Probabilities of the swap's texture change (none, down-up-sample, blur, sharpen).
+#: Mostly degradation, the artefact of a face rendered at a lower resolution than its
+#: frame (the autoencoder swaps of FaceForensics++ and Celeb-DF). Measured on the cpu
+#: real-face benchmark (Meso-4, version 1): when half of the swaps had no degraded
+#: texture, Meso-4 learned "a blurry photo is fake" instead of the blend.
 SWAP_TEXTURE_P = (0.05, 0.6, 0.25, 0.1)
 
 # landmark groups (dlib 68-point order)
@@ -74,12 +73,15 @@ class Forgery:
             manipulated face (0 = untouched).
         method: ``self_blend`` or ``identity_swap``.
         params: the parameters drawn (plain floats / ints).
+        real: the real image the forgery was made into when it is not the input image
+            (SBI's target-side augmentation changes it); ``None`` means the input.
     """
 
     image: np.ndarray
     mask: np.ndarray
     method: str
     params: dict
+    real: np.ndarray | None = None
 
 
 # ----------------------------------------------------------------------------- checks
@@ -195,16 +197,6 @@ def blend_mask(shape, landmarks: np.ndarray, params: dict) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- transforms
 
-def _colour_transform(img: np.ndarray, p: dict) -> np.ndarray:
-    """Per-channel shift, brightness / contrast, saturation; ``img`` float32 0-255."""
-    out = img + np.array([p["shift_r"], p["shift_g"], p["shift_b"]], np.float32)
-    mean = out.mean(axis=(0, 1), keepdims=True)
-    out = (out - mean) * p["contrast"] + mean + p["brightness"]
-    grey = out.mean(axis=2, keepdims=True)
-    out = grey + (out - grey) * p["saturation"]
-    return out
-
-
 def _frequency_transform(img: np.ndarray, p: dict, face_px: float) -> np.ndarray:
     """Down-up-sampling, blur or sharpening: changes local texture, not colour."""
     kind = int(p["freq"])
@@ -237,50 +229,23 @@ def _similarity(centre: np.ndarray, scale: float, shift: np.ndarray, angle: floa
     return m
 
 
-def sample_self_blend_params(rng: np.random.Generator) -> dict:
-    """Draw the parameters of one self-blend (SBI's ranges, kept subtle).
-
-    The colour changes are zero-mean (random sign), so on average fakes are not
-    brighter or redder than reals; the texture is mostly degraded inside the mask
-    (:data:`SELF_BLEND_TEXTURE_P`), a local inconsistency with the rest of the photo.
-    """
-    freq = int(rng.choice(4, p=list(SELF_BLEND_TEXTURE_P)))
-    return {
-        "shift_r": float(rng.uniform(-8, 8)),
-        "shift_g": float(rng.uniform(-8, 8)),
-        "shift_b": float(rng.uniform(-8, 8)),
-        "brightness": float(rng.uniform(-8, 8)),
-        "contrast": float(rng.uniform(0.9, 1.1)),
-        "saturation": float(rng.uniform(0.88, 1.12)),
-        "freq": freq,
-        "down": float(rng.uniform(0.4, 0.75)),
-        "sigma": float(rng.uniform(0.6, 1.4)),
-        "amount": float(rng.uniform(0.4, 1.0)),
-        "tx": float(rng.uniform(-0.02, 0.02)),
-        "ty": float(rng.uniform(-0.02, 0.02)),
-        "scale": float(rng.uniform(0.97, 1.03)),
-        "region": int(rng.integers(2)),
-        "shrink": float(rng.uniform(0.85, 1.0)),
-        "deform": float(rng.uniform(0.0, 0.04)),
-        "mask_seed": int(rng.integers(2**31 - 1)),
-        "erode": float(rng.uniform(0.0, 0.05)),
-        "blur": float(rng.uniform(0.02, 0.07)),
-        "ratio": float(rng.choice([0.75, 1.0, 1.0, 1.0])),
-        "noise": float(rng.uniform(0.5, 4.0)),
-        "noise_seed": int(rng.integers(2**31 - 1)),
-    }
-
-
 def self_blend(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator | None = None,
                params: dict | None = None) -> Forgery:
-    """Blend a transformed copy of the face back into itself (SBI).
+    """Blend a transformed copy of the face back into itself: the SBI recipe in full.
+
+    Since generator version 3 this is :func:`sbi` (Shiohara & Yamasaki, CVPR 2022, as
+    published): source-target augmentation on either side, the forehead-extended hull,
+    elastic mask deformation, two random-kernel blurs, blend ratio from
+    :data:`SBI_BLEND_RATIOS`. When the target side was augmented, the real image the
+    blend went into is not ``image`` itself: it comes back as :attr:`Forgery.real`, and a
+    benchmark pairs the fake with it so real and fake differ only by the blend.
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB.
         landmarks: ``(68, 2)`` ``(x, y)`` pixel landmarks of the face in ``image``.
         rng: draws the parameters (ignored when ``params`` is given).
-        params: explicit parameters (see :func:`sample_self_blend_params`), e.g. the
-            per-frame parameters of :func:`temporal_params`.
+        params: explicit parameters (see :func:`sample_sbi_params`), e.g. the per-frame
+            parameters of :func:`temporal_params`.
 
     Returns:
         A :class:`Forgery` with method ``self_blend``.
@@ -288,24 +253,8 @@ def self_blend(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generato
     Raises:
         DataError: bad image or landmarks.
     """
-    image, lm, p = _inputs(image, landmarks, rng, params, sample_self_blend_params, "self_blend")
-    size = face_size(lm)
-    src = image.astype(np.float32)
-    src = _colour_transform(src, p)
-    src = _frequency_transform(src, p, size)
-    if p.get("noise", 0) > 0:
-        nrng = np.random.default_rng(int(p.get("noise_seed", 0)))
-        src = src + nrng.normal(0, p["noise"], src.shape).astype(np.float32)
-    if p.get("jpeg", 100) < 100:
-        src = _jpeg(src, p["jpeg"])
-    m = _similarity(face_centre(lm), p["scale"], np.array([p["tx"], p["ty"]]) * size)
-    h, w = image.shape[:2]
-    src = cv2.warpAffine(src, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    mask = blend_mask(image.shape, lm, p)
-    alpha = (mask * p["ratio"])[..., None]
-    out = src * alpha + image.astype(np.float32) * (1 - alpha)
-    return Forgery(np.clip(np.round(out), 0, 255).astype(np.uint8), mask * p["ratio"],
-                   "self_blend", dict(p))
+    real, fake = sbi(image, landmarks, rng, params)
+    return dataclasses.replace(fake, method="self_blend", real=real)
 
 
 # ----------------------------------------------------------------------------- swap
@@ -415,7 +364,7 @@ def identity_swap(target: np.ndarray, target_landmarks: np.ndarray, source: np.n
 def sample_params(method: str, rng: np.random.Generator) -> dict:
     """Parameters of ``method`` drawn from ``rng``."""
     if method == "self_blend":
-        return sample_self_blend_params(rng)
+        return sample_sbi_params(rng)
     if method == "identity_swap":
         return sample_swap_params(rng)
     raise DataError(f"unknown forgery method {method!r}: expected one of {', '.join(METHODS)}")
@@ -443,34 +392,47 @@ def forge(method: str, image: np.ndarray, landmarks: np.ndarray, rng: np.random.
     raise DataError(f"unknown forgery method {method!r}: expected one of {', '.join(METHODS)}")
 
 
-# Which parameters flicker from frame to frame, and by how much (in their own units).
-_JITTER = {
-    "shift_r": 2.5, "shift_g": 2.5, "shift_b": 2.5, "brightness": 3.0, "contrast": 0.03,
-    "saturation": 0.03, "down": 0.06, "sigma": 0.15, "amount": 0.12, "tx": 0.006,
-    "ty": 0.006, "scale": 0.008, "shrink": 0.025, "deform": 0.006, "erode": 0.008,
-    "blur": 0.008, "colour_transfer": 0.08, "noise": 0.5,
+# Which parameters flicker from frame to frame, and by how much (in their own units),
+# and the range each stays in. The swap (v2 parameter names) and SBI have their own
+# tables: the same name (brightness, contrast) means different units in each.
+_JITTER_SWAP = {
+    "down": 0.06, "sigma": 0.15, "amount": 0.12, "tx": 0.006, "ty": 0.006, "scale": 0.008,
+    "shrink": 0.025, "deform": 0.006, "erode": 0.008, "blur": 0.008,
+    "colour_transfer": 0.08, "noise": 0.5,
 }
+_RANGE_SWAP = {"down": (0.2, 0.95), "sigma": (0.3, 3.0), "amount": (0.0, 2.0),
+               "shrink": (0.6, 1.05), "deform": (0.0, 0.1), "erode": (0.0, 0.15),
+               "blur": (0.005, 0.15), "colour_transfer": (0.0, 1.0), "noise": (0.0, 8.0),
+               "scale": (0.9, 1.1)}
+_JITTER_SBI = {
+    "hue": 0.5, "sat": 1.5, "val": 1.5, "brightness": 0.01, "contrast": 0.01,
+    "down": 0.03, "sharpen": 0.05, "tx": 0.005, "ty": 0.004, "scale": 0.008,
+    "elastic_alpha": 4.0, "mask_down": 0.05, "sigma2": 3.0,
+}
+_RANGE_SBI = {"brightness": (-0.15, 0.15), "contrast": (-0.15, 0.15), "down": (0.2, 0.6),
+              "sharpen": (0.0, 0.7), "scale": (0.9, 1.1), "elastic_alpha": (10.0, 60.0),
+              "mask_down": (0.25, 1.0), "sigma2": (3.0, 50.0)}
 
 
 def jitter_params(params: dict, rng: np.random.Generator, amount: float = 1.0) -> dict:
     """A frame's parameters: ``params`` with every continuous value nudged at random.
 
     Args:
-        params: the video's base parameters.
+        params: the video's base parameters (a swap's or SBI's: told apart by their keys).
         rng: randomness.
         amount: multiplies the jitter (0 = a perfectly stable forgery).
     """
     out = dict(params)
-    for key, sd in _JITTER.items():
+    is_sbi = "elastic_seed" in out
+    table, ranges = (_JITTER_SBI, _RANGE_SBI) if is_sbi else (_JITTER_SWAP, _RANGE_SWAP)
+    for key, sd in table.items():
         if key in out:
             out[key] = float(out[key] + rng.normal(0, sd * amount))
-    for key, (lo, hi) in {"contrast": (0.7, 1.3), "saturation": (0.7, 1.3), "down": (0.2, 0.95),
-                          "sigma": (0.3, 3.0), "amount": (0.0, 2.0), "shrink": (0.6, 1.05),
-                          "deform": (0.0, 0.1), "erode": (0.0, 0.15), "blur": (0.005, 0.15),
-                          "colour_transfer": (0.0, 1.0), "noise": (0.0, 8.0),
-                          "scale": (0.9, 1.1)}.items():
+    for key, (lo, hi) in ranges.items():
         if key in out:
             out[key] = float(np.clip(out[key], lo, hi))
+    if is_sbi and "rgb" in out:
+        out["rgb"] = [float(v + rng.normal(0, 1.5 * amount)) for v in out["rgb"]]
     if "noise_seed" in out:
         out["noise_seed"] = int(rng.integers(2**31 - 1))
     return out
@@ -499,7 +461,12 @@ def temporal_params(method: str, n_frames: int, rng: np.random.Generator,
 
 # ----------------------------------------------------------------------------- finish
 
-def sample_finish_params(rng: np.random.Generator, quality: tuple[int, int] = (70, 95),
+#: JPEG quality range of every finished sample, real or fake (SBI's train-time range):
+#: real footage arrives anywhere from heavily compressed to near-lossless.
+FINISH_QUALITY = (40, 100)
+
+
+def sample_finish_params(rng: np.random.Generator, quality: tuple[int, int] = FINISH_QUALITY,
                          noise: tuple[float, float] = (0.0, 2.5)) -> dict:
     """Parameters of the final steps shared by reals and fakes."""
     return {

@@ -80,16 +80,19 @@ def test_masks_only_on_fakes_and_fakes_differ_from_their_real_near_the_face(imag
             assert r["mask_path"] == "" and r["method"] == "real"
         else:
             mask = cv2.imread(str(images_store / r["mask_path"]), cv2.IMREAD_GRAYSCALE)
-            assert mask.shape == (64, 64) and mask.max() > 100
+            # SBI blends at ratios down to 0.25: the mask holds the alpha (>= ~64 of 255)
+            assert mask.shape == (64, 64) and mask.max() > 50
             # the mask covers the face, not the whole crop
-            assert 0.05 < (mask > 127).mean() < 0.8
+            assert 0.05 < (mask > mask.max() / 2).mean() < 0.8
     for r in rows:
         if r["label"] == 1:
             mask = cv2.imread(str(images_store / r["mask_path"]), cv2.IMREAD_GRAYSCALE)
             diff = np.abs(crops[(r["identity"], 1)].astype(int)
                           - crops[(r["identity"], 0)].astype(int)).sum(2)
-            inside, outside = diff[mask > 127].mean(), diff[mask == 0].mean()
-            assert inside > 2 * outside + 1, (r["video_id"], inside, outside)
+            inside, outside = diff[mask > mask.max() / 2].mean(), diff[mask == 0].mean()
+            # outside the mask only the finish differs (own noise, JPEG down to q40); a 0.25
+            # blend of SBI is subtle, yet the change still concentrates in the mask
+            assert inside > 1.5 * outside + 1, (r["video_id"], inside, outside)
 
 
 def test_a_completed_build_is_reused_not_redone(images_store):
