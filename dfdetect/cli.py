@@ -66,10 +66,12 @@ def _cmd_data_crop(args: argparse.Namespace) -> int:
 def _cmd_data_build(args: argparse.Namespace) -> int:
     from dfdetect.data import benchmark
     from dfdetect.io import check_output_dir
+    from dfdetect.scales import get_scale
 
     check_output_dir(args.out, "store folder")
     summary = benchmark.build_benchmark(
-        args.benchmark, faces=args.faces, scale=args.scale, out=args.out, seed=args.seed,
+        args.benchmark, faces=args.faces, scale=get_scale(args.scale), out=args.out,
+        seed=args.seed,
         holdout_method=args.holdout_method,
     )
     print(summary.report())

@@ -31,6 +31,8 @@ import keras
 import numpy as np
 
 from dfdetect.errors import DataError, ModelError
+# A serializable layer lives with the models; re-exported as part of this module's API.
+from dfdetect.models.layers import ColorNormalization  # noqa: F401
 
 __all__ = ["ColorNormalization", "INDEX_FIELDS", "build_extractor", "extract_features",
            "feature_name", "is_cached", "sequence_features"]
@@ -38,41 +40,6 @@ __all__ = ["ColorNormalization", "INDEX_FIELDS", "build_extractor", "extract_fea
 #: Manifest columns copied into the cache index (``identity`` when the store has it).
 INDEX_FIELDS = ("crop_path", "source", "video_id", "frame_index", "label", "split", "method",
                 "identity")
-
-
-@keras.saving.register_keras_serializable(package="dfdetect")
-class ColorNormalization(keras.layers.Layer):
-    """Per-image brightness, contrast and colour-balance normalisation, in [0, 1].
-
-    Each channel is shifted to mean ``0.5`` (brightness and grey-world colour balance)
-    and the image is scaled to standard deviation ``target_std`` over all its pixels and
-    channels (contrast), then clipped to [0, 1]. Local colour differences, such as a
-    blended face's seam, survive; global lighting and white balance do not.
-
-    Args:
-        target_std: standard deviation after normalisation.
-        epsilon: floor of the standard deviation (flat images stay flat).
-    """
-
-    def __init__(self, target_std: float = 0.2, epsilon: float = 1e-3, **kwargs):
-        super().__init__(**kwargs)
-        self.target_std = float(target_std)
-        self.epsilon = float(epsilon)
-
-    def call(self, inputs):
-        x = keras.ops.cast(inputs, self.compute_dtype)
-        mean = keras.ops.mean(x, axis=(-3, -2), keepdims=True)
-        centred = x - mean
-        std = keras.ops.sqrt(keras.ops.mean(keras.ops.square(centred), axis=(-3, -2, -1),
-                                            keepdims=True))
-        out = centred / keras.ops.maximum(std, self.epsilon) * self.target_std + 0.5
-        return keras.ops.clip(out, 0.0, 1.0)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "target_std": self.target_std, "epsilon": self.epsilon}
 
 
 def _safe(text: str) -> str:

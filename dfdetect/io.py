@@ -10,15 +10,21 @@ starts, so a run that cannot write says so at once instead of after an hour of s
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
+import math
 import os
 import tempfile
-from typing import Iterator
+from io import StringIO
+from typing import Iterator, Mapping, Sequence
+
+import numpy as np
 
 from dfdetect.errors import DataError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "check_output_dir", "check_output_file",
-           "os_error_line"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "check_output_dir",
+           "check_output_file", "format_cell", "os_error_line", "read_table", "rows_to_csv",
+           "write_table"]
 
 
 @contextlib.contextmanager
@@ -70,6 +76,72 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True)
                 handle.flush()
                 os.fsync(handle.fileno())
     return os.fspath(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Writes ``text`` to ``path`` so a reader never sees a half-written file.
+
+    Args:
+        path: the final file (its folder is created).
+        text: its content, written with ``newline=""`` so CSV line ends stay ``\\n``.
+    """
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def format_cell(value) -> str:
+    """One table cell as text: NaN and None empty, whole floats as integers.
+
+    Args:
+        value: a number, string or None.
+    """
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return ""
+        # Counts averaged over repeats (parameters, sizes) stay whole numbers.
+        if float(value).is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return f"{float(value):.6g}"
+    if isinstance(value, (np.integer,)):
+        return str(int(value))
+    return "" if value is None else str(value)
+
+
+def rows_to_csv(rows: Sequence[Mapping], columns: Sequence[str] | None = None) -> str:
+    """Renders dict rows as CSV text; columns default to the union in first-seen order.
+
+    Args:
+        rows: the rows.
+        columns: the header (keys not in it are left out).
+    """
+    if columns is None:
+        columns = []
+        for row in rows:
+            columns.extend(k for k in row if k not in columns)
+    buffer = StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore",
+                            lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: format_cell(row.get(k)) for k in columns})
+    return buffer.getvalue()
+
+
+def write_table(path: str | os.PathLike, rows: Sequence[Mapping],
+                columns: Sequence[str] | None = None) -> None:
+    """Writes a whole CSV table atomically (see :func:`rows_to_csv`)."""
+    atomic_write_text(path, rows_to_csv(rows, columns))
+
+
+def read_table(path: str | os.PathLike) -> list[dict]:
+    """Reads a CSV table as a list of string-valued dicts ([] if it does not exist)."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def _nearest_existing(path: str) -> str:

@@ -44,6 +44,11 @@ import numpy as np
 
 from dfdetect import FAKE
 from dfdetect.data import faces as facelib
+# The crop constants and the file extensions have one home each (data/faces.py,
+# data/sources.py); re-exported because predict's callers and tests read them here.
+from dfdetect.data.faces import CROP_SCALE, DETECT_MAX_SIDE
+from dfdetect.data.sources import (IMAGE_EXTENSIONS, UNSUPPORTED_IMAGE_EXTENSIONS,
+                                   VIDEO_EXTENSIONS)
 from dfdetect.data.video import iter_frames, probe_video, sample_indices
 from dfdetect.errors import DataError, DfdetectError, ModelError
 
@@ -62,21 +67,6 @@ DEFAULT_FRAMES = 10
 #: trains it; a source checkout may not have it yet).
 DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights",
                              "default.keras")
-#: Faces are searched on frames downscaled to this longest side (boxes mapped back).
-DETECT_MAX_SIDE = 640
-#: FaceForensics++'s crop: a square of 1.3x the face's larger side (as in the stores).
-CROP_SCALE = 1.3
-
-VIDEO_EXTENSIONS = frozenset((".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg",
-                              ".mpeg", ".wmv", ".flv", ".3gp", ".ts", ".mts"))
-#: Image formats OpenCV decodes here.
-IMAGE_EXTENSIONS = frozenset((".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp",
-                              ".tif", ".tiff", ".gif", ".avif", ".ppm", ".pgm", ".pbm",
-                              ".pnm"))
-#: Image formats a user may well hand us but OpenCV cannot read: reported, not ignored.
-UNSUPPORTED_IMAGE_EXTENSIONS = frozenset((".heic", ".heif", ".svg", ".psd", ".jxl", ".dng",
-                                          ".cr2", ".cr3", ".nef", ".arw", ".raw", ".ico",
-                                          ".eps", ".pdf", ".xcf"))
 
 FAKE_VERDICT, REAL_VERDICT, NO_FACE, ERROR = "FAKE", "REAL", "NO FACE", "ERROR"
 

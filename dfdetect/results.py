@@ -6,81 +6,18 @@ the experiment which (config, repeat) pairs to skip.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` so a reader never sees a half-written file."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    # mkstemp creates 0600; give the file the permissions an ordinary open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _format(value) -> str:
-    if isinstance(value, (float, np.floating)):
-        if math.isnan(value):
-            return ""
-        # Counts averaged over repeats (parameters, sizes) stay whole numbers.
-        if float(value).is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return f"{float(value):.6g}"
-    if isinstance(value, (np.integer,)):
-        return str(int(value))
-    return "" if value is None else str(value)
-
-
-def rows_to_csv(rows: Sequence[Mapping], columns: Sequence[str] | None = None) -> str:
-    """Render dict rows as CSV text; columns default to the union in first-seen order."""
-    if columns is None:
-        columns = []
-        for row in rows:
-            columns.extend(k for k in row if k not in columns)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore",
-                            lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _format(row.get(k)) for k in columns})
-    return buffer.getvalue()
-
-
-def write_table(path: str | os.PathLike, rows: Sequence[Mapping],
-                columns: Sequence[str] | None = None) -> None:
-    """Write a whole table atomically."""
-    atomic_write_text(path, rows_to_csv(rows, columns))
-
-
-def read_table(path: str | os.PathLike) -> list[dict]:
-    """Read a CSV table as a list of string-valued dicts ([] if it does not exist)."""
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
+# The CSV helpers live on the ground floor (dfdetect.io) so data/ can write tables
+# without importing this module; re-exported because every experiment reads them here.
+from dfdetect.io import atomic_write_text, read_table, rows_to_csv, write_table  # noqa: F401
+from dfdetect.io import format_cell as _format
 
 
 class ResultsTable:

@@ -158,7 +158,7 @@ def load_data(args, scale):
         from dfdetect.data import pose_benchmark
 
         root = Path(experiment.DATA_ROOT) / f"bench-poses-{scale.name}-seed{args.seed}"
-        print(pose_benchmark.build_pose_benchmark(root, scale=scale.name, seed=args.seed).report())
+        print(pose_benchmark.build_pose_benchmark(root, scale=scale, seed=args.seed).report())
         segments, rows = pose.read_segments(root)
     return segments, rows, root
 

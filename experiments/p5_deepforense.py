@@ -57,7 +57,6 @@ repetition of k-fold (k = the scale's ``cv_folds``: 5, 2 at ``smoke``) unless
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import re
 import sys
@@ -70,6 +69,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from dfdetect import experiment, results  # noqa: E402
+from dfdetect.data import splits  # noqa: E402
 from dfdetect.errors import DataError  # noqa: E402
 from dfdetect.io import atomic_path  # noqa: E402
 # Bound now, executed on first use: --help must not wait for TensorFlow.
@@ -128,24 +128,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 # --------------------------------------------------------------------------- data
 
-def _bucket(key: str, seed: int) -> float:
-    digest = hashlib.sha256(f"p5:{seed}:{key}".encode()).hexdigest()
-    return int(digest[:12], 16) / float(16 ** 12)
-
-
 def partition(rows, fraction: float, seed: int) -> tuple[list, list, list]:
     """(fine-tune train, fine-tune val, cross-validation pool), disjoint by identity."""
-    tune_train, tune_val, pool = [], [], []
-    for row in rows:
-        key = experiment.group_key(row)
-        b = _bucket(key, seed)
-        if b >= fraction:
-            pool.append(row)
-        elif b < fraction * FINETUNE_VAL:
-            tune_val.append(row)
-        else:
-            tune_train.append(row)
-    return tune_train, tune_val, pool
+    return splits.finetune_partition(rows, fraction, FINETUNE_VAL, seed, salt="p5:")
 
 
 def image_store(args, scale) -> Path:

@@ -22,6 +22,9 @@ import pytest
 
 from dfdetect import cli
 from test_predict import export_image_model, face_frames, write_png
+from dfdetect.scales import get_scale
+
+SMOKE = get_scale("smoke")  # build_benchmark takes sizes, not a preset name
 
 PROC = Path("/proc")  # not writable, not even by root: the read-only disk of the table
 
@@ -97,7 +100,7 @@ def world(tmp_path_factory):
     (part / "metadata.json").write_text(json.dumps(
         {"../../secret.mp4": {"label": "FAKE", "split": "train"}}))
     # a benchmark store built with seed 0; a folder of the user's that is not a store
-    benchmark.build_benchmark("images", "procedural", "smoke", root / "store_seed0", seed=0,
+    benchmark.build_benchmark("images", "procedural", SMOKE, root / "store_seed0", seed=0,
                               workers=1, identities=4)
     (root / "photos").mkdir()
     (root / "photos" / "holiday.txt").write_text("the user's notes")
@@ -285,12 +288,12 @@ def test_benchmark_too_few_faces_refuses_with_the_number_needed(tmp_path):
 
     with pytest.raises(DataError, match=r"only 2 usable face identities: split val and test "
                                         r"would be empty; the benchmark needs at least 3"):
-        benchmark.build_benchmark("images", "procedural", "smoke", tmp_path / "s", seed=0,
+        benchmark.build_benchmark("images", "procedural", SMOKE, tmp_path / "s", seed=0,
                                   workers=1, identities=2)
     assert not (tmp_path / "s" / "manifest.csv").exists()
     # nothing is left that would refuse the corrected rerun's settings
     assert not (tmp_path / "s").exists()
-    benchmark.build_benchmark("images", "procedural", "smoke", tmp_path / "s", seed=1,
+    benchmark.build_benchmark("images", "procedural", SMOKE, tmp_path / "s", seed=1,
                               workers=1, identities=3)
     assert (tmp_path / "s" / "manifest.csv").exists()
 
@@ -302,7 +305,7 @@ def test_a_store_records_its_settings_and_accepts_the_same_again(world):
     assert benchmark.store_settings(store) == {
         "kind": "images", "source": "bench-procedural", "scale": "smoke", "seed": 0,
         "holdout_method": None}
-    summary = benchmark.build_benchmark("images", "procedural", "smoke", store, seed=0,
+    summary = benchmark.build_benchmark("images", "procedural", SMOKE, store, seed=0,
                                         workers=1, identities=4)
     assert summary.new_items == 0 and summary.already_done == 4
 

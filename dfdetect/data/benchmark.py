@@ -67,20 +67,20 @@ import numpy as np
 
 from dfdetect.data import forge
 from dfdetect.data.sample import Sample
+# Splits are decided in one module; the benchmark keeps its old name for the function.
+from dfdetect.data.splits import CROSS_SPLIT, SPLIT_FRACTIONS, SPLIT_FRACTIONS_HOLDOUT
+from dfdetect.data.splits import assign_identities as assign_splits
 from dfdetect.errors import DataError
 
 __all__ = ["COMPLETE_MARKER", "CROSS_SPLIT", "KINDS", "METHOD_ALIASES", "BenchmarkSummary", "build_benchmark", "assign_splits",
            "crop_affine", "landmark_problem"]
 
 KINDS = ("images", "videos", "poses")
-CROSS_SPLIT = "cross"
 #: Written into the store (build parameters and counts, JSON) when a build finishes.
 COMPLETE_MARKER = "benchmark.json"
 #: Accepted spellings of the forgery methods (the manifest always holds the full name).
 METHOD_ALIASES = {"swap": "identity_swap", "faceswap": "identity_swap",
                   "blend": "self_blend", "sbi": "self_blend"}
-SPLIT_FRACTIONS = {"train": 0.70, "val": 0.15, "test": 0.15}
-SPLIT_FRACTIONS_HOLDOUT = {"train": 0.60, "val": 0.125, "test": 0.125, CROSS_SPLIT: 0.15}
 
 MARGIN = (1.2, 1.45)  # crop side / landmark-box side (FaceForensics++ uses 1.3)
 SHIFT = 0.05  # crop centre jitter, fraction of the crop side
@@ -152,39 +152,6 @@ class BenchmarkSummary:
 
 def _rng(seed: int, *keys: int) -> np.random.Generator:
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, *(int(k) for k in keys)])
-
-
-def assign_splits(identities: list[str], seed: int, holdout: bool = False) -> dict[str, str]:
-    """Assign identities to splits (a pure function of the sorted ids and the seed).
-
-    Args:
-        identities: identity ids.
-        seed: the benchmark seed.
-        holdout: add the ``cross`` split.
-
-    Returns:
-        identity -> split. Every split gets at least one identity when there are enough.
-    """
-    ids = sorted(identities)
-    order = _rng(seed, _TAG["split"]).permutation(len(ids))
-    fractions = SPLIT_FRACTIONS_HOLDOUT if holdout else SPLIT_FRACTIONS
-    names = list(fractions)
-    n = len(ids)
-    counts = [int(math.floor(fractions[s] * n)) for s in names]
-    if n >= len(names):
-        for i in range(len(names)):
-            counts[i] = max(1, counts[i])
-    while sum(counts) < n:  # leftovers to train
-        counts[0] += 1
-    while sum(counts) > n:
-        k = int(np.argmax(counts))
-        counts[k] -= 1
-    out, start = {}, 0
-    for name, c in zip(names, counts):
-        for j in order[start:start + c]:
-            out[ids[j]] = name
-        start += c
-    return out
 
 
 def _methods_for(split: str, holdout: str | None, methods: tuple[str, ...]) -> list[str]:
@@ -603,7 +570,15 @@ def _pick_donors(members: list[int], seed: int, shapes: list | None = None,
     return donors
 
 
-def build_benchmark(kind: str, faces: str = "procedural", scale: str = "cpu",
+def _sizes(scale):
+    """``scale`` checked: the sizes object a build needs (never a preset's name)."""
+    if scale is None or isinstance(scale, str) or not hasattr(scale, "image_size"):
+        raise DataError(f"a benchmark needs its sizes (a Scale), got {scale!r}; "
+                        "resolve a preset name with dfdetect.scales.get_scale first")
+    return scale
+
+
+def build_benchmark(kind: str, faces: str = "procedural", scale=None,
                     out: str | os.PathLike | None = None, seed: int = 0,
                     holdout_method: str | None = None, *, workers: int | None = None,
                     identities: int | None = None, views: int | None = None,
@@ -617,7 +592,11 @@ def build_benchmark(kind: str, faces: str = "procedural", scale: str = "cpu",
         kind: ``images`` or ``videos``; ``poses`` is handed to
             :func:`dfdetect.data.pose_benchmark.build_pose_benchmark` (P4, no faces).
         faces: ``procedural`` or a folder of face photos / videos.
-        scale: scale preset name (sizes come from :mod:`dfdetect.scales`).
+        scale: the sizes to build at: a :class:`dfdetect.scales.Scale` or any object
+            with its benchmark fields (``name``, ``benchmark_identities``,
+            ``views_per_identity``, ``image_size``, ``video_size``,
+            ``benchmark_videos``, ``p2_frames``, ``p3_frames``, ``pose_*``). Taken as
+            given, not as a name: the data layer does not import the scale presets.
         out: store directory.
         seed: everything random derives from it.
         holdout_method: a forgery method kept out of train/val/test and used only in the
@@ -640,8 +619,6 @@ def build_benchmark(kind: str, faces: str = "procedural", scale: str = "cpu",
         DataError: unknown kind / method / scale, a face folder that is missing or has
             no usable face.
     """
-    from dfdetect.scales import get_scale
-
     started = time.monotonic()
     if kind not in KINDS:
         raise DataError(f"unknown benchmark {kind!r}: expected one of {', '.join(KINDS)}")
@@ -654,8 +631,7 @@ def build_benchmark(kind: str, faces: str = "procedural", scale: str = "cpu",
                             "or 'videos'") from None
         if out is None:
             raise DataError("an output store directory is required (--out)")
-        return pose_benchmark.build_pose_benchmark(out, scale=getattr(scale, "name", scale),
-                                                   seed=int(seed))
+        return pose_benchmark.build_pose_benchmark(out, scale=_sizes(scale), seed=int(seed))
     if out is None:
         raise DataError("an output store directory is required (--out)")
     if holdout_method is not None:
@@ -669,7 +645,7 @@ def build_benchmark(kind: str, faces: str = "procedural", scale: str = "cpu",
                         f"expected one of {', '.join(methods)}")
     if holdout_method is not None and len(methods) < 2:
         raise DataError("a held-out method needs at least two forgery methods")
-    sc = get_scale(scale) if isinstance(scale, str) else scale
+    sc = _sizes(scale)
     faces = os.fspath(faces)
     summary = BenchmarkSummary(out=os.fspath(out), kind=kind, faces=faces, scale=sc.name,
                                seed=int(seed), holdout_method=holdout_method)
@@ -778,7 +754,7 @@ def _claim_generator_version(out: Path, settings: dict | None = None) -> None:
     """
     import json
 
-    from dfdetect.results import atomic_write_text
+    from dfdetect.io import atomic_write_text
 
     found = store_generator_version(out)
     if found is not None and found != forge.GENERATOR_VERSION:
@@ -827,7 +803,7 @@ def _refuse_empty_splits(split_of: dict[str, str], holdout: str | None, faces: s
 def _write_marker(out: Path, summary: BenchmarkSummary) -> None:
     import json
 
-    from dfdetect.results import atomic_write_text
+    from dfdetect.io import atomic_write_text
 
     info = {"kind": summary.kind, "faces": summary.faces, "scale": summary.scale,
             "seed": summary.seed, "holdout_method": summary.holdout_method,

@@ -95,7 +95,14 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def detect_faces(rgb: np.ndarray, model: str = "hog", max_side: int | None = 640,
+#: Faces are searched on frames downscaled to this longest side (boxes mapped back to
+#: the full frame): the one value the store, the benchmark and predict all use.
+DETECT_MAX_SIDE = 640
+#: FaceForensics++'s crop: a square of 1.3x the face's larger side, centred.
+CROP_SCALE = 1.3
+
+
+def detect_faces(rgb: np.ndarray, model: str = "hog", max_side: int | None = DETECT_MAX_SIDE,
                  upsample: int = 1, min_face: float | None = None,
                  small_faces: bool = True) -> list[Box]:
     """Finds faces with face_recognition on a downscaled copy, boxes in full resolution.
@@ -172,7 +179,7 @@ TILE_MIN_GAIN = 1.5
 
 
 def detect_small_faces(rgb: np.ndarray, model: str = "hog", upsample: int = 1,
-                       first_side: int = 640, fallback_side: int = FALLBACK_SIDE,
+                       first_side: int = DETECT_MAX_SIDE, fallback_side: int = FALLBACK_SIDE,
                        tile_side: int = TILE_SIDE, tile_overlap: int = TILE_OVERLAP) -> list[Box]:
     """Searches an image at higher resolution than a first, downscaled pass did.
 
@@ -359,7 +366,8 @@ def largest_face(boxes: Sequence[Sequence[int]]) -> Box | None:
     return best
 
 
-def square_box(box: Sequence[int], image_shape: Sequence[int], scale: float = 1.3) -> Box:
+def square_box(box: Sequence[int], image_shape: Sequence[int],
+               scale: float = CROP_SCALE) -> Box:
     """The FaceForensics++ crop: a square of ``scale`` x the face's larger side.
 
     Inside the image this is exactly FaceForensics++'s ``get_boundingbox`` (same integer

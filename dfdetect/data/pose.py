@@ -41,7 +41,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from dfdetect.errors import DataError
-from dfdetect.results import atomic_write_text
+from dfdetect.data.splits import split_by_video  # noqa: F401  (re-exported)
+from dfdetect.io import atomic_write_text
 
 #: COCO-18 (OpenPose) indices of the 12 upper-body keypoints the paper keeps (Table 1).
 COCO_UPPER_BODY = (0, 1, 2, 3, 4, 5, 6, 7, 14, 15, 16, 17)
@@ -528,40 +529,6 @@ def segments_from_pose_files(pose_files: Iterable[str | os.PathLike],
 
 # --------------------------------------------------------------------------- splits, votes
 
-def split_by_video(rows: Sequence[Mapping], seed: int = 0,
-                   fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
-                   strata: Sequence[str] = ("poi", "label")) -> dict[str, list[int]]:
-    """80/10/10 split of segment rows by video, stratified by PoI and label.
-
-    All movements of a video land in one split. Within each stratum the videos are
-    shuffled (seeded) and at least one goes to validation and one to test when the
-    stratum has three or more videos, so even tiny data sets have every split.
-
-    Returns:
-        split name -> indices into ``rows``.
-    """
-    rng = np.random.default_rng(seed)
-    videos: "OrderedDict[str, tuple]" = OrderedDict()
-    for row in rows:
-        videos.setdefault(str(row["video_id"]), tuple(str(row.get(s, "")) for s in strata))
-    by_stratum: dict[tuple, list[str]] = {}
-    for vid, key in videos.items():
-        by_stratum.setdefault(key, []).append(vid)
-    assign: dict[str, str] = {}
-    for key in sorted(by_stratum):
-        members = list(by_stratum[key])
-        rng.shuffle(members)
-        n = len(members)
-        n_val = max(1, int(round(n * fractions[1]))) if n >= 3 else 0
-        n_test = max(1, int(round(n * fractions[2]))) if n >= 3 else 0
-        for i, vid in enumerate(members):
-            assign[vid] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
-    out: dict[str, list[int]] = {"train": [], "val": [], "test": []}
-    for i, row in enumerate(rows):
-        out[assign[str(row["video_id"])]].append(i)
-    return out
-
-
 def majority_vote(fake_votes: int, real_votes: int) -> int:
     """The paper's verdict: real (0) only when real movements outnumber fake ones.
 
@@ -801,7 +768,7 @@ def update_dataset(out: str | os.PathLike, videos: Sequence[VideoPose],
     Returns:
         ``(videos, movements)`` in the rebuilt data set.
     """
-    from dfdetect.results import write_table
+    from dfdetect.io import write_table
 
     out = Path(out)
     rows = {r["video_id"]: r for r in _read_summary(out)}

@@ -35,8 +35,7 @@ import numpy as np
 
 from dfdetect.data import pose
 from dfdetect.errors import DataError
-from dfdetect.results import atomic_write_text
-from dfdetect.scales import get_scale
+from dfdetect.io import atomic_write_text
 
 #: Written last, so its presence means a complete build (same name as the other benchmarks).
 COMPLETE_MARKER = "benchmark.json"
@@ -347,7 +346,7 @@ class PoseBenchmarkSummary:
                 f"{self.fake_segments} fake) in {self.seconds:.1f} s")
 
 
-def build_pose_benchmark(out: str | os.PathLike, scale: str = "cpu", seed: int = 0,
+def build_pose_benchmark(out: str | os.PathLike, scale, seed: int = 0,
                          pois: int | None = None, videos_per_poi: int | None = None,
                          segments_per_video: int | None = None,
                          fakes_per_poi: int | None = None, impersonators: int = 3,
@@ -357,9 +356,10 @@ def build_pose_benchmark(out: str | os.PathLike, scale: str = "cpu", seed: int =
 
     Args:
         out: folder to write.
-        scale: ``smoke``, ``cpu`` or ``paper``: PoIs, real videos per PoI and movements
-            per video come from the scale (``pose_pois``, ``pose_videos_per_poi``,
-            ``pose_segments_per_video``) unless given.
+        scale: the sizes (a :class:`dfdetect.scales.Scale` or any object with its
+            ``name``, ``pose_pois``, ``pose_videos_per_poi`` and
+            ``pose_segments_per_video``): PoIs, real videos per PoI and movements per
+            video come from it unless given.
         seed: everything is drawn from this seed (same seed, same files).
         fakes_per_poi: impersonator videos per PoI (default: as many as real ones).
         impersonators: distinct impersonators per PoI.
@@ -372,7 +372,7 @@ def build_pose_benchmark(out: str | os.PathLike, scale: str = "cpu", seed: int =
     """
     start = time.perf_counter()
     out = Path(out)
-    sc = get_scale(scale)
+    sc = scale
     def pick(value, default):
         return int(default if value is None else value)
 
@@ -421,7 +421,7 @@ def build_pose_benchmark(out: str | os.PathLike, scale: str = "cpu", seed: int =
     atomic_write_text(out / "people.json", json.dumps(people, indent=2) + "\n")
     segments, rows = pose.read_segments(out)
     real = sum(1 for r in rows if r["label"] == 0)
-    info = {"kind": "poses", "scale": scale, "seed": seed, "pois": n_pois,
+    info = {"kind": "poses", "scale": sc.name, "seed": seed, "pois": n_pois,
             "real_videos_per_poi": n_real, "fake_videos_per_poi": n_fake,
             "segments_per_video": n_segs, "impersonators": impersonators,
             "imitation": list(imitation), "style_drift": style_drift,

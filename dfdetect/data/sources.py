@@ -32,6 +32,7 @@ from dfdetect.errors import DataError
 __all__ = [
     "ADAPTERS",
     "IMAGE_EXTENSIONS",
+    "UNSUPPORTED_IMAGE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "SampleList",
     "discover",
@@ -46,8 +47,18 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+#: Video containers OpenCV opens here (the one list: predict, evaluate and the dataset
+#: adapters all read it).
+VIDEO_EXTENSIONS = frozenset((".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg",
+                              ".mpeg", ".wmv", ".flv", ".3gp", ".ts", ".mts"))
+#: Image formats OpenCV decodes here.
+IMAGE_EXTENSIONS = frozenset((".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp",
+                              ".tif", ".tiff", ".gif", ".avif", ".ppm", ".pgm", ".pbm",
+                              ".pnm"))
+#: Image formats a user may well hand us but OpenCV cannot read: reported, not ignored.
+UNSUPPORTED_IMAGE_EXTENSIONS = frozenset((".heic", ".heif", ".svg", ".psd", ".jxl", ".dng",
+                                          ".cr2", ".cr3", ".nef", ".arw", ".raw", ".ico",
+                                          ".eps", ".pdf", ".xcf"))
 
 FFPP_COMPRESSIONS = ("raw", "c23", "c40")
 CELEBDF_REAL_FOLDERS = ("Celeb-real", "YouTube-real")

@@ -40,14 +40,16 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import cv2
 import numpy as np
 
-from dfdetect.data.sample import SAMPLE_FIELDS, SPLITS, Sample
+from dfdetect.data import faces
+from dfdetect.data.sample import SAMPLE_FIELDS, Sample
 from dfdetect.errors import DataError, DfdetectError
-from dfdetect.results import atomic_write_text, rows_to_csv
+from dfdetect.data.splits import STORE_SPLITS, manifest_split  # noqa: F401  (re-exported)
+from dfdetect.io import atomic_write_text, rows_to_csv
 
 __all__ = ["CropSummary", "MANIFEST", "MANIFEST_COLUMNS", "STORE_SPLITS", "StoreWriter",
            "crop_dataset", "crop_relpath", "feature_paths", "has_features", "load_features",
@@ -55,7 +57,6 @@ __all__ = ["CropSummary", "MANIFEST", "MANIFEST_COLUMNS", "STORE_SPLITS", "Store
 
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = (*SAMPLE_FIELDS, "frame_index", "crop_path")
-STORE_SPLITS = (*SPLITS, "cross", "")
 _PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 3]  # fixed, so identical crops give identical bytes
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -137,25 +138,6 @@ def _int_field(row: dict, name: str, line: int, path: Path, allowed=None) -> int
         want = " or ".join(map(str, allowed)) if allowed else "an integer >= 0"
         raise DataError(f"line {line}: {name} must be {want}, got {text!r}", path)
     return value
-
-
-def manifest_split(rows: Iterable[Mapping], split: str | None) -> list[dict]:
-    """The rows of one split; ``None``: all rows.
-
-    Args:
-        rows: manifest rows.
-        split: one of :data:`STORE_SPLITS`: ``train``, ``val``, ``test``, ``cross`` (the
-            embedded benchmark's held-out-method test rows) or ``""`` (no split given).
-
-    Raises:
-        ValueError: an unknown split name (a typo would otherwise select nothing).
-    """
-    if split is None:
-        return [dict(r) for r in rows]
-    if split not in STORE_SPLITS:
-        raise ValueError(f"unknown split {split!r}: expected one of "
-                         f"{', '.join(repr(s) for s in STORE_SPLITS)}")
-    return [dict(r) for r in rows if r.get("split", "") == split]
 
 
 # --------------------------------------------------------------------------- writing
@@ -391,7 +373,7 @@ def _worker_init() -> None:
 def _crop_sample(task: tuple) -> dict:
     """Worker: one sample -> its face crops. Never raises (errors become a reason)."""
     sample, frames, size, detector, scale, max_side, min_face = task
-    from dfdetect.data import faces, sources, video
+    from dfdetect.data import sources, video
 
     result = {"sample": sample, "kind": "video" if sources.is_video(sample.path) else "image",
               "sampled": 0, "decoded": 0, "crops": [], "error": None}
@@ -460,8 +442,8 @@ def _check_args(frames: int, size: int, detector: str, workers: int | None,
 def crop_dataset(source: str | os.PathLike, layout: str = "folder",
                  out: str | os.PathLike | None = None, frames: int = 40, size: int = 256,
                  label: str | int | None = None, detector: str = "hog",
-                 workers: int | None = os.cpu_count(), scale: float = 1.3,
-                 max_side: int | None = 640, min_face: float | None = 60,
+                 workers: int | None = os.cpu_count(), scale: float = faces.CROP_SCALE,
+                 max_side: int | None = faces.DETECT_MAX_SIDE, min_face: float | None = 60,
                  progress: bool | None = None, **options) -> CropSummary:
     """Detects faces in a dataset and writes a crop store (``dfdetect data crop``).
 

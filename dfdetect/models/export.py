@@ -142,12 +142,12 @@ def _explain_load_error(text: str) -> str:
 
 
 def _register_all_layers() -> None:
-    # Custom layers register on import; import every model module so any exported
-    # dfdetect model deserialises whichever experiment made it.
+    # Custom layers register on import; import every model module (models/layers.py
+    # holds the augmentation and normalisation layers) so any exported dfdetect model
+    # deserialises whichever experiment made it.
     import importlib
     import pkgutil
 
-    import dfdetect.data.pipeline  # noqa: F401
     import dfdetect.models as pkg
 
     for info in pkgutil.iter_modules(pkg.__path__):

@@ -12,6 +12,9 @@ import pytest
 
 from dfdetect.data import benchmark, store
 from dfdetect.errors import DataError
+from dfdetect.scales import get_scale
+
+SMOKE = get_scale("smoke")  # build_benchmark takes sizes, not a preset name
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
@@ -23,20 +26,20 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def images_store(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bench") / "images"
-    benchmark.build_benchmark("images", "procedural", "smoke", out, seed=3, workers=1,
+    benchmark.build_benchmark("images", "procedural", SMOKE, out, seed=3, workers=1,
                               identities=12)
     return out
 
 
 def test_same_seed_gives_byte_identical_store_whatever_the_workers(images_store, tmp_path):
     again = tmp_path / "again"
-    benchmark.build_benchmark("images", "procedural", "smoke", again, seed=3, workers=2,
+    benchmark.build_benchmark("images", "procedural", SMOKE, again, seed=3, workers=2,
                               identities=12)
     a, b = tree_bytes(images_store), tree_bytes(again)
     assert a.keys() == b.keys() and "manifest.csv" in a
     assert all(a[k] == b[k] for k in a)
     other = tmp_path / "other"
-    benchmark.build_benchmark("images", "procedural", "smoke", other, seed=4, workers=1,
+    benchmark.build_benchmark("images", "procedural", SMOKE, other, seed=4, workers=1,
                               identities=12)
     c = tree_bytes(other)
     assert sum(a[k] != c.get(k) for k in a if k.startswith("crops/")) > 10
@@ -96,7 +99,7 @@ def test_masks_only_on_fakes_and_fakes_differ_from_their_real_near_the_face(imag
 
 
 def test_a_completed_build_is_reused_not_redone(images_store):
-    summary = benchmark.build_benchmark("images", "procedural", "smoke", images_store,
+    summary = benchmark.build_benchmark("images", "procedural", SMOKE, images_store,
                                         seed=3, workers=1, identities=12)
     assert summary.new_items == 0 and summary.already_done == 12
     assert (images_store / benchmark.COMPLETE_MARKER).is_file()
@@ -122,7 +125,7 @@ def test_a_store_of_another_generator_version_is_refused_or_rebuilt(tmp_path, ca
     stale.write_bytes(b"old")
     with pytest.raises(DataError, match=f"generator version 1, this dfdetect is version "
                                         f"{forge.GENERATOR_VERSION}"):
-        benchmark.build_benchmark("images", "procedural", "smoke", made, seed=5, workers=1)
+        benchmark.build_benchmark("images", "procedural", SMOKE, made, seed=5, workers=1)
     # dfdetect's own data folder: rebuilt from scratch, nothing old kept
     again = experiment.benchmark_store("images", "procedural", get_scale("smoke"), 5, root=root)
     assert again == made and not stale.exists()
@@ -134,7 +137,7 @@ def test_a_store_of_another_generator_version_is_refused_or_rebuilt(tmp_path, ca
 
 def test_holdout_method_lives_only_in_the_cross_split(tmp_path):
     out = tmp_path / "cross"
-    summary = benchmark.build_benchmark("images", "procedural", "smoke", out, seed=0,
+    summary = benchmark.build_benchmark("images", "procedural", SMOKE, out, seed=0,
                                         workers=1, identities=16, holdout_method="swap")
     assert summary.holdout_method == "identity_swap"
     rows = store.read_manifest(out)
@@ -150,7 +153,7 @@ def test_holdout_method_lives_only_in_the_cross_split(tmp_path):
 
 def test_procedural_videos_have_clips_of_f_frames_with_per_frame_masks(tmp_path):
     out = tmp_path / "videos"
-    benchmark.build_benchmark("videos", "procedural", "smoke", out, seed=1, workers=1,
+    benchmark.build_benchmark("videos", "procedural", SMOKE, out, seed=1, workers=1,
                               identities=4, frames=3)
     rows = store.read_manifest(out)
     clips: dict[str, list] = {}
@@ -181,7 +184,7 @@ def test_a_folder_with_a_bad_file_builds_and_counts_the_skip(shared_data, tmp_pa
     copy_faces(shared_data, faces, 6)
     (faces / "broken.jpg").write_bytes(b"not an image at all")
     out = tmp_path / "out"
-    summary = benchmark.build_benchmark("images", str(faces), "smoke", out, seed=0, workers=1,
+    summary = benchmark.build_benchmark("images", str(faces), SMOKE, out, seed=0, workers=1,
                                         identities=7)
     assert str(faces / "broken.jpg") in summary.skipped_files
     assert "cannot decode" in summary.skipped_files[str(faces / "broken.jpg")]
@@ -199,7 +202,7 @@ def test_a_folder_without_faces_is_a_clear_data_error(tmp_path):
     cv2.imwrite(str(faces / "flat.png"), np.full((120, 120, 3), 128, np.uint8))
     (faces / "empty.jpg").write_bytes(b"")
     with pytest.raises(DataError, match="no usable face"):
-        benchmark.build_benchmark("images", str(faces), "smoke", tmp_path / "o", seed=0,
+        benchmark.build_benchmark("images", str(faces), SMOKE, tmp_path / "o", seed=0,
                                   workers=1)
 
 
@@ -207,9 +210,9 @@ def test_bad_arguments_are_data_errors(tmp_path):
     with pytest.raises(DataError, match="unknown benchmark"):
         benchmark.build_benchmark("sounds", out=tmp_path)
     with pytest.raises(DataError, match="holdout-method"):
-        benchmark.build_benchmark("images", out=tmp_path, holdout_method="morph")
+        benchmark.build_benchmark("images", scale=SMOKE, out=tmp_path, holdout_method="morph")
     with pytest.raises(DataError, match="no such face folder"):
-        benchmark.build_benchmark("images", str(tmp_path / "missing"), out=tmp_path / "o")
+        benchmark.build_benchmark("images", str(tmp_path / "missing"), SMOKE, out=tmp_path / "o")
     with pytest.raises(DataError, match="--out"):
         benchmark.build_benchmark("images")
 
@@ -218,7 +221,7 @@ def test_still_photos_become_clips_by_camera_motion(shared_data, tmp_path):
     faces = tmp_path / "faces"
     copy_faces(shared_data, faces, 4)
     out = tmp_path / "v"
-    benchmark.build_benchmark("videos", str(faces), "smoke", out, seed=0, workers=1,
+    benchmark.build_benchmark("videos", str(faces), SMOKE, out, seed=0, workers=1,
                               identities=3, frames=2)
     rows = store.read_manifest(out)
     assert rows and {len([r for r in rows if r["video_id"] == v])

@@ -6,12 +6,15 @@ import pytest
 from dfdetect.data import pose
 from dfdetect.data import pose_benchmark as pb
 from dfdetect.errors import DataError
+from dfdetect.scales import get_scale
+
+SMOKE = get_scale("smoke")  # build_benchmark takes sizes, not a preset name
 
 
 @pytest.fixture(scope="module")
 def smoke_bench(tmp_path_factory):
     out = tmp_path_factory.mktemp("poses") / "bench"
-    summary = pb.build_pose_benchmark(out, scale="smoke", seed=3)
+    summary = pb.build_pose_benchmark(out, scale=SMOKE, seed=3)
     return out, summary
 
 
@@ -39,10 +42,10 @@ def test_smoke_benchmark_counts_and_files(smoke_bench):
 
 def test_benchmark_is_reused_and_deterministic(smoke_bench, tmp_path):
     out, _ = smoke_bench
-    again = pb.build_pose_benchmark(out, scale="smoke", seed=3)
+    again = pb.build_pose_benchmark(out, scale=SMOKE, seed=3)
     assert again.reused and again.segments == 32
-    same = pb.build_pose_benchmark(tmp_path / "same", scale="smoke", seed=3)
-    other = pb.build_pose_benchmark(tmp_path / "other", scale="smoke", seed=4)
+    same = pb.build_pose_benchmark(tmp_path / "same", scale=SMOKE, seed=3)
+    other = pb.build_pose_benchmark(tmp_path / "other", scale=SMOKE, seed=4)
     assert not same.reused
     a, b, c = (pose.read_segments(p)[0] for p in (out, tmp_path / "same", tmp_path / "other"))
     np.testing.assert_array_equal(a, b)
@@ -111,4 +114,4 @@ def test_estimator_noise_hides_hidden_points_and_drops_some():
 
 def test_bad_sizes_are_rejected(tmp_path):
     with pytest.raises(DataError, match="at least one"):
-        pb.build_pose_benchmark(tmp_path, scale="smoke", videos_per_poi=0)
+        pb.build_pose_benchmark(tmp_path, scale=SMOKE, videos_per_poi=0)
