@@ -307,7 +307,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     summary = train.train_model(
         args.model_name, args.data, args.out, epochs=args.epochs,
         batch_size=args.batch_size, image_size=args.image_size, learning_rate=args.lr,
-        seed=args.seed, augment=not args.no_augment,
+        seed=args.seed, augment=not args.no_augment, precision=args.precision,
         log=lambda line: print(line, flush=True))
     print(summary.report(), flush=True)
     return 0
@@ -510,6 +510,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-augment", action="store_true",
                        help="train on the crops as stored (default: P1's rotation, zoom, "
                             "flip, brightness and channel shift)")
+    train.add_argument("--precision", default="float32",
+                       choices=("auto", "float32", "mixed_bfloat16"),
+                       help="training precision (default float32); auto probes the model "
+                            "in both and keeps bfloat16 where it is > 10 %% faster, "
+                            "caching the probe in precision.json beside the model")
     train.set_defaults(func=_cmd_train)
 
     from dfdetect.pose_cli import add_pose_parser

@@ -101,8 +101,12 @@ def start_or_resume(out: str | os.PathLike, key: Mapping, also: Sequence[str] = 
     Returns:
         True when earlier runs are resumed.
     """
+    from dfdetect import precision
+
     out = Path(out)
-    key = json.loads(json.dumps(dict(key), default=str))
+    # A bfloat16 run is not resumed from float32 rows; the default adds nothing, so the
+    # committed runs' keys stay as they were.
+    key = json.loads(json.dumps({**key, **precision.run_key_entry()}, default=str))
     key_path, runs = out / RUN_KEY_FILE, out / "runs.csv"
     old = json.loads(key_path.read_text()) if key_path.is_file() else None
     resumed = runs.is_file() and old == key

@@ -173,6 +173,7 @@ def store_crop_size(root: str | os.PathLike, rows) -> int:
 def train_model(name: str, data: str | os.PathLike, out: str | os.PathLike,
                 epochs: int = 10, batch_size: int = 32, image_size: int | None = None,
                 learning_rate: float = 1e-3, seed: int = 0, augment: bool = True,
+                precision: str = "float32",
                 log: Callable[[str], None] = print) -> TrainSummary:
     """Train the registered image model ``name`` on the store ``data``; export to ``out``.
 
@@ -185,6 +186,9 @@ def train_model(name: str, data: str | os.PathLike, out: str | os.PathLike,
         data: a store folder (or its ``manifest.csv``).
         out: the ``.keras`` file to write.
         image_size: input side (default: the store's crop size).
+        precision: ``float32``, ``mixed_bfloat16`` or ``auto`` (probed on the model, the
+            probe cached in ``precision.json`` beside ``out``); recorded in the
+            exported model's metadata.
 
     Raises:
         DataError: no store, or no ``train`` rows in it.
@@ -210,8 +214,12 @@ def train_model(name: str, data: str | os.PathLike, out: str | os.PathLike,
 
     from dfdetect import evaluation, training  # TensorFlow starts here
     from dfdetect.data import pipeline
+    from dfdetect.precision import configure as configure_precision
 
     key = check_name(name)
+    # Before the model is built: mixed_bfloat16 is Keras' global policy, auto probes the
+    # model when training.compile_model prepares it.
+    configure_precision(precision, cache_dir=Path(out).parent, log=log)
     training.set_seed(seed)
     model = build_image_model(key, size)
     training.compile_model(model, "adam", learning_rate)

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dfdetect import precision
 from dfdetect.errors import DfdetectError
 from dfdetect.results import ResultsTable
 
@@ -56,7 +57,12 @@ def output_kind(model: keras.Model) -> str:
 
 def compile_model(model: keras.Model, optimizer: str | keras.optimizers.Optimizer = "adam",
                   learning_rate: float = 1e-3, **optimizer_kwargs) -> keras.Model:
-    """Compile with the loss that matches the head (binary or sparse categorical CE)."""
+    """Compile with the loss that matches the head (binary or sparse categorical CE).
+
+    The model is first put into the run's precision (``--precision``: a no-op for the
+    default float32; see :func:`dfdetect.precision.prepare_model`).
+    """
+    precision.prepare_model(model)
     if isinstance(optimizer, str):
         optimizer = keras.optimizers.get({"class_name": optimizer, "config": {
             "learning_rate": learning_rate, **optimizer_kwargs}})

@@ -16,6 +16,7 @@ import zlib
 
 import keras
 
+from dfdetect import precision
 from dfdetect.errors import ModelError
 from dfdetect.io import atomic_path
 
@@ -34,6 +35,8 @@ def export_model(model: keras.Model, path: str | os.PathLike, **metadata) -> str
     ``video`` for (F, H, W, C), ``sequence`` otherwise), ``head`` (``sigmoid`` or
     ``softmax``), ``value_range`` ``[0, 1]`` and ``format_version``; keyword arguments
     (e.g. ``experiment``, ``config``, ``scale``, ``frames``) are added or override.
+    ``precision`` says what the model trained in (``float32`` or ``mixed_bfloat16``);
+    the archive itself is always saved in float32, so it runs at full speed on any CPU.
     """
     path = os.fspath(path)
     if not path.endswith(".keras"):
@@ -43,13 +46,14 @@ def export_model(model: keras.Model, path: str | os.PathLike, **metadata) -> str
     kind = {3: "image", 4: "video"}.get(len(shape), "sequence")
     head = "sigmoid" if model.output_shape[-1] == 1 else "softmax"
     meta = {"format_version": FORMAT_VERSION, "input_shape": shape, "kind": kind,
-            "head": head, "value_range": [0.0, 1.0], "model_name": model.name}
+            "head": head, "value_range": [0.0, 1.0], "model_name": model.name,
+            "precision": precision.model_precision(model)}
     if kind == "video":
         meta["frames"] = shape[0]
     meta.update(metadata)
     # Temp + rename (the temp removed on failure): a killed or failed export leaves the
     # previous model, never a half-written archive that a rerun would trust.
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, precision.saved_as_float32(model):
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as archive:
             archive.writestr(METADATA_NAME,
