@@ -26,6 +26,9 @@ from benchmarks.common import (Figure, base_argparser, finish, format_value,  # 
 SCRIPTS = ("compute_efficiency", "tf_options", "input_pipeline", "feature_cache",
            "face_crop", "predict_latency", "memory")
 BUDGET_SECONDS = 15 * 60
+#: Scripts run only when named (``make bench BENCH_ONLY=precision``): ``precision`` probes
+#: six models in two precisions at 128 px, minutes that the bench budget above has not.
+OPT_IN = ("precision",)
 
 #: (benchmark, figure, target, comparison, what it means) for the README's summary.
 TARGETS = (
@@ -155,6 +158,35 @@ def autotune_lines(tables: dict) -> list[str]:
     return [text, ""]
 
 
+def precision_lines(tables: dict) -> list[str]:
+    """README lines on float32 vs mixed_bfloat16 training and what ``auto`` picks."""
+    pr = "precision"
+    if pr not in tables:
+        return []
+    models = [name[len("bf16_speedup_"):] for name in tables[pr]
+              if name.startswith("bf16_speedup_") and not name.startswith(("bf16_speedup_min",
+                                                                           "bf16_speedup_max"))]
+    lines = ["## Training precision: float32 vs mixed_bfloat16 (`BENCH_ONLY=precision`)", "",
+             "Training steps of each model built in each precision (output layers "
+             "float32), timed in alternating rounds in one process: the probe "
+             "`--precision auto` runs (`benchmarks/precision.py`, 128 px, batch 32; P3: "
+             "4 clips of 8 frames). auto keeps bfloat16 only where the CPU has it "
+             "natively and it is > 10 % faster.", "",
+             "| model | float32 /s | bfloat16 /s | bf16 speed-up | per round | auto picks |",
+             "|---|---|---|---|---|---|"]
+    for m in models:
+        unit = "clips_per_s" if m == "p3" else "images_per_s"
+        picks = _v(tables, pr, f"auto_picks_bf16_{m}")
+        lines.append(
+            f"| {m} | {_fmt(_v(tables, pr, f'float32_{unit}_{m}'))} "
+            f"| {_fmt(_v(tables, pr, f'bf16_{unit}_{m}'))} "
+            f"| {_fmt(_v(tables, pr, f'bf16_speedup_{m}'), 'x')} "
+            f"| {_fmt(_v(tables, pr, f'bf16_speedup_min_{m}'), 'x')} to "
+            f"{_fmt(_v(tables, pr, f'bf16_speedup_max_{m}'), 'x')} "
+            f"| {'mixed_bfloat16' if picks == 1.0 else 'float32'} |")
+    return lines + [""]
+
+
 def render_readme(out: Path) -> str:
     """The README text from the CSVs in ``out``."""
     tables = _load(out)
@@ -259,6 +291,8 @@ def render_readme(out: Path) -> str:
                   "compared with, so it stays an opt-in whatever its speed; on a GPU "
                   "Keras' `auto` turns XLA on and `mixed_float16` is the usual choice.", ""]
         lines += autotune_lines(tables)
+
+    lines += precision_lines(tables)
 
     ip = "input_pipeline"
     if ip in tables:
@@ -384,9 +418,10 @@ def main(argv=None) -> int:
     if not args.readme_only:
         mark_start()
         names = [n for n in (args.only.split(",") if args.only else SCRIPTS) if n]
-        unknown = sorted(set(names) - set(SCRIPTS))
+        unknown = sorted(set(names) - set(SCRIPTS) - set(OPT_IN))
         if unknown:
-            parser.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(SCRIPTS)}")
+            parser.error(f"unknown benchmark(s) {unknown}; choose from "
+                         f"{', '.join(SCRIPTS + OPT_IN)}")
         figures = run_scripts(names, out)
         status = 1 if any(f.figure == "scripts_failed" and f.value for f in figures) else 0
         if set(names) == set(SCRIPTS):

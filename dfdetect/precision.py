@@ -66,6 +66,7 @@ class Decision:
         model: the probed model's name ("" when no model was involved).
         float32_img_s, bf16_img_s: probe throughputs (samples/s), None without a probe.
         speedup: ``bf16_img_s / float32_img_s``, None without a probe.
+        speedup_min, speedup_max: its range over the probe's rounds (the noise).
         cached: the probe result came from the cache file.
     """
 
@@ -77,6 +78,8 @@ class Decision:
     bf16_img_s: float | None = None
     speedup: float | None = None
     cached: bool = False
+    speedup_min: float | None = None
+    speedup_max: float | None = None
 
     def line(self) -> str:
         """The one line a run prints about its precision."""
@@ -324,7 +327,7 @@ def _time_pair(steps: dict, x, warmup: int, timed_steps: int, rounds: int) -> di
 
     Each round times ``timed_steps`` steps of one precision, then of the other; the
     order flips every round (ABBA), so a neighbour's load that comes and goes falls on
-    both alike. Returns the median seconds per step of each.
+    both alike. Returns the seconds per step of each, one value per round.
     """
     for step in steps.values():
         for _ in range(warmup):  # the first call traces the graph
@@ -337,7 +340,7 @@ def _time_pair(steps: dict, x, warmup: int, timed_steps: int, rounds: int) -> di
             for _ in range(timed_steps):
                 float(step(x))  # float(): wait for the step's result
             seconds[name].append((time.perf_counter() - start) / timed_steps)
-    return {name: statistics.median(values) for name, values in seconds.items()}
+    return seconds
 
 
 def probe(models: dict, x, batch_size: int, warmup: int = 2, steps: int = 2,
@@ -346,7 +349,10 @@ def probe(models: dict, x, batch_size: int, warmup: int = 2, steps: int = 2,
 
     Each value is a built model, or a zero-argument callable that puts a model into that
     precision and returns it (the in-place probe of :func:`probe_model`). Returns
-    ``{"float32_img_s", "bf16_img_s", "speedup", "batch", "steps", "rounds"}``.
+    ``{"float32_img_s", "bf16_img_s", "speedup", "speedup_min", "speedup_max", "batch",
+    "steps", "rounds"}``: throughputs from the median round of each precision, the
+    speed-up of those, and its lowest and highest over the rounds (each round's float32
+    chunk against the bfloat16 chunk timed next to it): the probe's noise.
     """
     traced = {}
     for policy in (FLOAT32, BF16):
@@ -354,10 +360,13 @@ def probe(models: dict, x, batch_size: int, warmup: int = 2, steps: int = 2,
         model = item() if callable(item) and not hasattr(item, "layers") else item
         traced[policy] = _train_step(model)
         float(traced[policy](x))  # trace now, while the model is in this precision
-    per_step = _time_pair(traced, x, max(0, warmup - 1), steps, rounds)
-    f32, bf16 = batch_size / per_step[FLOAT32], batch_size / per_step[BF16]
+    per_round = _time_pair(traced, x, max(0, warmup - 1), steps, rounds)
+    f32 = batch_size / statistics.median(per_round[FLOAT32])
+    bf16 = batch_size / statistics.median(per_round[BF16])
+    ratios = [a / b for a, b in zip(per_round[FLOAT32], per_round[BF16])]
     return {"float32_img_s": round(f32, 3), "bf16_img_s": round(bf16, 3),
-            "speedup": round(bf16 / f32, 4), "batch": batch_size, "steps": steps,
+            "speedup": round(bf16 / f32, 4), "speedup_min": round(min(ratios), 4),
+            "speedup_max": round(max(ratios), 4), "batch": batch_size, "steps": steps,
             "rounds": rounds}
 
 
@@ -507,7 +516,9 @@ def _decide(choice, build_model_fn, sample_batch, cache_dir, name, model, warmup
     reason = (f"bf16 {speedup:.2f}x faster" if policy == BF16 else
               f"bf16 {speedup:.2f}x, not > {min_speedup:.2f}x")
     return Decision(policy, "auto", reason, label, float(result["float32_img_s"]),
-                    float(result["bf16_img_s"]), speedup, hit)
+                    float(result["bf16_img_s"]), speedup, hit,
+                    float(result.get("speedup_min", speedup)),
+                    float(result.get("speedup_max", speedup)))
 
 
 # --------------------------------------------------------------------------- run-wide

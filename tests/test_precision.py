@@ -274,3 +274,22 @@ def test_train_model_trains_and_exports_in_bf16(smoke_image_store, tmp_path):
     assert read_metadata(out)["precision"] == BF16
     assert any(line.startswith("precision: mixed_bfloat16") for line in lines)
     assert json.loads((tmp_path / "precision.json").read_text())["used"] == {"meso4": BF16}
+
+
+# --------------------------------------------------------------------------- benchmark
+
+def test_benchmark_writes_speedup_and_auto_rows(tmp_path):
+    from benchmarks import precision as bench
+    from benchmarks import run_all
+    from benchmarks.common import write_figures
+
+    figures = bench.measure(["meso4"], size=32, batch=4, log=lambda line: None,
+                            warmup=1, steps=1, rounds=1)
+    names = [f.figure for f in figures]
+    assert names[-1] == "bf16_speedup_meso4"  # the headline last
+    for row in ("float32_images_per_s_meso4", "bf16_images_per_s_meso4",
+                "auto_picks_bf16_meso4", "auto_vs_float32_worst_round_meso4", "cpu_has_bf16"):
+        assert row in names
+    write_figures("precision", figures, tmp_path)
+    assert "| meso4 |" in run_all.render_readme(tmp_path)
+    assert "precision" in run_all.OPT_IN and "precision" not in run_all.SCRIPTS
