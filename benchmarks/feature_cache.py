@@ -6,7 +6,7 @@ P2 trains its LSTM / GRU / MLP heads on per-frame InceptionV3 features (2048-d) 
 ``p2_frames`` frames per video, computed once and cached in the store
 (``dfdetect.features``); without the cache every epoch of every configuration would run
 the frozen CNN over every frame again. The measurement is P2's own
-:func:`dfdetect.p2.measure_feature_cache_speedup`: the grid's first head (``gru-1x128``)
+:func:`measure_feature_cache_speedup` below: the grid's first head (``gru-1x128``)
 trained on the cached ``(frames, 2048)`` sequences, and end to end behind the frozen
 extractor re-run on every frame each epoch (decoded frames cached in memory, so only the
 CNN's cost differs); each epoch time is the last of two epochs (the first traces).
@@ -54,7 +54,7 @@ def replica_store(source_root: Path, out: Path, videos: int, frames: int) -> lis
     written to ``out/manifest.csv``), split ``train`` / ``val`` by :data:`TRAIN_SHARE`.
     """
     from dfdetect.data import pipeline, store
-    from dfdetect.results import atomic_write_text, rows_to_csv
+    from dfdetect.io import atomic_write_text, rows_to_csv
 
     groups = list(pipeline.group_clips(store.read_manifest(source_root)).values())
     rows = []
@@ -76,11 +76,84 @@ def replica_store(source_root: Path, out: Path, videos: int, frames: int) -> lis
     return rows
 
 
+def measure_feature_cache_speedup(splits, size: int, frames: int, *,
+                                  extractor=None, cache_name: str | None = None,
+                                  backbone: str = "inceptionv3", weights=None,
+                                  config: str = "gru-1x128", epochs: int = 2,
+                                  batch_size: int = 32, grid_epochs: int | None = None,
+                                  seed: int = 0) -> dict:
+    """How much faster a sequence head trains on cached features than end to end.
+
+    P2's measurement (``make bench`` and its test call it). Trains ``config`` for
+    ``epochs`` epochs twice on the training videos: on the cached
+    ``(frames, D)`` sequences, and end to end (:func:`dfdetect.models.sequence.build_end_to_end`, the frozen
+    extractor re-run on every frame each epoch, decoded frames cached in memory so only
+    the CNN's cost differs). Per-epoch times are the last epoch's (the first one
+    traces). The extraction itself (or the cache read) is timed once.
+
+    Args:
+        splits: an :class:`dfdetect.papers.ann_comparison.VideoSplits`.
+        size, frames, extractor, cache_name, backbone, weights: as for
+            :func:`dfdetect.papers.ann_comparison.sequence_data`.
+        config: the head (a sequence grid name).
+        epochs: epochs per measurement (>= 2 so one untraced epoch is timed).
+        grid_epochs: epochs of a grid run for ``run_speedup`` (default: ``epochs``).
+
+    Returns:
+        ``cached_epoch_s``, ``uncached_epoch_s``, ``epoch_speedup`` (their ratio),
+        ``extract_s`` (this call's extraction or cache read), ``run_speedup``: one
+        ``grid_epochs``-epoch run end to end over extraction + the run on the cache.
+    """
+    import keras
+
+    from dfdetect import training
+    from dfdetect.data import pipeline
+    from dfdetect.features import build_extractor
+    from dfdetect.models.sequence import build_end_to_end, build_sequence_head
+    from dfdetect.papers.ann_comparison import SETTINGS, sequence_data
+
+    learning_rate = SETTINGS["cpu"].learning_rate
+    epochs = max(2, int(epochs))
+    data = sequence_data(splits, size, frames, extractor=extractor, cache_name=cache_name,
+                         backbone=backbone, weights=weights, seed=seed)
+    input_shape = (int(frames), data["dims"])
+
+    training.set_seed(seed)
+    head = build_sequence_head(config, input_shape)
+    training.compile_model(head, "adam", learning_rate)
+    timer = training.EpochTimer()
+    ds = pipeline.array_dataset(data["x_train"], data["y_train"], batch_size, training=True,
+                                seed=seed)
+    head.fit(ds, epochs=epochs, shuffle=False, verbose=0, callbacks=[timer])
+    cached = timer.seconds[-1]
+
+    if extractor is None:
+        extractor = build_extractor(backbone, size, weights, seed=seed)
+    training.set_seed(seed)
+    model = build_end_to_end(extractor, build_sequence_head(config, input_shape), frames, size)
+    training.compile_model(model, "adam", learning_rate)
+    clips = pipeline.clip_dataset(splits.train, splits.root, int(frames), int(size),
+                                  batch_size, training=True, seed=seed)
+    for _ in clips:  # fill the decoded-frame cache before timing
+        pass
+    timer = training.EpochTimer()
+    model.fit(clips, epochs=epochs, shuffle=False, verbose=0, callbacks=[timer])
+    uncached = timer.seconds[-1]
+    keras.backend.clear_session()
+    n = int(grid_epochs or epochs)
+    return {"config": config, "videos": int(len(data["y_train"])), "frames": int(frames),
+            "size": int(size), "cached_epoch_s": cached, "uncached_epoch_s": uncached,
+            "epoch_speedup": uncached / cached if cached > 0 else float("inf"),
+            "extract_s": data["seconds"],
+            "run_speedup": n * uncached / (data["seconds"] + n * cached)}
+
+
 def measure(videos: int | None = None, frames: int | None = None, size: int | None = None,
             batch: int | None = None, backbone: str = "inceptionv3", config: str = "gru-1x128",
             source_store: str | Path | None = None, log=print) -> list[Figure]:
     """Every figure of this benchmark (defaults: ``cpu`` scale)."""
-    from dfdetect import experiment, p2
+    from dfdetect import experiment
+    from dfdetect.papers import ann_comparison
     from dfdetect.scales import get_scale
 
     scale = get_scale("cpu")
@@ -88,15 +161,15 @@ def measure(videos: int | None = None, frames: int | None = None, size: int | No
     frames = frames or scale.p2_frames
     size = size or scale.video_size
     batch = batch or scale.batch_size
-    grid_epochs = p2.settings_for("cpu").sequence_epochs
+    grid_epochs = ann_comparison.settings_for("cpu").sequence_epochs
     source = source_store or experiment.benchmark_store(
         "videos", "procedural", get_scale("smoke"), 0, holdout_method="identity_swap")
     with tempfile.TemporaryDirectory(prefix="bench-features-") as tmp:
         root = Path(tmp)
         rows = replica_store(Path(source), root, videos, frames)
-        splits = p2.VideoSplits(root, [r for r in rows if r["split"] == "train"],
+        splits = ann_comparison.VideoSplits(root, [r for r in rows if r["split"] == "train"],
                                 [r for r in rows if r["split"] == "val"])
-        result = p2.measure_feature_cache_speedup(
+        result = measure_feature_cache_speedup(
             splits, size, frames, backbone=backbone, config=config, epochs=2,
             batch_size=batch, grid_epochs=grid_epochs, seed=0)
     log(f"cached epoch {result['cached_epoch_s']:.3f} s, recomputed epoch "

@@ -17,7 +17,7 @@ Slices (largest configuration of each experiment):
 - ``p1``: fusion Meso-4 + DenseNet-121 + Xception, 64 px, batch 32, the image
   benchmark's 3,000 crops decoded in memory;
 - ``p2``: the sequence grid's largest head at ``cpu`` scale, LSTM 4 x 1024 (the widest
-  of ``dfdetect.p2.settings_for("cpu").rnn_widths``) over (10, 2048) features, batch
+  of ``dfdetect.papers.ann_comparison.settings_for("cpu").rnn_widths``) over (10, 2048) features, batch
   32, the video benchmark's features in memory;
 - ``p3``: Xception + CBAM + bidirectional ConvLSTM2D, 8 frames of 64 px, batch 2,
   200 clips in memory;
@@ -77,9 +77,9 @@ def run_slice(name: str, steps: int = 3, tiny: bool = False) -> None:
         x = rng.random((crops, size, size, 3), dtype=np.float32)
         y = rng.integers(0, 2, (crops, 1)).astype(np.float32)
     elif name == "p2":
-        from dfdetect import p2
         from dfdetect.models.sequence import build_rnn_head
-        widest = max(p2.settings_for(scale.name).rnn_widths)
+        from dfdetect.papers import ann_comparison
+        widest = max(ann_comparison.settings_for(scale.name).rnn_widths)
         depth, width, dims = (1, 16, 32) if tiny else (4, widest, 2048)
         model = build_rnn_head("lstm", depth, width, input_shape=(scale.p2_frames, dims))
         x = rng.random((scale.benchmark_videos, scale.p2_frames, dims), dtype=np.float32)
@@ -93,12 +93,13 @@ def run_slice(name: str, steps: int = 3, tiny: bool = False) -> None:
         y = rng.integers(0, 2, len(x)).astype(np.int32)
     elif name == "p4":
         from dfdetect.models.sequence import build_pose_lstm
+        from dfdetect.papers import pose_lstm
         hidden = 16 if tiny else 512
         model = build_pose_lstm(hidden=hidden, layers=2, input_shape=(150, 24))
         segments = scale.pose_pois * scale.pose_videos_per_poi * scale.pose_segments_per_video
         x = rng.standard_normal((segments, 150, 24)).astype(np.float32)
         y = rng.integers(0, 2, (len(x), 1)).astype(np.float32)
-        batch = scale.pose_batch_size if not tiny else batch
+        batch = pose_lstm.settings_for(scale.name).batch_size if not tiny else batch
     elif name == "p5":
         from dfdetect.models.meso import build_meso4
         model = build_meso4((size, size, 3))

@@ -14,6 +14,7 @@ import os
 import sys
 
 from dfdetect.errors import DfdetectError
+from dfdetect.scales import SCALE_NAMES
 
 LAYOUTS = ("ffpp", "celebdf", "openforensics", "dfdc", "folder")
 
@@ -400,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--faces", default="procedural",
                        help="'procedural' (default, drawn faces) or a folder of real face "
                             "photos or videos, e.g. ../shared/data/faces")
-    build.add_argument("--scale", choices=("smoke", "cpu", "paper"), default="cpu")
+    build.add_argument("--scale", choices=SCALE_NAMES, default="cpu")
     build.add_argument("--out", required=True, help="store directory to write")
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--holdout-method", default=None,

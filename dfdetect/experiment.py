@@ -1,18 +1,24 @@
 """Plumbing every experiment script shares: common flags, finding or building the data,
-splits. Experiment scripts compose these; they hold no data or model logic themselves.
+the resumable grid runner (:func:`run_grid`, one worker process per configuration).
+Experiment scripts compose these; they hold no data or model logic themselves. Splits
+are made in :mod:`dfdetect.data.splits`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import traceback
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 # Splits are decided in dfdetect.data.splits; re-exported for the experiment scripts.
 from dfdetect.data.splits import group_key, split_rows  # noqa: F401
 from dfdetect.errors import DataError
-from dfdetect.scales import Scale, get_scale
+from dfdetect.progress import progress as progress_bar
+from dfdetect.results import ResultsTable
+from dfdetect.scales import SCALE_NAMES, Scale, get_scale
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Generated stores (benchmarks, crops of user datasets) live here, git-ignored.
@@ -57,7 +63,7 @@ def add_common_args(parser: argparse.ArgumentParser, out: str,
             so changing them still writes ``results/<out>``.
     """
     parser.set_defaults(_results=out, _committed_may_vary=tuple(committed_may_vary))
-    parser.add_argument("--scale", choices=("smoke", "cpu", "paper"), default="cpu",
+    parser.add_argument("--scale", choices=SCALE_NAMES, default="cpu",
                         help="smoke (tests, seconds), cpu (2 cores, minutes to tens of "
                              "minutes) or paper (the paper's exact setting, for a GPU)")
     parser.add_argument("--faces", default="procedural",
@@ -199,7 +205,7 @@ def grid_worker(args: argparse.Namespace, script: str | os.PathLike) -> list[str
 
     ``None`` with ``--in-process`` (the grid then runs in this process). The worker gets
     this run's own arguments (``args.argv``, set by :func:`run_main`), trains only the
-    configuration :func:`dfdetect.training.run_grid` appends with ``--configs`` and
+    configuration :func:`run_grid` appends with ``--configs`` and
     writes only its runs (``--runs-only``: no settings, summaries or figures). It is
     quiet only when this run is: its per-epoch lines reach this run's output.
     """
@@ -211,6 +217,93 @@ def grid_worker(args: argparse.Namespace, script: str | os.PathLike) -> list[str
     # Not quiet unless this run is: its per-epoch lines are the progress in a log file.
     return [sys.executable, os.fspath(script), *argv, "--in-process", "--runs-only",
             *(["--quiet"] if args.quiet else [])]
+
+
+def run_grid(configs: Iterable[str], repeats: int, table: ResultsTable,
+             run: Callable[[str, int], Mapping], progress: bool = True,
+             log: Callable[[str], None] = print,
+             worker: Sequence[str] | None = None) -> list[dict]:
+    """Run every (config, repeat) not yet in ``table``; append each finished row at once.
+
+    A run that fails (out of memory, or any other error) is recorded with
+    ``status=failed`` and the reason, like the paper's blank rows, and the grid goes on.
+    Re-running after a kill resumes at the first missing row; finished rows are untouched.
+
+    Args:
+        configs: configuration names, in order.
+        repeats: repeats per configuration.
+        table: the runs table (key: ``config``, ``repeat``).
+        run: ``run(config, repeat) -> row`` trains and evaluates one run.
+        worker: a command that, given ``--configs <name>``, runs that configuration's
+            missing runs into the same table in a fresh process. With it, each
+            configuration runs in its own process: TensorFlow keeps the weights and
+            optimizer slots of every model fitted in a process until it exits (~250 MB a
+            run for a 21 M-parameter model on TF 2.21), so one process for a whole grid
+            grows without bound. Runs the worker did not record (it crashed or was
+            killed) become failed rows with its exit status.
+    """
+    configs = list(configs)
+    todo = [(c, r) for c in configs for r in range(repeats) if not table.done(config=c, repeat=r)]
+    if progress and len(todo) < len(configs) * repeats:
+        log(f"resuming: {len(configs) * repeats - len(todo)} finished runs kept, "
+            f"{len(todo)} to go")
+    def tqdm(iterable=None, total=None, desc="", unit=""):
+        # A bar on a terminal, a line every 30 s in a log file, nothing when quiet.
+        return progress_bar(iterable, total=total, desc=desc, unit=unit,
+                            enabled=None if progress else False)
+
+    if worker is not None:
+        _run_grid_in_workers(todo, table, list(worker), progress, tqdm, log)
+        return table.rows
+    iterator = tqdm(todo, desc="grid", unit="run")
+    for config, repeat in iterator:
+        try:
+            row = {"config": config, "repeat": repeat, "status": "ok", **run(config, repeat)}
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # a failed configuration must not stop the grid
+            # Imported only on a failure: TensorFlow is loaded by then, and --help is not.
+            from dfdetect.training import is_out_of_memory
+
+            reason = "out of memory" if is_out_of_memory(err) else \
+                f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
+            log(f"{config} repeat {repeat} failed: {reason}")
+            if not is_out_of_memory(err) and os.environ.get("DFDETECT_DEBUG"):
+                traceback.print_exc()
+            row = {"config": config, "repeat": repeat, "status": "failed", "reason": reason}
+        table.append(row)
+    return table.rows
+
+
+def _run_grid_in_workers(todo, table: ResultsTable, worker: list[str], progress: bool,
+                         tqdm, log) -> None:
+    """:func:`run_grid` with one worker process per configuration."""
+    configs = list(dict.fromkeys(c for c, _ in todo))
+    bar = tqdm(total=len(todo), desc="grid", unit="run")
+    for config in configs:
+        repeats = [r for c, r in todo if c == config]
+        # The worker's stdout (its per-epoch lines) goes where ours goes, so a log file
+        # shows training move; stderr is kept for the failure reason.
+        proc = subprocess.run([*worker, "--configs", config], stdout=None if progress else
+                              subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        table.reload()
+        missing = [r for r in repeats if not table.done(config=config, repeat=r)]
+        if missing:
+            if proc.returncode < 0:
+                reason = f"worker process killed by signal {-proc.returncode}"
+                if -proc.returncode == 9:
+                    reason = "out of memory (worker process killed)"
+            else:
+                last = (proc.stderr.strip().splitlines() or [""])[-1]
+                reason = f"worker process exited with code {proc.returncode}: {last[:300]}"
+            log(f"{config}: {reason}")
+            for repeat in missing:
+                table.append({"config": config, "repeat": repeat, "status": "failed",
+                              "reason": reason})
+        if bar is not None:
+            bar.update(len(repeats))
+    if bar is not None:
+        bar.close()
 
 
 def run_main(name: str, run, parse_args, argv=None) -> int:

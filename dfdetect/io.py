@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import hashlib
 import math
 import os
 import tempfile
@@ -23,7 +24,7 @@ import numpy as np
 from dfdetect.errors import DataError
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "check_output_dir",
-           "check_output_file", "format_cell", "os_error_line", "read_table", "rows_to_csv",
+           "check_output_file", "format_cell", "sha256_of", "os_error_line", "read_table", "rows_to_csv",
            "write_table"]
 
 
@@ -142,6 +143,15 @@ def read_table(path: str | os.PathLike) -> list[dict]:
         return []
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (weights files can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _nearest_existing(path: str) -> str:

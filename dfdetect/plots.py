@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import matplotlib
@@ -11,6 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
+
+from dfdetect.results import LR_COLUMNS, RUN_HISTORY_METRICS  # noqa: E402
 
 
 def _save(fig, path: str | os.PathLike) -> str:
@@ -246,3 +249,61 @@ def contact_sheet(path: str | os.PathLike, rows: Mapping[str, Sequence[np.ndarra
     if title:
         fig.suptitle(title, fontsize=10)
     return _save(fig, path)
+
+
+def _num(row: Mapping, key: str) -> float:
+    """A table cell as a float; NaN when it is missing, empty or not a number."""
+    try:
+        return float(row.get(key, "nan"))
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def family_figures(out: str | os.PathLike, summary: Sequence[Mapping],
+                   figures: Sequence[int], family: str) -> list[str]:
+    """P2's figures for one model family (e.g. Figures 13, 14, 15 for the custom CNNs).
+
+    Args:
+        out: the folder.
+        summary: mean-over-repeats rows (``config``, ``<metric>_mean``, ``_std``).
+        figures: the paper's figure numbers (two or three).
+        family: the family's name (its slug names the files).
+
+
+    - ``fig<a>_<family>_metrics.png``: mean L_t, L_v, A_t, A_v with std error bars
+      (failed configurations stay blank, as the paper's rows that ran out of memory);
+    - ``fig<b>_<family>_convergence.png``: L_r of each metric (mean, std bars);
+    - ``fig<c>_<family>_cost.png`` (when a third number is given): T_s, N_p, W_s.
+
+    Returns:
+        The PNG paths written.
+    """
+    out = Path(out)
+    slug = family.lower().replace(" ", "_")
+    names = [r["config"] for r in summary]
+
+    def series(keys, suffix="mean", scale=1.0):
+        return {k: [_num(r, f"{k}_{suffix}") * scale for r in summary] for k in keys}
+
+    paths = []
+    metrics = list(RUN_HISTORY_METRICS)
+    paths.append(grouped_bars(
+        out / f"fig{figures[0]}_{slug}_metrics.png", names, series(metrics),
+        errors=series(metrics, "std"), ylabel="loss / accuracy",
+        title=f"Figure {figures[0]} ({family}): mean and std over repeats "
+              "(blank = failed)"))
+    lrs = list(LR_COLUMNS.values())
+    paths.append(grouped_bars(
+        out / f"fig{figures[1]}_{slug}_convergence.png", names,
+        {f"L_r of {m}": v for m, v in zip(RUN_HISTORY_METRICS, series(lrs).values())},
+        errors={f"L_r of {m}": v for m, v in zip(RUN_HISTORY_METRICS, series(lrs, "std").values())},
+        ylabel="epoch of the best value",
+        title=f"Figure {figures[1]} ({family}): convergence (L_r)"))
+    if len(figures) > 2:
+        panels = {"T_s: training seconds": {"T_s": series(["T_s"])["T_s"]},
+                  "N_p: parameters (millions)": {"N_p": series(["N_p"], scale=1e-6)["N_p"]},
+                  "W_s: weights file (MB)": {"W_s": series(["W_s"], scale=1 / 1024 ** 2)["W_s"]}}
+        paths.append(bar_panels(
+            out / f"fig{figures[2]}_{slug}_cost.png", names, panels, ylim=None,
+            title=f"Figure {figures[2]} ({family}): training time, parameters, weight size"))
+    return paths

@@ -120,3 +120,88 @@ def start_or_resume(out: str | os.PathLike, key: Mapping, also: Sequence[str] = 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(key_path, json.dumps(key, indent=2, sort_keys=True))
     return resumed
+
+
+#: Columns of a runs table that describe a run rather than measure it.
+RUN_TEXT_COLUMNS = ("config", "repeat", "status", "reason", "model")
+
+
+def mean_over_repeats(rows: Sequence[Mapping], configs: Sequence[str],
+                      metrics: Sequence[str] | None = None,
+                      text: Sequence[str] = RUN_TEXT_COLUMNS) -> list[dict]:
+    """One row per configuration (in ``configs`` order): its metrics over the repeats
+    that finished. The one "mean over repeats" every paper's tables are made from.
+
+    Args:
+        rows: a runs table (``config``, ``status`` = ``ok`` or ``failed``, ``reason``,
+            metric columns).
+        configs: the configurations, in table order (one not run gets a row too).
+        metrics: the columns to average; default: every column of the finished runs
+            (first-seen order) that is not in ``text``.
+        text: columns that are never averaged.
+
+    Returns:
+        Rows with ``config``, ``status`` (``ok`` when a repeat finished, else
+        ``failed``), ``runs`` (finished repeats), ``failed`` (failed ones), ``reason``
+        (the first failure's, ``""`` when none), ``first`` (the first finished row, for
+        its text columns; ``{}`` when none), ``metrics`` (the columns averaged), then
+        ``<metric>_mean`` and
+        ``<metric>_std`` of each metric (NaN when no repeat finished; std 0 for one).
+    """
+    out = []
+    for config in configs:
+        mine = [r for r in rows if r.get("config") == config]
+        ok = [r for r in mine if r.get("status") == "ok"]
+        failed = [r for r in mine if r.get("status") != "ok"]
+        columns = list(metrics) if metrics is not None else list(dict.fromkeys(
+            k for r in ok for k in r if k not in text))
+        row = {"config": config, "status": "ok" if ok else "failed", "runs": len(ok),
+               "failed": len(failed),
+               "reason": (failed[0].get("reason") or "") if failed else "",
+               "first": dict(ok[0]) if ok else {}, "metrics": columns}
+        if ok:
+            stats = summarize(ok, "config", columns)[0]
+            row.update({k: v for k, v in stats.items() if k not in ("config", "n")})
+        else:
+            row.update({f"{m}_{s}": float("nan") for m in columns for s in ("mean", "std")})
+        out.append(row)
+    return out
+
+
+# ----------------------------------------------------------------------- run columns
+
+#: The paper's four training metrics (P2, section 1.4): column -> (Keras history key,
+#: which is best). Also what the fixed-epoch runs of :func:`dfdetect.training.train_run`
+#: record, and what the family figures plot.
+RUN_HISTORY_METRICS: dict[str, tuple[str, str]] = {
+    "L_t": ("loss", "min"), "L_v": ("val_loss", "min"),
+    "A_t": ("accuracy", "max"), "A_v": ("val_accuracy", "max"),
+}
+#: L_r (1-based epoch of the best value) of each metric.
+LR_COLUMNS: dict[str, str] = {"L_t": "L_r_Lt", "L_v": "L_r_Lv", "A_t": "L_r_At",
+                              "A_v": "L_r_Av"}
+#: T_s (seconds of fit), N_p (parameters), W_s (bytes of the saved weights).
+COST_COLUMNS = ("T_s", "N_p", "W_s")
+#: Every numeric column of a run, in runs.csv order.
+RUN_METRICS = (*RUN_HISTORY_METRICS, *LR_COLUMNS.values(), *COST_COLUMNS)
+
+
+def run_metrics(history: Mapping[str, Sequence[float]]) -> dict:
+    """Best value and its 1-based epoch (L_r) of each run metric in a Keras history.
+
+    Args:
+        history: per-epoch values by Keras key (``loss``, ``val_accuracy``...).
+
+    Returns:
+        ``{L_t, L_v, A_t, A_v, L_r_Lt, L_r_Lv, L_r_At, L_r_Av}``; NaN for a metric the
+        history lacks.
+    """
+    best, epoch = {}, {}
+    for column, (key, mode) in RUN_HISTORY_METRICS.items():
+        values = np.asarray(history.get(key, []), dtype=float)
+        if values.size == 0 or np.isnan(values).all():
+            best[column], epoch[LR_COLUMNS[column]] = float("nan"), float("nan")
+            continue
+        i = int(np.nanargmin(values) if mode == "min" else np.nanargmax(values))
+        best[column], epoch[LR_COLUMNS[column]] = float(values[i]), i + 1
+    return {**best, **epoch}

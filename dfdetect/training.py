@@ -2,8 +2,9 @@
 
 Early stopping on validation with the best weights restored, step learning-rate decay,
 a best-model checkpoint in ``.keras``, a CSV log per run, optional TensorBoard, seeded
-repeats, ``tf.distribute`` strategies, a resumable grid runner, and P3's imbalance
-schedule.
+repeats, ``tf.distribute`` strategies, P2's fixed-epoch measured run
+(:func:`train_run`), and P3's imbalance schedule. The resumable grid runner is one
+floor up, in :mod:`dfdetect.experiment` (it writes result tables).
 """
 
 from __future__ import annotations
@@ -11,16 +12,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-import traceback
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from dfdetect import precision
-from dfdetect.errors import DfdetectError
-from dfdetect.results import ResultsTable
+from dfdetect.errors import DfdetectError, ModelError
+from dfdetect.results import run_metrics
 
 
 def set_seed(seed: int) -> None:
@@ -205,94 +205,6 @@ def is_out_of_memory(err: BaseException) -> bool:
         "OOM" in str(err) or "out of memory" in str(err).lower()
 
 
-def run_grid(configs: Iterable[str], repeats: int, table: ResultsTable,
-             run: Callable[[str, int], Mapping], progress: bool = True,
-             log: Callable[[str], None] = print,
-             worker: Sequence[str] | None = None) -> list[dict]:
-    """Run every (config, repeat) not yet in ``table``; append each finished row at once.
-
-    A run that fails (out of memory, or any other error) is recorded with
-    ``status=failed`` and the reason, like the paper's blank rows, and the grid goes on.
-    Re-running after a kill resumes at the first missing row; finished rows are untouched.
-
-    Args:
-        configs: configuration names, in order.
-        repeats: repeats per configuration.
-        table: the runs table (key: ``config``, ``repeat``).
-        run: ``run(config, repeat) -> row`` trains and evaluates one run.
-        worker: a command that, given ``--configs <name>``, runs that configuration's
-            missing runs into the same table in a fresh process. With it, each
-            configuration runs in its own process: TensorFlow keeps the weights and
-            optimizer slots of every model fitted in a process until it exits (~250 MB a
-            run for a 21 M-parameter model on TF 2.21), so one process for a whole grid
-            grows without bound. Runs the worker did not record (it crashed or was
-            killed) become failed rows with its exit status.
-    """
-    configs = list(configs)
-    todo = [(c, r) for c in configs for r in range(repeats) if not table.done(config=c, repeat=r)]
-    if progress and len(todo) < len(configs) * repeats:
-        log(f"resuming: {len(configs) * repeats - len(todo)} finished runs kept, "
-            f"{len(todo)} to go")
-    from dfdetect.progress import progress as progress_bar
-
-    def tqdm(iterable=None, total=None, desc="", unit=""):
-        # A bar on a terminal, a line every 30 s in a log file, nothing when quiet.
-        return progress_bar(iterable, total=total, desc=desc, unit=unit,
-                            enabled=None if progress else False)
-
-    if worker is not None:
-        _run_grid_in_workers(todo, table, list(worker), progress, tqdm, log)
-        return table.rows
-    iterator = tqdm(todo, desc="grid", unit="run")
-    for config, repeat in iterator:
-        try:
-            row = {"config": config, "repeat": repeat, "status": "ok", **run(config, repeat)}
-        except KeyboardInterrupt:
-            raise
-        except Exception as err:  # a failed configuration must not stop the grid
-            reason = "out of memory" if is_out_of_memory(err) else \
-                f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
-            log(f"{config} repeat {repeat} failed: {reason}")
-            if not is_out_of_memory(err) and os.environ.get("DFDETECT_DEBUG"):
-                traceback.print_exc()
-            row = {"config": config, "repeat": repeat, "status": "failed", "reason": reason}
-        table.append(row)
-    return table.rows
-
-
-def _run_grid_in_workers(todo, table: ResultsTable, worker: list[str], progress: bool,
-                         tqdm, log) -> None:
-    """:func:`run_grid` with one worker process per configuration."""
-    import subprocess
-
-    configs = list(dict.fromkeys(c for c, _ in todo))
-    bar = tqdm(total=len(todo), desc="grid", unit="run")
-    for config in configs:
-        repeats = [r for c, r in todo if c == config]
-        # The worker's stdout (its per-epoch lines) goes where ours goes, so a log file
-        # shows training move; stderr is kept for the failure reason.
-        proc = subprocess.run([*worker, "--configs", config], stdout=None if progress else
-                              subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        table.reload()
-        missing = [r for r in repeats if not table.done(config=config, repeat=r)]
-        if missing:
-            if proc.returncode < 0:
-                reason = f"worker process killed by signal {-proc.returncode}"
-                if -proc.returncode == 9:
-                    reason = "out of memory (worker process killed)"
-            else:
-                last = (proc.stderr.strip().splitlines() or [""])[-1]
-                reason = f"worker process exited with code {proc.returncode}: {last[:300]}"
-            log(f"{config}: {reason}")
-            for repeat in missing:
-                table.append({"config": config, "repeat": repeat, "status": "failed",
-                              "reason": reason})
-        if bar is not None:
-            bar.update(len(repeats))
-    if bar is not None:
-        bar.close()
-
-
 def imbalance_schedule(labels: Sequence[int], rng: np.random.Generator | int = 0,
                        chunk_size: int | None = None) -> list[np.ndarray]:
     """P3's Table 4 schedule: every real each round, the fakes in rotating chunks.
@@ -334,3 +246,56 @@ def weights_file_size(model: keras.Model, path: str | os.PathLike) -> int:
         path += ".weights.h5"
     model.save_weights(path)
     return os.path.getsize(path)
+
+
+def train_run(model, train_ds, val_ds, epochs: int, weights_path: str | os.PathLike, *,
+              learning_rate: float = 1e-3, verbose: int | str = 0,
+              keep_weights: bool = False, extra_callbacks=()) -> dict:
+    """Train as P2 did (fixed epochs) and measure one run.
+
+    No early stopping and no learning-rate decay (every model "trained for the same
+    number of epochs"); the weights of the lowest validation loss are restored at the
+    end (``training.fit``'s behaviour), and those are what ``weights_path`` gets.
+
+    Args:
+        model: an uncompiled 2-way softmax model.
+        train_ds, val_ds: (inputs, int labels) datasets.
+        epochs: epochs to train.
+        weights_path: where the weights are saved to measure W_s (``.weights.h5``).
+        learning_rate: Adam's rate.
+        verbose: Keras verbosity.
+        keep_weights: keep the file (else it is deleted after measuring).
+
+    Returns:
+        The run's :data:`dfdetect.results.RUN_METRICS` plus ``epochs`` (epochs run).
+    """
+    weights_path = os.fspath(weights_path)
+    if not weights_path.endswith(".weights.h5"):
+        raise ModelError("a weights file name must end in .weights.h5", weights_path)
+    compile_model(model, "adam", learning_rate)
+    result = fit(model, train_ds, val_ds, epochs=epochs, patience=None,
+                 decay_factor=None, verbose=verbose, extra_callbacks=extra_callbacks)
+    row = run_metrics(result.history)
+    row["T_s"] = round(result.seconds, 2)
+    row["N_p"] = int(model.count_params())
+    os.makedirs(os.path.dirname(os.path.abspath(weights_path)), exist_ok=True)
+    row["W_s"] = weights_file_size(model, weights_path)
+    if not keep_weights:
+        os.remove(weights_path)
+    row["epochs"] = result.epochs_run
+    return row
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Records each epoch's wall time in ``seconds``."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)

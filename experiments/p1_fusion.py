@@ -20,9 +20,9 @@ method (a forgery the models never saw in training).
 Bases (``--bases``): the report's text trains every configuration from scratch, its
 listing freezes ImageNet-pretrained bases and trains the fusion head only. Offline there
 are no ImageNet weights, so by default (``singles``) the four single models are trained
-first, end to end from scratch (``scale.fusion_epochs``), and every fusion then freezes
+first, end to end from scratch (``papers.fusion`` ``epochs``), and every fusion then freezes
 the bases of those trained single models and trains its own head on the concatenated
-features (``scale.fusion_head_epochs``) — the listing's design, with bases pretrained on
+features (``papers.fusion`` ``head_epochs``) — the listing's design, with bases pretrained on
 the task instead of ImageNet. Missing single models of a chosen fusion are added to the
 run. ``scratch`` trains every fusion end to end as the text says (at ``cpu`` scale about
 2.5 hours on 2 cores: five configurations hold two or three big backbones).
@@ -56,33 +56,9 @@ training = experiment.lazy_import("dfdetect.training")
 pipeline = experiment.lazy_import("dfdetect.data.pipeline")
 store = experiment.lazy_import("dfdetect.data.store")
 
-#: The paper's numbers (Tables 3.1 and 3.3), drawn beside ours.
-PAPER_ACC_AUC = {
-    # config: (in-dataset Acc, AUC, cross-dataset Acc, AUC)
-    "xception": (0.8833, 0.92, 0.8452, 0.89),
-    "densenet121": (0.8346, 0.89, 0.7928, 0.85),
-    "resnet50": (0.7742, 0.83, 0.7325, 0.80),
-    "meso4": (0.8096, 0.85, 0.7714, 0.82),
-    "meso4+resnet50": (0.8225, 0.87, 0.7842, 0.84),
-    "meso4+densenet121": (0.8404, 0.90, 0.8019, 0.86),
-    "meso4+xception": (0.8756, 0.91, 0.8365, 0.88),
-    "xception+resnet50": (0.8947, 0.93, 0.8553, 0.90),
-    "xception+densenet121": (0.8963, 0.93, 0.8578, 0.90),
-    "resnet50+densenet121": (0.8563, 0.90, 0.8192, 0.87),
-}
-TABLE_A = ("Acc", "Prec(0)", "Prec(1)", "Rec(0)", "Rec(1)", "ROC AUC")
-TABLE_B = ("F1(0)", "F1(1)", "Macro Prec", "Macro Rec", "Macro F1")
-EXTRA = ("EER", "AP")
-TABLES = {
-    "table_3_1.csv": ("test", TABLE_A),
-    "table_3_2.csv": ("test", TABLE_B),
-    "table_3_3.csv": ("cross", TABLE_A),
-    "table_3_4.csv": ("cross", TABLE_B),
-}
-LEARNING_RATE = 1e-3
-DECAY_FACTOR, DECAY_EVERY, PATIENCE = 0.5, 5, 5
-HOLDOUT_METHOD = "identity_swap"  # the benchmark forgery kept out of training for the cross test
-BASES = ("singles", "scratch")
+# P1's settings and tables live in its home, dfdetect/papers/fusion.py.
+from dfdetect.papers.fusion import (  # noqa: E402
+    BASES, EXTRA, HOLDOUT_METHOD, PAPER_ACC_AUC, TABLES, settings_for)
 
 
 def with_singles(configs) -> list[str]:
@@ -137,7 +113,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "Ignored with --weights")
     parser.add_argument("--head-epochs", type=int, default=None,
                         help="maximum epochs of a fusion head on frozen single bases "
-                             "(default: the scale's fusion_head_epochs)")
+                             "(default: the scale's head_epochs in dfdetect/papers/fusion.py)")
     parser.add_argument("--frames", type=int, default=10,
                         help="frames per video when --data/--cross are video datasets")
     experiment.add_grid_args(parser)
@@ -170,7 +146,8 @@ def run(args) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     root, splits, cross_root, cross_rows = load_data(args, scale)
     size, batch = scale.image_size, scale.batch_size
-    epochs = args.epochs or scale.fusion_epochs
+    settings = settings_for(scale.name)
+    epochs = args.epochs or settings.epochs
     repeats = args.repeats or 1  # the report gives one run per configuration
     weights = experiment.weights_arg(args.weights)
     print(f"P1 fusion: scale={scale.name} size={size} epochs<={epochs} repeats={repeats} "
@@ -178,7 +155,9 @@ def run(args) -> Path:
           f"train={len(splits['train'])} val={len(splits['val'])} test={len(splits['test'])} "
           f"cross={len(cross_rows)} store={root}")
 
-    augment = pipeline.build_augmentation(seed=args.seed)
+    augment = pipeline.build_augmentation(
+        seed=args.seed, rotation_degrees=settings.rotation_degrees, zoom=settings.zoom,
+        brightness=settings.brightness, channel_shift=settings.channel_shift)
     train_ds = pipeline.image_dataset(splits["train"], root, size, batch, training=True,
                                       seed=args.seed, augment=augment)
     val_ds = pipeline.image_dataset(splits["val"], root, size, batch)
@@ -200,7 +179,7 @@ def run(args) -> Path:
     results.start_or_resume(out, {
         "scale": scale.name, "store": str(root), "cross": str(cross_root) if cross_rows else "",
         "size": size, "epochs": epochs, "bases": "weights" if weights is not None else args.bases,
-        "head_epochs": (args.head_epochs or scale.fusion_head_epochs) if from_singles else None,
+        "head_epochs": (args.head_epochs or settings.head_epochs) if from_singles else None,
         "weights": str(args.weights or ""), "freeze": bool(args.freeze), "seed": args.seed},
         also=["models", "scores"])
     table = results.ResultsTable(out / "runs.csv")
@@ -213,12 +192,12 @@ def run(args) -> Path:
                                           weights=weights, freeze=args.freeze or on_singles)
         if on_singles:
             load_single_bases(model, parts, out / "models")
-        training.compile_model(model, "adam", LEARNING_RATE)
-        max_epochs = (args.head_epochs or scale.fusion_head_epochs) if on_singles else epochs
+        training.compile_model(model, "adam", settings.learning_rate)
+        max_epochs = (args.head_epochs or settings.head_epochs) if on_singles else epochs
         fit = training.fit(model, train_ds, val_ds, epochs=max_epochs,
                            out_dir=out / "runs" / f"{config}-r{repeat}",
-                           learning_rate=LEARNING_RATE, patience=PATIENCE,
-                           decay_factor=DECAY_FACTOR, decay_every=DECAY_EVERY,
+                           learning_rate=settings.learning_rate, patience=settings.patience,
+                           decay_factor=settings.decay_factor, decay_every=settings.decay_every,
                            verbose=0 if args.quiet else 2)
         bases = ("frozen single models" if on_singles else
                  f"{args.weights}{' frozen' if args.freeze else ''}" if args.weights else
@@ -244,7 +223,7 @@ def run(args) -> Path:
                      threshold=0.5, trained_on=str(root))
         return row
 
-    training.run_grid(configs, repeats, table, one_run, progress=not args.quiet,
+    experiment.run_grid(configs, repeats, table, one_run, progress=not args.quiet,
                       worker=experiment.grid_worker(args, __file__))
     if args.runs_only:  # a worker process: the parent writes the tables and plots
         return out
@@ -254,27 +233,24 @@ def run(args) -> Path:
     return out
 
 
-def _mean_rows(rows, configs):
-    """One row per configuration: the mean over its successful repeats."""
+def _model_rows(rows, configs):
+    """One row per configuration, P1's shape of :func:`results.mean_over_repeats`."""
     text = ("config", "repeat", "status", "reason", "model", "bases")
     columns = [c for c in rows[0] if c not in text] if rows else []
     merged = []
-    for config in configs:
-        ok = [r for r in rows if r.get("config") == config and r.get("status") == "ok"]
-        if not ok:
-            merged.append({"model": config, "status": "failed",
-                           "reason": next((r.get("reason") for r in rows
-                                           if r.get("config") == config), "not run")})
+    for m in results.mean_over_repeats(rows, configs, columns):
+        if m["status"] != "ok":
+            merged.append({"model": m["config"], "status": "failed",
+                           "reason": m["reason"] or "not run"})
             continue
-        summary = results.summarize(ok, "config", columns)[0]
-        merged.append({"model": config, "bases": ok[0].get("bases", ""),
-                       **{c: summary[f"{c}_mean"] for c in columns}, "repeats": len(ok)})
+        merged.append({"model": m["config"], "bases": m["first"].get("bases", ""),
+                       **{c: m[f"{c}_mean"] for c in columns}, "repeats": m["runs"]})
     return merged
 
 
 def write_tables(out: Path, rows, configs) -> None:
     """The paper's Tables 3.1-3.4 from the runs table."""
-    merged = _mean_rows(rows, configs)
+    merged = _model_rows(rows, configs)
     for name, (split, columns) in TABLES.items():
         table_rows = [{"model": m["model"],
                        **{c: m.get(f"{split} {c}") for c in columns + EXTRA},
@@ -300,7 +276,7 @@ def write_plots(out: Path, rows, configs) -> None:
         curves[split] = per
     plots.roc_panels(out / "roc.png", {"in-dataset test": curves["test"],
                                        "cross-dataset test": curves["cross"]})
-    merged = {m["model"]: m for m in _mean_rows(rows, configs)}
+    merged = {m["model"]: m for m in _model_rows(rows, configs)}
     panels, hatched, colors = {}, [], {}
     palette = {"in-dataset": ("tab:blue", "lightsteelblue"),
                "cross-dataset": ("tab:orange", "navajowhite")}

@@ -11,7 +11,7 @@ did, and writes under ``results/p2/custom_cnn/``:
   N_p, W_s (bytes of the saved weights), seed; a configuration that runs out of
   memory is recorded ``failed`` with the reason and the grid goes on;
 - ``summary.csv``: mean and std per configuration;
-- ``table_3.csv``: the best configuration by the paper's rule (``dfdetect.p2.select_best``)
+- ``table_3.csv``: the best configuration by the paper's rule (``dfdetect.papers.ann_comparison.select_best``)
   beside the paper's column; ``results/p2/table_3.csv`` merges every P2 grid's;
 - ``fig13_custom_cnn_metrics.png``, ``fig14_custom_cnn_convergence.png``,
   ``fig15_custom_cnn_cost.png``;
@@ -46,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dfdetect import experiment, results  # noqa: E402
 # Bound now, executed on first use: --help must not wait for TensorFlow.
-p2 = experiment.lazy_import("dfdetect.p2")
+ann_comparison = experiment.lazy_import("dfdetect.papers.ann_comparison")
+plots = experiment.lazy_import("dfdetect.plots")
 training = experiment.lazy_import("dfdetect.training")
 
 FAMILY = "Custom CNN"
@@ -93,8 +94,8 @@ def run(args) -> Path:
     from dfdetect.models.custom_cnn import build_custom_cnn, get_table_1_config
 
     scale = experiment.scale_of(args)
-    settings = p2.settings_for(scale.name)
-    configs = p2.parse_configs(args.configs, grid())
+    settings = ann_comparison.settings_for(scale.name)
+    configs = ann_comparison.parse_configs(args.configs, grid())
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     size = args.size or scale.video_size
@@ -105,20 +106,20 @@ def run(args) -> Path:
     if args.cross:
         print("p2: the paper has no cross-dataset test; --cross is ignored")
 
-    splits = p2.load_video_splits(args, scale, max(frames, scale.p2_frames))
-    train_ds, val_ds, n_train, n_val = p2.frame_datasets(splits, size, frames, batch,
+    splits = ann_comparison.load_videos(args, scale, max(frames, scale.p2_frames))
+    train_ds, val_ds, n_train, n_val = ann_comparison.frame_datasets(splits, size, frames, batch,
                                                          seed=args.seed)
     info = {"scale": scale.name, "store": str(splits.root), "videos": splits.videos,
             "frames_per_video": frames, "train_frames": n_train, "val_frames": n_val,
             "size": size, "epochs": epochs, "repeats": repeats, "batch_size": batch,
-            "learning_rate": p2.LEARNING_RATE, "configs": configs}
+            "learning_rate": settings.learning_rate, "configs": configs}
     if not args.runs_only:  # a worker process runs one configuration of this grid
         results.atomic_write_text(out / "settings.json", json.dumps(info, indent=2))
     print(f"P2 custom CNN grid: scale={scale.name} {len(configs)} configs x {repeats} "
           f"repeats, {epochs} epochs, {size} px, {n_train} train / {n_val} val frames "
           f"({frames} per video), store={splits.root}")
 
-    p2.start_or_resume(out, {k: info[k] for k in ("scale", "store", "size", "frames_per_video",
+    results.start_or_resume(out, {k: info[k] for k in ("scale", "store", "size", "frames_per_video",
                                                   "epochs", "batch_size", "learning_rate")},
                        also=("models",))
     table = results.ResultsTable(out / "runs.csv")
@@ -132,7 +133,7 @@ def run(args) -> Path:
         training.set_seed(seed)
         model = build_custom_cnn(get_table_1_config(config).widths, (size, size, 3))
         tmp = out / "models" / f".{config}-r{repeat}.weights.h5"
-        row = p2.train_run(model, train_ds, val_ds, epochs, tmp, keep_weights=args.keep_models,
+        row = training.train_run(model, train_ds, val_ds, epochs, tmp, keep_weights=args.keep_models,
                            verbose=0 if args.quiet else 2)
         if args.keep_models:
             _keep_if_best(tmp, out / "models" / f"{config}.weights.h5", row["A_v"],
@@ -140,7 +141,7 @@ def run(args) -> Path:
         return {**describe(config), **row, "seed": seed, "size": size,
                 "train_frames": n_train, "val_frames": n_val}
 
-    training.run_grid(configs, repeats, table, one_run, progress=not args.quiet,
+    experiment.run_grid(configs, repeats, table, one_run, progress=not args.quiet,
                       worker=experiment.grid_worker(args, __file__))
     if args.runs_only:
         return out
@@ -167,16 +168,16 @@ def _keep_if_best(tmp: Path, dest: Path, a_v: float, best: dict, config: str) ->
 
 def finish(out: Path, rows, configs) -> None:
     """summary.csv, table_3.csv (+ results/p2/table_3.csv) and the three figures."""
-    summary = p2.summarize_runs(rows, configs, describe)
+    summary = ann_comparison.summarize_runs(rows, configs, describe)
     results.write_table(out / "summary.csv", summary)
-    best, why = p2.select_best(summary)
+    best, why = ann_comparison.select_best(summary)
     if best is not None:
         chosen = next(r for r in summary if r["config"] == best)
-        p2.write_table_3(out / "table_3.csv", {FAMILY: p2.table_3_column(chosen, why)})
+        ann_comparison.write_table_3(out / "table_3.csv", {FAMILY: ann_comparison.table_3_column(chosen, why)})
         if out.name == "custom_cnn":  # beside the other P2 grids: merge their tables
-            p2.merge_table_3(out.parent)
+            ann_comparison.merge_table_3(out.parent)
         print(f"Table 3 ({FAMILY}): {best} — {why}")
-    p2.plot_family(out, summary, FIGURES, FAMILY)
+    plots.family_figures(out, summary, FIGURES, FAMILY)
 
 
 def main(argv=None) -> int:

@@ -47,7 +47,6 @@ grid in one process reached 21.6 GB); ``--in-process`` runs the whole grid here.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -56,7 +55,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dfdetect import experiment, results  # noqa: E402
 # Bound now, executed on first use: --help must not wait for TensorFlow.
-p2 = experiment.lazy_import("dfdetect.p2")
+ann_comparison = experiment.lazy_import("dfdetect.papers.ann_comparison")
+plots = experiment.lazy_import("dfdetect.plots")
 training = experiment.lazy_import("dfdetect.training")
 
 #: family -> (Table 3 family name, the paper's figure numbers).
@@ -108,30 +108,8 @@ def describe(config: str) -> dict:
     return {"family": "mlp", "depth": c.depth, "widths": "-".join(map(str, c.widths))}
 
 
-def _train_default_extractor(args, out: Path) -> dict:
-    """The paper's best InceptionV3 option, trained once by the inception script."""
-    path = Path(__file__).with_name("p2_inception_unfreeze.py")
-    spec = importlib.util.spec_from_file_location("p2_inception_unfreeze", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    argv = ["--scale", args.scale, "--faces", args.faces, "--seed", str(args.seed),
-            "--layout", args.layout, "--configs", "top50", "--repeats", "1",
-            "--out", str(out / "extractor")]
-    argv += ["--data", args.data] if args.data else []
-    argv += ["--weights", args.weights] if args.weights else []
-    argv += ["--quiet"] if args.quiet else []
-    print("no InceptionV3 results found: training the paper's best option (top50) once "
-          f"as the feature extractor, into {out / 'extractor'}")
-    module.run(module.parse_args(argv))
-    record = p2.best_inception(out / "extractor")
-    if record is None:
-        from dfdetect.errors import ModelError
-        raise ModelError("the fallback InceptionV3 run saved no model", out / "extractor")
-    return record
-
-
 def resolve_extractor(args, scale, out: Path, store_root: Path) -> dict:
-    """The feature extractor ``--backbone`` names, as a dict for :func:`p2.sequence_data`.
+    """The feature extractor ``--backbone`` names, as a dict for :func:`ann_comparison.sequence_data`.
 
     Returns:
         ``{"extractor", "cache_name", "backbone", "weights", "size", "source",
@@ -141,34 +119,34 @@ def resolve_extractor(args, scale, out: Path, store_root: Path) -> dict:
     if choice == "auto" or choice.endswith(".weights.h5"):
         if choice == "auto":
             inception_dir = Path(args.inception_dir or out.parent / "inception")
-            record = p2.best_inception(inception_dir)
+            record = ann_comparison.best_inception(inception_dir)
             if record and record.get("store", str(store_root)) != str(store_root):
                 print(f"{inception_dir}: its best model was trained on {record['store']}, "
                       f"not on {store_root}: not used")
                 record = None
             if record is None:
-                record = p2.best_inception(out / "extractor")
+                record = ann_comparison.best_inception(out / "extractor")
                 if record and record.get("store", str(store_root)) != str(store_root):
                     record = None
-            record = record or _train_default_extractor(args, out)
+            record = record or ann_comparison.train_default_extractor(args, out)
             weights, size = record["weights"], int(args.size or record["size"])
             source = (f"InceptionV3 {record['config']} (repeat {record['repeat']}, "
                       f"init {record.get('init', '?')}) from {Path(weights).parent.parent}")
         else:
-            weights, size = choice, int(args.size or p2.inception_size(scale))
+            weights, size = choice, int(args.size or ann_comparison.inception_size(scale))
             source = f"InceptionV3 transfer weights {Path(choice).name}"
         if args.runs_only:  # a grid worker: the parent filled the feature cache
             from dfdetect.data import store
             from dfdetect.errors import DataError
 
-            cache_name = p2.inception_cache_name(weights)
+            cache_name = ann_comparison.inception_cache_name(weights)
             if not store.has_features(store_root, cache_name, size):
                 raise DataError(f"grid worker: no cached features {cache_name} at {size} px",
                                 store_root)
             return {"extractor": None, "cache_name": cache_name,
                     "backbone": "inceptionv3", "weights": None, "size": size,
                     "source": source, "N_p": 0, "W_s": 0}
-        extractor, cache_name = p2.inception_extractor(weights, size)
+        extractor, cache_name = ann_comparison.inception_extractor(weights, size)
         info = {"extractor": extractor, "cache_name": cache_name, "backbone": "inceptionv3",
                 "weights": None, "size": size, "source": source}
     else:
@@ -193,10 +171,10 @@ def run(args) -> Path:
     from dfdetect.data import pipeline
 
     scale = experiment.scale_of(args)
-    settings = p2.settings_for(scale.name)
+    settings = ann_comparison.settings_for(scale.name)
     widths = ([int(w) for w in args.rnn_widths.split(",")] if args.rnn_widths
               else list(settings.rnn_widths))
-    configs = p2.parse_configs(args.configs, grid(widths), accept=get_sequence_config)
+    configs = ann_comparison.parse_configs(args.configs, grid(widths), accept=get_sequence_config)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     frames = args.frames or scale.p2_frames
@@ -206,9 +184,9 @@ def run(args) -> Path:
     if args.cross:
         print("p2: the paper has no cross-dataset test; --cross is ignored")
 
-    splits = p2.load_video_splits(args, scale, frames)
+    splits = ann_comparison.load_videos(args, scale, frames)
     ext = resolve_extractor(args, scale, out, splits.root)
-    data = p2.sequence_data(splits, ext["size"], frames, extractor=ext["extractor"],
+    data = ann_comparison.sequence_data(splits, ext["size"], frames, extractor=ext["extractor"],
                             cache_name=ext["cache_name"], backbone=ext["backbone"],
                             weights=ext["weights"], seed=args.seed)
     input_shape = (frames, data["dims"])
@@ -221,17 +199,17 @@ def run(args) -> Path:
         results.atomic_write_text(out / "features.json", json.dumps(info, indent=2))
         results.atomic_write_text(out / "settings.json", json.dumps(
             {"scale": scale.name, "epochs": epochs, "repeats": repeats, "batch_size": batch,
-             "learning_rate": p2.LEARNING_RATE, "rnn_widths": widths, "configs": configs,
+             "learning_rate": settings.learning_rate, "rnn_widths": widths, "configs": configs,
              **info}, indent=2))
     print(f"P2 sequence grids: scale={scale.name} {len(configs)} configs x {repeats} repeats, "
           f"{epochs} epochs, sequences {input_shape} of {info['train_videos']} train / "
           f"{info['val_videos']} val videos; features: {ext['source']} "
           f"({data['seconds']:.1f} s, cache {data['cache_name']})")
     del ext["extractor"]
-    p2.start_or_resume(out, {"scale": scale.name, "store": str(splits.root), "frames": frames,
+    results.start_or_resume(out, {"scale": scale.name, "store": str(splits.root), "frames": frames,
                              "features": data["cache_name"], "feature_size": ext["size"],
                              "epochs": epochs, "batch_size": batch,
-                             "learning_rate": p2.LEARNING_RATE})
+                             "learning_rate": settings.learning_rate})
 
     train_ds = pipeline.array_dataset(data["x_train"], data["y_train"], batch, training=True,
                                       seed=args.seed)
@@ -245,13 +223,13 @@ def run(args) -> Path:
         seed = args.seed + repeat
         training.set_seed(seed)
         model = build_sequence_head(config, input_shape)
-        row = p2.train_run(model, train_ds, val_ds, epochs,
+        row = training.train_run(model, train_ds, val_ds, epochs,
                            out / "models" / f".{config}-r{repeat}.weights.h5",
                            verbose=0 if args.quiet else 2)
         return {**describe(config), **row, "seed": seed, "features": data["cache_name"],
                 "train_videos": info["train_videos"], "val_videos": info["val_videos"]}
 
-    training.run_grid(configs, repeats, table, one_run, progress=not args.quiet,
+    experiment.run_grid(configs, repeats, table, one_run, progress=not args.quiet,
                       worker=experiment.grid_worker(args, __file__))
     if args.runs_only:
         return out
@@ -262,23 +240,23 @@ def run(args) -> Path:
 
 def finish(out: Path, rows, configs, extractor) -> None:
     """summary.csv, table_3.csv (best LSTM, GRU, MLP) and three figures per family."""
-    summary = p2.summarize_runs(rows, configs, describe)
+    summary = ann_comparison.summarize_runs(rows, configs, describe)
     results.write_table(out / "summary.csv", summary)
     columns = {}
     for family, (name, figures) in FAMILIES.items():
         members = [r for r in summary if r["family"] == family]
         if not members:
             continue
-        best, why = p2.select_best(members)
+        best, why = ann_comparison.select_best(members)
         if best is not None:
             chosen = next(r for r in members if r["config"] == best)
-            columns[name] = p2.table_3_column(chosen, why, extractor=extractor)
+            columns[name] = ann_comparison.table_3_column(chosen, why, extractor=extractor)
             print(f"Table 3 ({name}): {best} — {why}")
-        p2.plot_family(out, members, figures, name)
+        plots.family_figures(out, members, figures, name)
     if columns:
-        p2.write_table_3(out / "table_3.csv", columns)
+        ann_comparison.write_table_3(out / "table_3.csv", columns)
         if out.name == "sequence":
-            p2.merge_table_3(out.parent)
+            ann_comparison.merge_table_3(out.parent)
 
 
 def main(argv=None) -> int:

@@ -109,28 +109,9 @@ pipeline = experiment.lazy_import("dfdetect.data.pipeline")
 store = experiment.lazy_import("dfdetect.data.store")
 backbones = experiment.lazy_import("dfdetect.models.backbones")
 
-#: The video models in the paper's table order; ``xception`` is the warm-up frame model.
-MODELS = ("xception_lstm", "xception_convlstm", "convlstm_cbam")
-WARMUP_CONFIG = "xception"
-#: Table columns -> keys of evaluation.binary_metrics (fake = positive class).
-COLUMNS = {"AUC": "ROC AUC", "Accuracy": "Acc", "Precision": "Prec(1)", "Recall": "Rec(1)",
-           "F1": "F1(1)", "EER": "EER", "AP": "AP"}
-COUNTS = ("TN", "FP", "FN", "TP")
-#: The paper's numbers (Celeb-DF v2): Table 5 (AUC), Table 6 (accuracy), Table 7 (P/R/F1).
-PAPER = {
-    WARMUP_CONFIG: {"AUC": 0.676},
-    "xception_lstm": {"AUC": 0.897, "Accuracy": 0.695},
-    "xception_convlstm": {"AUC": 0.886, "Accuracy": 0.850},
-    "convlstm_cbam": {"AUC": 0.989, "Accuracy": 0.935, "Precision": 0.989, "Recall": 0.880,
-                      "F1": 0.931},
-}
-PAPER_COLUMNS = ("AUC", "Accuracy", "Precision", "Recall", "F1")
-LEARNING_RATE, BETA_1, BETA_2, BATCH = 1e-4, 0.9, 0.999, 2
-PATIENCE = 5
-WARMUP_EPOCHS = {"smoke": 1, "cpu": 8, "paper": 0}
-WARMUP_LR, WARMUP_PATIENCE = 1e-3, 2
-BN_MOMENTUM = 0.9  # Keras' default 0.99 is too slow for a few dozen steps per epoch
-HOLDOUT_METHOD = "identity_swap"
+# P3's settings and tables live in its home, dfdetect/papers/convlstm_cbam.py.
+from dfdetect.papers.convlstm_cbam import (  # noqa: E402
+    COLUMNS, COUNTS, MODELS, PAPER, PAPER_COLUMNS, WARMUP_CONFIG, settings_for)
 #: Grad-CAM target when the default map is coarser than MIN_CAM_SIDE pixels a side: the
 #: last Xception map before its final 2x downsampling.
 FINER_CAM_LAYER, MIN_CAM_SIDE = "block13_sepconv2_act", 4
@@ -207,7 +188,7 @@ def load_data(args, scale, frames: int):
         root = experiment.dataset_store(args.data, args.layout, frames, size)
     else:
         root = experiment.benchmark_store("videos", args.faces, scale, args.seed,
-                                          holdout_method=HOLDOUT_METHOD)
+                                          holdout_method=settings_for(scale.name).holdout_method)
     splits = experiment.split_rows(store.read_manifest(root), seed=args.seed)
     if args.cross:
         cross_root = experiment.dataset_store(args.cross, args.layout, frames, size)
@@ -351,8 +332,9 @@ class Runner:
         self.args, self.scale, self.out = args, scale, out
         self.frames = int(args.frames or scale.p3_frames)
         self.size = scale.video_size
-        self.epochs = int(args.epochs or scale.epochs)
-        self.warmup_epochs = (WARMUP_EPOCHS[scale.name] if args.warmup_epochs is None
+        self.settings = settings_for(scale.name)
+        self.epochs = int(args.epochs or self.settings.epochs)
+        self.warmup_epochs = (self.settings.warmup_epochs if args.warmup_epochs is None
                               else int(args.warmup_epochs))
         self.eager = bool(args.eager or scale.name == "smoke")
         self.weights = experiment.weights_arg(args.weights)
@@ -364,9 +346,10 @@ class Runner:
         self.verbose = 0 if args.quiet else 2
 
     # -- data ---------------------------------------------------------------------
-    def clips(self, rows, root=None, training_=False, seed=0, batch=BATCH):
+    def clips(self, rows, root=None, training_=False, seed=0, batch=None):
         return pipeline.clip_dataset(rows, root or self.root, self.frames, self.size,
-                                     batch_size=batch, training=training_, seed=seed)
+                                     batch_size=batch or self.settings.batch_size,
+                                     training=training_, seed=seed)
 
     def evaluations(self):
         evals = {"test": (self.splits["test"], self.root)}
@@ -429,11 +412,12 @@ class Runner:
         train_ds = pipeline.image_dataset(rows, self.root, self.size, batch, training=True,
                                           seed=self.args.seed + repeat, label_dtype="float32")
         val_ds = pipeline.image_dataset(self.splits["val"], self.root, self.size, batch)
-        backbones.scratch_batchnorm(model, BN_MOMENTUM)
-        training.compile_model(model, "adam", WARMUP_LR)
+        backbones.scratch_batchnorm(model, self.settings.bn_momentum)
+        training.compile_model(model, "adam", self.settings.warmup_learning_rate)
         model.run_eagerly = self.eager
         fit = training.fit(model, train_ds, val_ds, epochs=self.warmup_epochs,
-                           learning_rate=WARMUP_LR, patience=WARMUP_PATIENCE, decay_factor=None,
+                           learning_rate=self.settings.warmup_learning_rate,
+                           patience=self.settings.warmup_patience, decay_factor=None,
                            class_weight=training.class_weights(labels),
                            verbose=self.verbose,
                            extra_callbacks=[keras.callbacks.CSVLogger(
@@ -490,8 +474,9 @@ class Runner:
         model = self.build(name)
         if backbone_weights is not None:
             model.get_layer("frame_features").layer.load_weights(backbone_weights)
-        backbones.scratch_batchnorm(model, BN_MOMENTUM)
-        optimizer = keras.optimizers.Adam(LEARNING_RATE, beta_1=BETA_1, beta_2=BETA_2)
+        backbones.scratch_batchnorm(model, self.settings.bn_momentum)
+        st = self.settings
+        optimizer = keras.optimizers.Adam(st.learning_rate, beta_1=st.beta_1, beta_2=st.beta_2)
         training.compile_model(model, optimizer)
         model.run_eagerly = self.eager
 
@@ -516,7 +501,8 @@ class Runner:
             if c == 1:
                 log.append = True
             fit = training.fit(model, train_ds, val_ds, epochs=self.epochs,
-                               learning_rate=LEARNING_RATE, patience=PATIENCE,
+                               learning_rate=self.settings.learning_rate,
+                               patience=self.settings.patience,
                                decay_factor=None, class_weight=class_weight,
                                verbose=self.verbose, extra_callbacks=[log])
             seconds += fit.seconds
@@ -548,20 +534,16 @@ class Runner:
 
 # ----------------------------------------------------------------------------- tables
 
-def _mean_rows(rows, configs) -> list[dict]:
+def _model_rows(rows, configs) -> list[dict]:
+    """One row per configuration, P3's shape of :func:`results.mean_over_repeats`."""
     merged = []
-    for config in configs:
-        ok = [r for r in rows if r.get("config") == config and r.get("status") == "ok"]
-        if not ok:
-            merged.append({"model": config, "status": "failed",
-                           "reason": next((r.get("reason") for r in rows
-                                           if r.get("config") == config), "not run")})
+    for m in results.mean_over_repeats(rows, configs):
+        if m["status"] != "ok":
+            merged.append({"model": m["config"], "status": "failed",
+                           "reason": m["reason"] or "not run"})
             continue
-        columns = sorted({k for r in ok for k in r} - {"config", "repeat", "status", "reason",
-                                                       "model"})
-        summary = results.summarize(ok, "config", columns)[0]
-        merged.append({"model": config, **{c: summary[f"{c}_mean"] for c in columns},
-                       "repeats": len(ok)})
+        merged.append({"model": m["config"], **{c: m[f"{c}_mean"] for c in sorted(m["metrics"])},
+                       "repeats": m["runs"]})
     return merged
 
 
@@ -598,7 +580,7 @@ def paired_p_value(pairs) -> float:
 
 def write_tables(out: Path, rows, configs) -> None:
     """``table_5_6_7.csv`` (+ ``_cross``), ``gradcam_mask_mass.csv`` from the runs table."""
-    merged = _mean_rows(rows, configs)
+    merged = _model_rows(rows, configs)
     extra = ("Parameters", "Training seconds", "rounds", "repeats")
     for split, name in (("test", "table_5_6_7.csv"), ("cross", "table_5_6_7_cross.csv")):
         if split == "cross" and not any(m.get("cross AUC") not in (None, "")
@@ -709,7 +691,7 @@ def run(args) -> Path:
         return runner.run_video(config, repeat)
 
     table = results.ResultsTable(out / "runs.csv")
-    training.run_grid(configs, repeats, table, one_run, progress=not args.quiet,
+    experiment.run_grid(configs, repeats, table, one_run, progress=not args.quiet,
                       worker=experiment.grid_worker(args, __file__))
     if args.runs_only:  # a worker process: the parent writes the tables and plots
         return out

@@ -52,13 +52,13 @@ plots = experiment.lazy_import("dfdetect.plots")
 training = experiment.lazy_import("dfdetect.training")
 pose = experiment.lazy_import("dfdetect.data.pose")
 
-#: Table 4 of the paper (test accuracy of models A, B, C).
-PAPER_TABLE_4 = {"lstm-2x512": 0.9439, "lstm-2x256": 0.9124, "lstm-3x128": 0.8662}
-#: Table 5 of the paper (train, validation, test accuracy).
-PAPER_TABLE_5 = {"lstm-2x512": (0.9906, 0.9623, 0.9439), "cnn+lstm": (0.9811, 0.9400, 0.9378)}
-MAIN_OPTIMIZER = "adam-1e-2"
-FIG8_OPTIMIZERS = ("sgd-1e-3", "sgd-1e-4", "adam-1e-3")
-PAPER_EPOCHS = 200
+# P4's settings and tables live in its home, dfdetect/papers/pose_lstm.py.
+from dfdetect.papers.pose_lstm import (  # noqa: E402
+    FIG8_OPTIMIZERS, PAPER_TABLE_4, PAPER_TABLE_5, SETTINGS, settings_for)
+
+PAPER = SETTINGS["paper"]  # dropout and L2 are the paper's at every scale
+MAIN_OPTIMIZER = PAPER.optimizer
+PAPER_EPOCHS = PAPER.epochs
 SEGMENT_COLUMNS = ("Acc", "ROC AUC", "EER", "AP", "Prec(0)", "Prec(1)", "Rec(0)", "Rec(1)",
                    "F1(0)", "F1(1)", "Macro F1", "TN", "FP", "FN", "TP", "n")
 
@@ -101,10 +101,11 @@ def make_model(config: str, main_optimizer: str = MAIN_OPTIMIZER):
             layers, hidden = (int(v) for v in config[5:].split("x"))
         except ValueError:
             raise ModelError(f"bad config {config!r}; expected lstm-<layers>x<hidden>") from None
-        model = sequence.build_pose_lstm(hidden=hidden, layers=layers, dropout=0.5, l2=1e-4)
+        model = sequence.build_pose_lstm(hidden=hidden, layers=layers, dropout=PAPER.dropout,
+                                         l2=PAPER.l2)
         name, decay = main_optimizer, True
     elif config == "cnn+lstm":
-        model = sequence.build_pose_cnn_lstm(l2=1e-4)
+        model = sequence.build_pose_cnn_lstm(l2=PAPER.l2)
         name, decay = main_optimizer, True
     elif config.startswith("fig8-"):
         layers, hidden = sequence.POSE_FIG8_MODEL
@@ -221,11 +222,12 @@ def run_group(args, scale, segments, rows, root, out: Path, configs, poi: str | 
                             f"{sorted(labels)}); give more videos of each", root)
     x = pose.zscore_segments(segments)
     y = np.array([r["label"] for r in rows], dtype=np.float32)
-    epochs = args.epochs or scale.pose_epochs
-    batch = args.batch_size or scale.pose_batch_size
+    settings = settings_for(scale.name)
+    epochs = args.epochs or settings.epochs
+    batch = args.batch_size or settings.batch_size
     every = decay_every(epochs)
     repeats = args.repeats or 1  # the paper reports one run per model
-    main_optimizer = args.optimizer or scale.pose_optimizer
+    main_optimizer = args.optimizer or settings.optimizer
     print(f"P4 pose LSTM{f' (PoI {poi})' if poi else ''}: scale={scale.name} "
           f"epochs={epochs} batch={batch} optimizer={main_optimizer} "
           f"decay x0.5 every {every} epochs, repeats={repeats}; movements "
@@ -291,7 +293,7 @@ def run_group(args, scale, segments, rows, root, out: Path, configs, poi: str | 
                          trained_on=str(root), poi=poi or "")
         return row
 
-    training.run_grid(configs, repeats, table, one_run, progress=not args.quiet)
+    experiment.run_grid(configs, repeats, table, one_run, progress=not args.quiet)
     write_tables(out, table.rows, configs)
     write_plots(out, table.rows, configs)
 
@@ -326,26 +328,23 @@ def write_poi_tables(out: Path, pois) -> None:
         results.write_table(out / name, merged, columns)
 
 
-def _mean_rows(rows, configs) -> dict[str, dict]:
-    """config -> the mean of its successful repeats (or a failed marker)."""
+def _config_rows(rows, configs) -> dict[str, dict]:
+    """config -> P4's shape of :func:`results.mean_over_repeats` (or a failed marker)."""
     merged = {}
-    for config in configs:
-        ok = [r for r in rows if r.get("config") == config and r.get("status") == "ok"]
-        if not ok:
-            merged[config] = {"status": "failed", "reason": next(
-                (r.get("reason") for r in rows if r.get("config") == config), "not run")}
+    text = (*results.RUN_TEXT_COLUMNS, "optimizer")
+    for m in results.mean_over_repeats(rows, configs, text=text):
+        if m["status"] != "ok":
+            merged[m["config"]] = {"status": "failed", "reason": m["reason"] or "not run"}
             continue
-        columns = [c for c in ok[0] if c not in ("config", "repeat", "status", "reason",
-                                                 "model", "optimizer")]
-        summary = results.summarize(ok, "config", columns)[0]
-        merged[config] = {"status": "ok", "repeats": len(ok), "optimizer": ok[0].get("optimizer"),
-                          **{c: summary[f"{c}_mean"] for c in columns}}
+        merged[m["config"]] = {"status": "ok", "repeats": m["runs"],
+                               "optimizer": m["first"].get("optimizer"),
+                               **{c: m[f"{c}_mean"] for c in m["metrics"]}}
     return merged
 
 
 def write_tables(out: Path, rows, configs) -> None:
     """Table 4, Table 5, and the movement- and video-level metric tables."""
-    merged = _mean_rows(rows, configs)
+    merged = _config_rows(rows, configs)
     table4 = []
     for label, config in zip("ABCDEFG", [c for c in table_4_configs() if c in configs]):
         m = merged[config]
@@ -395,7 +394,7 @@ def _history(out: Path, config: str) -> dict:
 
 def write_plots(out: Path, rows, configs) -> None:
     """Fig. 8 (optimizer study) and Fig. 10 (the final model's curves)."""
-    merged = _mean_rows(rows, configs)
+    merged = _config_rows(rows, configs)
     fig8 = {c: _history(out, c) for c in configs if c.startswith("fig8-")}
     fig8 = {c[5:]: h for c, h in fig8.items() if h["loss"]}
     if fig8:

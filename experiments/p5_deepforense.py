@@ -29,7 +29,7 @@ Writes under ``results/p5/``:
 weights cannot be downloaded on the machines this was built on, and features of an
 untrained network would make the comparison meaningless, so by default the backbone is
 first *fine-tuned as a classifier* (dropout + sigmoid head, Adam 1e-3, the augmentation
-above, up to the scale's ``p5_finetune_epochs`` epochs with early stopping, patience 8,
+above, up to the scale's ``finetune_epochs`` (``dfdetect/papers/deepforense.py``) epochs with early stopping, patience 8,
 on a 10 % identity-disjoint validation part) on a fine-tuning pool of 50 % of the
 identities; cross-validation, plots and the final classifier then use only the other
 50 %, which the backbone never saw. The backbone is Meso-4 at ``smoke`` / ``cpu`` scale
@@ -75,16 +75,16 @@ from dfdetect.io import atomic_path  # noqa: E402
 # Bound now, executed on first use: --help must not wait for TensorFlow.
 plots = experiment.lazy_import("dfdetect.plots")
 
-DEFAULT_BACKBONE = {"smoke": "meso4", "cpu": "meso4", "paper": "resnet50"}
-FINETUNE_FRACTION = 0.5  # identities used to fine-tune the backbone, never cross-validated
-FINETUNE_VAL = 0.1  # of the fine-tuning identities, for early stopping
-LEARNING_RATE, PATIENCE = 1e-3, 8
-PCA_COMPONENTS = 32
-SELECTED_FEATURES = 8
-SELECTION_POOL = 16  # importance prefilter before sequential selection
-TSNE_POINTS = 2000
-THRESHOLD = 0.5
-HOLDOUT_METHOD = "swap"  # as P1, so both share one benchmark store (see the report)
+# P5's settings live in its home, dfdetect/papers/deepforense.py; these do not vary by scale.
+from dfdetect.papers.deepforense import SETTINGS, settings_for  # noqa: E402
+
+_PAPER = SETTINGS["paper"]
+FINETUNE_FRACTION, FINETUNE_VAL = _PAPER.finetune_fraction, _PAPER.finetune_val
+LEARNING_RATE, PATIENCE = _PAPER.learning_rate, _PAPER.patience
+PCA_COMPONENTS, SELECTED_FEATURES = _PAPER.pca_components, _PAPER.selected_features
+SELECTION_POOL = _PAPER.selection_pool  # importance prefilter before sequential selection
+TSNE_POINTS, THRESHOLD = _PAPER.tsne_points, _PAPER.threshold
+HOLDOUT_METHOD = _PAPER.holdout_method
 METRICS = ("Accuracy", "Precision", "Recall", "F1", "AUC")
 _START = time.monotonic()
 
@@ -104,7 +104,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "paper scale)")
     parser.add_argument("--finetune-epochs", type=int, default=None,
                         help="epochs of fine-tuning the backbone as a classifier first "
-                             "(default: --epochs or the scale's p5_finetune_epochs; 0: no "
+                             "(default: --epochs or the scale's finetune_epochs; 0: no "
                              "fine-tuning)")
     parser.add_argument("--finetune-fraction", type=float, default=FINETUNE_FRACTION,
                         help="fraction of identities reserved for fine-tuning")
@@ -127,11 +127,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 # --------------------------------------------------------------------------- data
-
-def partition(rows, fraction: float, seed: int) -> tuple[list, list, list]:
-    """(fine-tune train, fine-tune val, cross-validation pool), disjoint by identity."""
-    return splits.finetune_partition(rows, fraction, FINETUNE_VAL, seed, salt="p5:")
-
 
 def image_store(args, scale) -> Path:
     if args.data:
@@ -158,7 +153,7 @@ class Extractor:
         self.size = scale.image_size
         self.weights = experiment.weights_arg(args.weights)
         self.epochs = (args.finetune_epochs if args.finetune_epochs is not None
-                       else args.epochs or scale.p5_finetune_epochs)
+                       else args.epochs or settings_for(scale.name).finetune_epochs)
         self.normalize = not args.no_normalize
         self.tune_train, self.tune_val, self.root = tune_train, tune_val, root
         name = features.feature_name(backbone, self.weights, args.seed)
@@ -510,8 +505,8 @@ def run(args) -> Path:
     scale = experiment.scale_of(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    backbone = args.backbone or DEFAULT_BACKBONE[scale.name]
-    k = args.folds or scale.cv_folds
+    backbone = args.backbone or settings_for(scale.name).backbone
+    k = args.folds or settings_for(scale.name).cv_folds
     repeats = args.repeats or 1
     models = args.models.split(",") if args.models else list(classical.MODELS)
     for m in models:
@@ -521,7 +516,8 @@ def run(args) -> Path:
 
     root = image_store(args, scale)
     rows = store.read_manifest(root)
-    tune_train, tune_val, pool = partition(rows, args.finetune_fraction, args.seed)
+    tune_train, tune_val, pool = splits.finetune_partition(
+        rows, args.finetune_fraction, FINETUNE_VAL, args.seed)
     extractor = Extractor(args, scale, backbone, tune_train, tune_val, root, out)
     if extractor.epochs <= 0:
         tune_train, tune_val, pool = [], [], rows

@@ -13,6 +13,7 @@ import p1_fusion  # noqa: E402
 from dfdetect import results  # noqa: E402
 from dfdetect.evaluation import PAPER_COLUMNS  # noqa: E402
 from dfdetect.models.export import load_exported  # noqa: E402
+from dfdetect.papers import fusion  # noqa: E402
 
 
 def test_p1_smoke_writes_tables_plots_models_and_resumes(tmp_path, smoke_image_store):
@@ -25,7 +26,7 @@ def test_p1_smoke_writes_tables_plots_models_and_resumes(tmp_path, smoke_image_s
         assert [r["model"] for r in table] == ["meso4"]
         header = list(table[0])
         assert header[0] == "model"
-        expected = p1_fusion.TABLE_A if name in ("table_3_1.csv", "table_3_3.csv") else p1_fusion.TABLE_B
+        expected = fusion.TABLE_A if name in ("table_3_1.csv", "table_3_3.csv") else fusion.TABLE_B
         assert tuple(header[1:1 + len(expected)]) == expected
         assert set(expected) <= set(PAPER_COLUMNS)
         assert 0.0 <= float(table[0][expected[0]]) <= 1.0

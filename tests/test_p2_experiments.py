@@ -14,12 +14,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "experiments"))
+sys.path.insert(0, str(REPO))  # benchmarks/ holds the feature-cache measurement
 
 import p2_custom_cnn_grid  # noqa: E402
 import p2_inception_unfreeze  # noqa: E402
 import p2_sequence_grid  # noqa: E402
 
-from dfdetect import p2, results  # noqa: E402
+from dfdetect import results, training  # noqa: E402
+from dfdetect.models import transfer  # noqa: E402
+from dfdetect.papers import ann_comparison  # noqa: E402
 from dfdetect.models.custom_cnn import get_table_1_config  # noqa: E402
 from dfdetect.models.sequence import build_sequence_head, get_sequence_config  # noqa: E402
 from dfdetect.scales import get_scale  # noqa: E402
@@ -74,8 +77,8 @@ def test_sequence_grid_is_the_papers_rnn_grid_and_table_2():
     widths = re.search(r"width[s]? variations will also be tested; ([\d, and]+) units", text)
     paper_widths = [int(w) for w in re.findall(r"\d+", widths.group(1))]
     assert paper_widths == [128, 512, 1024, 2048]
-    assert p2.settings_for("paper").rnn_widths == tuple(paper_widths)
-    names = p2_sequence_grid.grid(p2.settings_for("paper").rnn_widths)
+    assert ann_comparison.settings_for("paper").rnn_widths == tuple(paper_widths)
+    names = p2_sequence_grid.grid(ann_comparison.settings_for("paper").rnn_widths)
     rnn = [get_sequence_config(n) for n in names if not n.startswith("mlp")]
     assert [(c.cell, c.depth, c.width) for c in rnn] == [
         (cell, d, w) for cell in ("lstm", "gru")
@@ -87,12 +90,12 @@ def test_sequence_grid_is_the_papers_rnn_grid_and_table_2():
 
 def test_inception_grid_and_paper_scale_settings():
     assert p2_inception_unfreeze.CONFIGS == ("top50", "top25", "head")
-    paper, scale = p2.settings_for("paper"), get_scale("paper")
+    paper, scale = ann_comparison.settings_for("paper"), get_scale("paper")
     assert (paper.cnn_frames, paper.inception_frames, scale.p2_frames) == (40, 40, 40)
     assert scale.repeats == 10
     assert paper.cnn_epochs == paper.inception_epochs == paper.sequence_epochs == 60
-    assert p2.inception_size(scale) == 299
-    cpu = p2.settings_for("cpu")
+    assert ann_comparison.inception_size(scale) == 299
+    cpu = ann_comparison.settings_for("cpu")
     assert get_scale("cpu").repeats >= 3 and cpu.rnn_widths  # cpu keeps >= 3 repeats
 
 
@@ -104,7 +107,7 @@ def _row(config, a_v, l_v, lr_lv, lr_av, n_p):
             "L_r_Av_mean": lr_av, "N_p_mean": n_p}
 
 
-# The Table 3 selection rule is ours (the paper chose by judgement; see p2.select_best).
+# The Table 3 selection rule is ours (the paper chose by judgement; see ann_comparison.select_best).
 # Each test below builds rows whose outcome under the documented rule is known by hand,
 # one step of the rule at a time; none of them asserts that the rule is the paper's.
 def _lr_row(config, a_v, l_r, n_p, l_v=0.65):
@@ -117,34 +120,34 @@ def test_select_best_considers_only_the_shortlist():
     # would win (rank sums a 9, b 7, c 8, d 6), but it is 4th by A_v and not the best L_v.
     rows = [_lr_row("a", 0.80, 30, 3e7, l_v=0.60), _lr_row("b", 0.79, 28, 1e7, l_v=0.61),
             _lr_row("c", 0.78, 25, 2e7, l_v=0.62), _lr_row("d", 0.77, 1, 1e3, l_v=0.70)]
-    best, why = p2.select_best(rows)
+    best, why = ann_comparison.select_best(rows)
     # among a, b, c: A_v ranks 1 2 3, L_r 3 2 1, N_p 3 1 2 -> sums 7 5 6
     assert best == "b", why
     assert why.startswith("shortlist a, b, c;") and "a 7, b 5, c 6" in why
     # the best by L_v joins the shortlist even when it is not among the top 3 by A_v
     rows[3]["L_v_mean"] = 0.50
-    best, why = p2.select_best(rows)
+    best, why = ann_comparison.select_best(rows)
     assert best == "d", why
     assert why.startswith("shortlist a, b, c, d;") and "d 6" in why
     # a shorter shortlist: only a and the best L_v, d (ranks: a 1+2+2, d 2+1+1)
-    assert p2.select_best(rows, shortlist=1)[0] == "d"
+    assert ann_comparison.select_best(rows, shortlist=1)[0] == "d"
 
 
 def test_select_best_drops_shortlisted_rows_beyond_the_tolerance():
     rows = [_lr_row("a", 0.80, 50, 1e9, l_v=0.60), _lr_row("b", 0.745, 1, 1e3)]
     # 0.055 below the best: comparable, and smaller and faster (sums a 5, b 4)
-    assert p2.select_best(rows)[0] == "b"
+    assert ann_comparison.select_best(rows)[0] == "b"
     rows[1]["A_v_mean"] = 0.735  # 0.065 below: A_v decides alone
-    best, why = p2.select_best(rows)
+    best, why = ann_comparison.select_best(rows)
     assert best == "a" and "within 0.06 of the best: a;" in why
-    assert p2.select_best(rows, tolerance=0.07)[0] == "b"
+    assert ann_comparison.select_best(rows, tolerance=0.07)[0] == "b"
 
 
 def test_select_best_ranks_share_equal_values_and_mean_lr_over_both_epochs():
     # L_r of a is the mean of 4 and 16 = 10, equal to b's: both get rank 2 on L_r.
     rows = [_row("a", 0.80, 0.65, 4, 16, 2e6), _lr_row("b", 0.79, 10, 1e6),
             _lr_row("c", 0.78, 5, 3e6)]
-    best, why = p2.select_best(rows)
+    best, why = ann_comparison.select_best(rows)
     # A_v 1 2 3, L_r 2 2 1, N_p 2 1 3 -> a 5, b 5, c 7; the tie goes to the higher A_v
     assert "a 5, b 5, c 7" in why
     assert best == "a"
@@ -152,25 +155,25 @@ def test_select_best_ranks_share_equal_values_and_mean_lr_over_both_epochs():
 
 def test_select_best_breaks_full_ties_by_validation_loss_then_table_order():
     rows = [_lr_row("a", 0.80, 10, 1e6, l_v=0.65), _lr_row("b", 0.80, 10, 1e6, l_v=0.60)]
-    assert p2.select_best(rows)[0] == "b"  # same rank sums and A_v: lower L_v
+    assert ann_comparison.select_best(rows)[0] == "b"  # same rank sums and A_v: lower L_v
     rows[1]["L_v_mean"] = 0.65
-    assert p2.select_best(rows)[0] == "a"  # identical: the first in the table
-    assert p2.select_best(rows[::-1])[0] == "b"
+    assert ann_comparison.select_best(rows)[0] == "a"  # identical: the first in the table
+    assert ann_comparison.select_best(rows[::-1])[0] == "b"
 
 
 def test_select_best_lets_a_large_accuracy_gap_decide_and_skips_failed_rows():
     rows = [_row("fast-small", 0.60, 0.60, 1, 1, 1e3), _row("accurate", 0.75, 0.62, 50, 50, 1e9),
             _row("failed", float("nan"), float("nan"), float("nan"), float("nan"), float("nan"))]
-    assert p2.select_best(rows)[0] == "accurate"
+    assert ann_comparison.select_best(rows)[0] == "accurate"
     rows[1]["A_v_mean"] = 0.62  # now comparable: faster and smaller wins
-    assert p2.select_best(rows)[0] == "fast-small"
-    assert p2.select_best(rows[2:]) == (None, "no configuration finished a run")
+    assert ann_comparison.select_best(rows)[0] == "fast-small"
+    assert ann_comparison.select_best(rows[2:]) == (None, "no configuration finished a run")
 
 
 def test_run_metrics_are_best_values_and_their_epochs():
     history = {"loss": [0.9, 0.5, 0.6], "val_loss": [0.8, 0.7, 0.75],
                "accuracy": [0.5, 0.7, 0.9], "val_accuracy": [0.6, 0.55, 0.6]}
-    row = p2.run_metrics(history)
+    row = results.run_metrics(history)
     assert (row["L_t"], row["L_r_Lt"]) == (0.5, 2)
     assert (row["L_v"], row["L_r_Lv"]) == (0.7, 2)
     assert (row["A_t"], row["L_r_At"]) == (0.9, 3)
@@ -182,20 +185,20 @@ def test_summary_table_3_and_merge(tmp_path):
              "A_t": 0.8, "A_v": 0.7, "L_r_Lt": 3, "L_r_Lv": 2, "L_r_At": 3, "L_r_Av": 2,
              "T_s": 10, "N_p": 1000, "W_s": 2 * 1024 ** 2} for r in range(2)]
     runs.append({"config": "b", "repeat": 0, "status": "failed", "reason": "out of memory"})
-    summary = p2.summarize_runs(runs, ["a", "b"])
+    summary = ann_comparison.summarize_runs(runs, ["a", "b"])
     assert summary[0]["runs"] == 2 and math.isclose(summary[0]["L_v_mean"], 0.65)
     assert math.isclose(summary[0]["L_v_std"], np.std([0.6, 0.7], ddof=1))
     assert summary[1]["failed"] == 1 and summary[1]["reason"] == "out of memory"
     assert math.isnan(summary[1]["A_v_mean"])
-    col = p2.table_3_column(summary[0], "rule", extractor={"N_p": 500, "W_s": 1024 ** 2})
+    col = ann_comparison.table_3_column(summary[0], "rule", extractor={"N_p": 500, "W_s": 1024 ** 2})
     assert (col["N_p"], col["N_p_total"], col["W_s_MB"], col["W_s_total_MB"]) == (1000, 1500, 2, 3)
-    p2.write_table_3(tmp_path / "sequence" / "table_3.csv", {"GRU": col})
-    p2.write_table_3(tmp_path / "custom_cnn" / "table_3.csv", {"Custom CNN": col})
-    merged = results.read_table(p2.merge_table_3(tmp_path))
+    ann_comparison.write_table_3(tmp_path / "sequence" / "table_3.csv", {"GRU": col})
+    ann_comparison.write_table_3(tmp_path / "custom_cnn" / "table_3.csv", {"Custom CNN": col})
+    merged = results.read_table(ann_comparison.merge_table_3(tmp_path))
     assert list(merged[0]) == ["metric", "Custom CNN", "Custom CNN (paper)", "GRU", "GRU (paper)"]
     assert [r["metric"] for r in merged][:5] == ["model", "L_t", "L_v", "A_t", "A_v"]
     assert merged[0]["GRU (paper)"] == "gru-1x128" and merged[0]["GRU"] == "a"
-    assert p2.merge_table_3(tmp_path / "empty") is None
+    assert ann_comparison.merge_table_3(tmp_path / "empty") is None
 
 
 # ---------------------------------------------------------------- smoke runs
@@ -240,7 +243,7 @@ def test_custom_cnn_smoke_writes_every_output_and_resumes(tmp_path, smoke_video_
     merged = results.read_table(tmp_path / "p2" / "table_3.csv")
     assert list(merged[0])[1:] == ["Custom CNN", "Custom CNN (paper)"]
     settings = json.loads((out / "settings.json").read_text())
-    assert settings["frames_per_video"] == p2.settings_for("smoke").cnn_frames
+    assert settings["frames_per_video"] == ann_comparison.settings_for("smoke").cnn_frames
     before = (out / "runs.csv").read_text()
     assert p2_custom_cnn_grid.main(argv) == 0  # finished grid: nothing runs again
     assert (out / "runs.csv").read_text() == before
@@ -263,8 +266,8 @@ def test_inception_smoke_starts_from_phase1_and_saves_the_best_model(inception_r
     _check_run_rows(rows, ["head"])
     assert rows[0]["init"].startswith("phase1") and rows[0]["trainable_layers"] == "2"
     assert int(rows[0]["N_p"]) == 23_903_010  # the paper's 23.9 M
-    assert (out / "models" / p2.PHASE1_FILE).is_file()
-    best = p2.best_inception(out)
+    assert (out / "models" / ann_comparison.PHASE1_FILE).is_file()
+    best = ann_comparison.best_inception(out)
     assert best["config"] == "head" and Path(best["weights"]).is_file()
     assert best["size"] == get_scale("smoke").video_size
     _check_outputs(out, ["head"], ["fig16_inceptionv3_metrics.png",
@@ -276,7 +279,7 @@ def test_phase1_inception_learns_its_batchnorm_statistics_at_scratch_momentum(
     import keras
     from dfdetect.models.backbones import SCRATCH_BN_MOMENTUM
 
-    model = p2.build_phase1_model((64, 64, 3))
+    model = transfer.build_phase1_model((64, 64, 3))
     momenta = {layer.momentum for layer in model._flatten_layers(include_self=False)
                if isinstance(layer, keras.layers.BatchNormalization)}
     assert momenta == {SCRATCH_BN_MOMENTUM}
@@ -320,7 +323,7 @@ def test_sequence_grid_worker_refuses_to_run_without_the_parents_feature_cache(
 
     store_copy = tmp_path / "store"
     shutil.copytree(smoke_video_store, store_copy, ignore=shutil.ignore_patterns("features"))
-    weights = p2.best_inception(inception_results)["weights"]
+    weights = ann_comparison.best_inception(inception_results)["weights"]
     argv = ["--scale", "smoke", "--data", str(store_copy), "--backbone", str(weights),
             "--configs", "mlp-1-const128", "--out", str(tmp_path / "sequence"), "--quiet",
             "--in-process", "--runs-only"]
@@ -339,7 +342,7 @@ def test_sequence_grid_killed_after_k_rows_resumes_at_row_k_plus_1(tmp_path, mon
     out = tmp_path / "sequence"
     configs = ["mlp-1-const128", "mlp-3-const64", "gru-1x8"]
     argv = _meso_argv(smoke_video_store, out, configs) + ["--repeats", "2"]
-    real = p2.train_run
+    real = training.train_run
     calls = []
     k = 3
 
@@ -349,7 +352,7 @@ def test_sequence_grid_killed_after_k_rows_resumes_at_row_k_plus_1(tmp_path, mon
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(p2, "train_run", killed_after_k)
+    monkeypatch.setattr(training, "train_run", killed_after_k)
     with pytest.raises(KeyboardInterrupt):
         p2_sequence_grid.main(argv)
     first = results.read_table(out / "runs.csv")
@@ -362,7 +365,7 @@ def test_sequence_grid_killed_after_k_rows_resumes_at_row_k_plus_1(tmp_path, mon
         trained.append(Path(args[4]).name)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(p2, "train_run", recording)
+    monkeypatch.setattr(training, "train_run", recording)
     assert p2_sequence_grid.main(argv) == 0
     rows = results.read_table(out / "runs.csv")
     assert rows[:k] == first  # rows 1..k untouched
@@ -378,14 +381,14 @@ def test_out_of_memory_configuration_is_a_blank_row_and_the_grid_goes_on(tmp_pat
 
     out = tmp_path / "sequence"
     configs = ["mlp-1-const128", "mlp-1-const2048", "mlp-3-const64"]
-    real = p2.train_run
+    real = training.train_run
 
     def oom_for_the_widest(model, *args, **kwargs):
         if model.name == "mlp_2048":
             raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
         return real(model, *args, **kwargs)
 
-    monkeypatch.setattr(p2, "train_run", oom_for_the_widest)
+    monkeypatch.setattr(training, "train_run", oom_for_the_widest)
     assert p2_sequence_grid.main(_meso_argv(smoke_video_store, out, configs)) == 0
     rows = results.read_table(out / "runs.csv")
     assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
@@ -401,9 +404,11 @@ def test_feature_cache_speedup_measurement_runs(tmp_path, smoke_video_store):
 
     args = Namespace(data=str(smoke_video_store), layout="folder", faces="procedural", seed=0)
     scale = get_scale("smoke")
-    splits = p2.load_video_splits(args, scale, scale.p2_frames)
-    result = p2.measure_feature_cache_speedup(splits, 32, scale.p2_frames, backbone="meso4",
-                                              config="mlp-1-const128", epochs=2, grid_epochs=60)
+    splits = ann_comparison.load_videos(args, scale, scale.p2_frames)
+    from benchmarks.feature_cache import measure_feature_cache_speedup
+
+    result = measure_feature_cache_speedup(splits, 32, scale.p2_frames, backbone="meso4",
+                                           config="mlp-1-const128", epochs=2, grid_epochs=60)
     assert result["videos"] == splits.videos[0]
     assert result["cached_epoch_s"] > 0 and result["uncached_epoch_s"] > 0
     assert result["epoch_speedup"] == pytest.approx(
@@ -413,14 +418,14 @@ def test_feature_cache_speedup_measurement_runs(tmp_path, smoke_video_store):
 
 def test_runs_of_other_settings_are_moved_aside_not_resumed(tmp_path):
     out = tmp_path / "custom_cnn"
-    assert p2.start_or_resume(out, {"scale": "smoke"}) is False  # nothing to resume
+    assert results.start_or_resume(out, {"scale": "smoke"}) is False  # nothing to resume
     results.write_table(out / "runs.csv", [{"config": "a", "repeat": 0, "status": "ok"}])
     (out / "models").mkdir()
-    assert p2.start_or_resume(out, {"scale": "smoke"}, also=("models",)) is True
+    assert results.start_or_resume(out, {"scale": "smoke"}, also=("models",)) is True
     notes = []
-    assert p2.start_or_resume(out, {"scale": "cpu"}, also=("models",), log=notes.append) is False
+    assert results.start_or_resume(out, {"scale": "cpu"}, also=("models",), log=notes.append) is False
     assert not (out / "runs.csv").exists() and not (out / "models").exists()
     (archive,) = (out / "previous").iterdir()
     assert results.read_table(archive / "runs.csv")[0]["config"] == "a"
     assert (archive / "models").is_dir() and "other settings" in notes[0]
-    assert json.loads((out / p2.RUN_KEY_FILE).read_text()) == {"scale": "cpu"}
+    assert json.loads((out / results.RUN_KEY_FILE).read_text()) == {"scale": "cpu"}

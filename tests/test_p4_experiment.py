@@ -40,12 +40,12 @@ def test_every_configuration_clips_the_global_gradient_norm(config):
 
 
 def test_main_optimizer_is_the_papers_at_paper_scale_and_gentler_at_cpu_batches():
-    from dfdetect.scales import get_scale
+    from dfdetect.papers import pose_lstm
 
-    assert get_scale("paper").pose_optimizer == "adam-1e-2"
-    assert get_scale("paper").pose_batch_size == 1
+    assert pose_lstm.settings_for("paper").optimizer == "adam-1e-2"
+    assert pose_lstm.settings_for("paper").batch_size == 1
     for scale in ("cpu", "smoke"):
-        assert get_scale(scale).pose_optimizer == "adam-3e-4"
+        assert pose_lstm.settings_for(scale).optimizer == "adam-3e-4"
     model, optimizer, decay = p4.make_model("lstm-2x256", "adam-3e-4")
     assert optimizer == "adam-3e-4" and decay
     assert float(model.optimizer.learning_rate) == pytest.approx(3e-4)

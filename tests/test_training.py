@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from dfdetect import training
+from dfdetect import experiment, training
 from dfdetect.data.pipeline import array_dataset
 from dfdetect.results import ResultsTable
 
@@ -83,7 +83,7 @@ cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
 import numpy as np
-from dfdetect import training
+from dfdetect import experiment, training
 from dfdetect.data.pipeline import array_dataset
 
 strategy = training.get_strategy("mirrored")
@@ -137,14 +137,14 @@ def test_run_grid_resumes_and_records_failures(tmp_path):
             raise MemoryError("too big")
         return {"acc": 0.5}
 
-    training.run_grid(["a", "boom"], 2, table, run, progress=False, log=lambda s: None)
+    experiment.run_grid(["a", "boom"], 2, table, run, progress=False, log=lambda s: None)
     assert [r["status"] for r in table.rows] == ["ok", "ok", "failed", "failed"]
     assert table.rows[2]["reason"] == "out of memory"
     keep = ("config", "repeat", "status", "acc")
     first = [{k: r.get(k, "") for k in keep} for r in table.rows]
     calls.clear()
     table2 = ResultsTable(tmp_path / "runs.csv")
-    training.run_grid(["a", "boom", "c"], 2, table2, run, progress=False, log=lambda s: None)
+    experiment.run_grid(["a", "boom", "c"], 2, table2, run, progress=False, log=lambda s: None)
     assert calls == [("c", 0), ("c", 1)]  # finished rows are not rerun
     assert [{k: r.get(k, "") for k in keep} for r in table2.rows[:4]] == first
 
@@ -176,7 +176,7 @@ def test_run_grid_in_worker_processes_one_per_configuration(tmp_path):
         raise AssertionError("ran in the parent process")
 
     worker = [sys.executable, "-c", WORKER, str(path)]
-    rows = training.run_grid(["done", "a", "killed", "broken", "half", "b"], 2, table, never,
+    rows = experiment.run_grid(["done", "a", "killed", "broken", "half", "b"], 2, table, never,
                              progress=False, log=lambda s: None, worker=worker)
     got = {(r["config"], r["repeat"]): r for r in rows}
     assert len(rows) == 12 and len(got) == 12

@@ -219,7 +219,7 @@ POSE_LR_DECAY = (30, 0.5)
 #: (Table 3); the others are the Fig. 8 study, run without learning-rate decay.
 POSE_OPTIMIZERS = {
     "adam-1e-2": ("adam", 1e-2),
-    "adam-3e-4": ("adam", 3e-4),  # the cpu-scale main optimizer (see scales.Scale)
+    "adam-3e-4": ("adam", 3e-4),  # the cpu-scale main optimizer (see papers/pose_lstm.py)
     "sgd-1e-3": ("sgd", 1e-3),
     "sgd-1e-4": ("sgd", 1e-4),
     "adam-1e-3": ("adam", 1e-3),
@@ -324,7 +324,7 @@ def pose_optimizer(name="adam-1e-2", steps_per_epoch=None) -> keras.optimizers.O
 
     Args:
         name: ``"adam-1e-2"`` (the final setting; ``"adam-3e-4"`` at CPU batch
-            sizes, see ``scales.Scale.pose_optimizer``), or the Fig. 8 study's
+            sizes, see ``dfdetect.papers.pose_lstm.SETTINGS``), or the Fig. 8 study's
             ``"sgd-1e-3"``, ``"sgd-1e-4"``, ``"adam-1e-3"``.
         steps_per_epoch: when given, the Adam main settings carry the paper's step decay
             (x0.5 every 30 epochs) as a staircase schedule. Leave it ``None`` when the
@@ -378,3 +378,15 @@ def maybe_load_weights(model: keras.Model, weights) -> keras.Model:
             raise ModelError(f"cannot load weights into {model.name}: {err}",
                              path=weights) from err
     return model
+
+
+def build_end_to_end(extractor, head, frames: int, size: int):
+    """The uncached alternative: the frozen CNN runs on every frame in every epoch.
+
+    ``(frames, size, size, 3)`` clips -> ``TimeDistributed(extractor)`` -> ``head``:
+    what training a sequence head costs without the feature cache.
+    """
+    extractor.trainable = False
+    inputs = keras.Input((int(frames), int(size), int(size), 3), name="clip")
+    x = keras.layers.TimeDistributed(extractor, name="cnn_per_frame")(inputs)
+    return keras.Model(inputs, head(x), name=f"{head.name}_end_to_end")

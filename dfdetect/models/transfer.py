@@ -280,3 +280,32 @@ def _inference_bn_copy(base: keras.Model, copy_weights: bool) -> keras.Model:
     if clone.name != BASE_NAME:  # clone_model keeps the name; guard the contract anyway
         raise ModelError(f"InceptionV3 clone is named {clone.name!r}, not {BASE_NAME!r}")
     return clone
+
+
+def build_phase1_model(input_shape) -> keras.Model:
+    """InceptionV3 + P2's head, every layer trainable, ordinary BatchNormalization.
+
+    The first training phase that stands in for ImageNet pretraining offline: the
+    transfer models keep BN statistics frozen (``InferenceBatchNormalization``), which
+    only makes sense for statistics learnt somewhere, so this phase learns them with
+    plain BN in training mode. Same preprocessing as ``build_inception_transfer``
+    ([0, 1] -> [-1, 1], upsampling below 75 px); its base (layer ``inception_v3``) is
+    saved in Keras' legacy ``.h5`` notop format and loaded like the ImageNet file.
+    """
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = keras.layers.Rescaling(2.0, offset=-1.0, name=PREPROCESS_NAME)(inputs)
+    height, width = input_shape[0], input_shape[1]
+    if any(side is not None and side < MIN_SIZE for side in (height, width)):
+        x = keras.layers.Resizing(max(height or 75, 75), max(width or 75, 75),
+                                  interpolation="bilinear", name=UPSAMPLE_NAME)(x)
+    base = keras.applications.InceptionV3(include_top=False, weights=None,
+                                          input_shape=(None, None, 3))
+    # Keras' 0.99 leaves the moving statistics near their init after a few hundred
+    # steps: inference then predicts one class for every frame (measured: A_v 0.500
+    # at every epoch of an 8-epoch cpu run while A_t rose to 0.86).
+    scratch_batchnorm(base)
+    x = base(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.Dense(1024, activation="relu", name="fc1024")(x)
+    outputs = keras.layers.Dense(2, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="inception_phase1")

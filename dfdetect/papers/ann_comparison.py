@@ -1,0 +1,770 @@
+"""P2 — comparison of ANNs (``seeds/003``): its settings, tables and library code.
+
+The three grid scripts (``experiments/p2_custom_cnn_grid.py``,
+``p2_inception_unfreeze.py``, ``p2_sequence_grid.py``) compose these pieces:
+
+- settings: :data:`SETTINGS` per scale (frames, epochs, widths; the grids' content is
+  data in :mod:`dfdetect.models.custom_cnn` and :mod:`dfdetect.models.sequence`);
+- data: the videos of a store split as the paper does (80 % train / 20 % validation:
+  :func:`dfdetect.data.splits.train_heldout`), frames as labelled images for the CNNs,
+  per-video feature sequences for the heads;
+- one run: :func:`dfdetect.training.train_run` (fixed epochs, the paper's columns, see
+  :data:`dfdetect.results.RUN_METRICS`);
+- summaries (:func:`summarize_runs`, over :func:`dfdetect.results.mean_over_repeats`),
+  the Table 3 choice (:func:`select_best`), Table 3 itself beside the paper's numbers
+  (:data:`PAPER_TABLE_3`); figures: :func:`dfdetect.plots.family_figures`;
+- InceptionV3: initialisation offline (a first training phase standing in for
+  ImageNet), the unfreezing grid itself (:func:`run_inception`, which the sequence grid
+  also calls to train its default feature extractor), and the best transfer model as
+  the sequence grids' feature extractor.
+
+The run columns (``runs.csv``), as the paper defines them (section 1.4):
+
+- ``L_t``, ``L_v``, ``A_t``, ``A_v``: the best (lowest loss, highest accuracy) training
+  and validation values over the epochs, the paper's "optimal metric value";
+- ``L_r_Lt``, ``L_r_Lv``, ``L_r_At``, ``L_r_Av``: L_r, the 1-based epoch at which each of
+  them was reached (Table 3 reports the two validation ones; Figures 14, 17... all four);
+- ``T_s``: seconds of ``fit`` (every epoch, validation included);
+- ``N_p``: parameters; ``W_s``: bytes of the saved ``.weights.h5``. The paper's W_s is
+  about 12 bytes per parameter (e.g. GRU 970,498 parameters -> "11.1MB" = 11.1 MiB,
+  MLP 10.5 M -> "120MB"): its files held Adam's two moment tensors beside the weights.
+  Ours hold the weights only, ~4 bytes per parameter, so ours x 3 ~ the paper's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from dfdetect import experiment, results
+from dfdetect.data import splits as data_splits
+from dfdetect.data import store
+from dfdetect.errors import DataError, ModelError
+from dfdetect.results import RUN_METRICS, run_metrics
+from dfdetect.io import atomic_path, atomic_write_text, read_table, sha256_of, write_table
+
+# Bound now, executed on first use: an experiment's --help must not wait for TensorFlow.
+keras = experiment.lazy_import("keras")
+features = experiment.lazy_import("dfdetect.features")
+plots = experiment.lazy_import("dfdetect.plots")
+pipeline = experiment.lazy_import("dfdetect.data.pipeline")
+training = experiment.lazy_import("dfdetect.training")
+transfer = experiment.lazy_import("dfdetect.models.transfer")
+backbones = experiment.lazy_import("dfdetect.models.backbones")
+
+# ------------------------------------------------------------------------ settings
+
+
+@dataclasses.dataclass(frozen=True)
+class P2Settings:
+    """What a scale changes in P2 (data size, frames, epochs; never the grids' content).
+
+    Attributes:
+        cnn_frames: frames per video the custom CNNs train and validate on, each an
+            image (paper 40, all of them).
+        cnn_epochs: epochs of each custom CNN run (paper 60).
+        inception_frames: frames per video the InceptionV3 models train and validate on.
+        inception_epochs: epochs of each InceptionV3 unfreezing run (paper 60).
+        phase1_epochs: epochs of the offline first phase (all layers, plain BN) that
+            stands in for ImageNet weights when none are available.
+        sequence_epochs: epochs of each LSTM / GRU / MLP run (paper 60).
+        rnn_widths: LSTM / GRU widths of the grid (paper 128, 512, 1024, 2048).
+        inception_size: InceptionV3's input side (paper 299); None: the video
+            benchmark's frame side (below 75 px the model upsamples to 75 itself).
+        learning_rate: Adam's rate for every P2 model (assumed: the paper names no
+            optimizer; Keras' Adam default).
+    """
+
+    cnn_frames: int
+    cnn_epochs: int
+    inception_frames: int
+    inception_epochs: int
+    phase1_epochs: int
+    sequence_epochs: int
+    rnn_widths: tuple[int, ...]
+    inception_size: int | None = None
+    learning_rate: float = 1e-3
+
+
+#: Per scale. ``cpu`` fits each grid in under an hour on 2 cores with the scale's 3
+#: repeats (measurements and estimates in results/p2/README.md): the 23 custom CNNs
+#: train on 4 of each video's 10 frames for 5 epochs; InceptionV3 on all 10 for 10
+#: epochs after an 8-epoch first phase; the heads read all 10 frames' features for 15
+#: epochs, LSTM / GRU widths 128 / 256 / 512 / 1024: the 2048-wide RNNs alone would
+#: cost twice the rest of the grid (LSTM 4 x 2048 is 136 M parameters), and 256 is the
+#: width the paper's own results discuss. ``paper`` is the paper's setting: 40 frames,
+#: 60 epochs, every configuration.
+SETTINGS: dict[str, P2Settings] = {
+    "smoke": P2Settings(cnn_frames=2, cnn_epochs=1, inception_frames=2, inception_epochs=1,
+                        phase1_epochs=1, sequence_epochs=2, rnn_widths=(8, 16)),
+    "cpu": P2Settings(cnn_frames=4, cnn_epochs=5, inception_frames=10, inception_epochs=10,
+                      phase1_epochs=8, sequence_epochs=15, rnn_widths=(128, 256, 512, 1024)),
+    "paper": P2Settings(cnn_frames=40, cnn_epochs=60, inception_frames=40,
+                        inception_epochs=60, phase1_epochs=20, sequence_epochs=60,
+                        rnn_widths=(128, 512, 1024, 2048), inception_size=299),
+}
+
+
+def settings_for(scale_name: str) -> P2Settings:
+    """The :data:`SETTINGS` of a scale."""
+    try:
+        return SETTINGS[scale_name]
+    except KeyError:
+        raise ModelError(f"no P2 settings for scale {scale_name!r}; "
+                         f"known: {', '.join(SETTINGS)}") from None
+
+
+def parse_configs(text: str | None, default: Sequence[str],
+                  accept: Callable[[str], object] | None = None) -> list[str]:
+    """``--configs a,b`` as a list (default: ``default``), every name checked.
+
+    Args:
+        text: the flag's value, or None.
+        default: the grid's configurations.
+        accept: called on names not in ``default``; raises for unknown ones (without
+            it every name must be in ``default``).
+
+    Raises:
+        ModelError: an unknown or repeated name.
+    """
+    if not text:
+        return list(default)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if len(set(names)) != len(names):
+        raise ModelError(f"--configs lists a configuration twice: {text}")
+    for name in names:
+        if name not in default:
+            if accept is None:
+                raise ModelError(f"unknown configuration {name!r}; known: {', '.join(default)}")
+            accept(name)
+    return names
+
+
+# ------------------------------------------------------------------------ data
+
+
+@dataclasses.dataclass
+class VideoSplits:
+    """The videos of a store as P2 splits them.
+
+    Attributes:
+        root: the store.
+        train: manifest rows (every frame) of the training videos.
+        val: rows of the validation videos: the store's ``val`` and ``test`` splits,
+            the paper's held-out 20 % (it had no third split).
+    """
+
+    root: Path
+    train: list[dict]
+    val: list[dict]
+
+    @property
+    def videos(self) -> tuple[int, int]:
+        """(training videos, validation videos)."""
+        return len(pipeline.group_clips(self.train)), len(pipeline.group_clips(self.val))
+
+
+def load_videos(args, scale, frames: int) -> VideoSplits:
+    """The store of ``--data`` (cropped once if a dataset root) or the video benchmark.
+
+    Args:
+        args: parsed common flags (``data``, ``layout``, ``faces``, ``seed``).
+        scale: the scale preset (benchmark size, ``video_size``).
+        frames: frames per video to crop when ``--data`` is a dataset root.
+
+    Raises:
+        DataError: no training or no validation videos.
+    """
+    if args.data:
+        root = experiment.dataset_store(args.data, args.layout, frames, scale.video_size)
+    else:
+        root = experiment.benchmark_store("videos", args.faces, scale, args.seed)
+    train, val = data_splits.train_heldout(store.read_manifest(root), seed=args.seed)
+    if not train or not val:
+        raise DataError(f"P2 needs training and validation videos; the store has "
+                        f"{len(train)} training and {len(val)} val/test rows", root)
+    return VideoSplits(Path(root), train, val)
+
+
+def frames_of(rows: Sequence[Mapping], frames: int) -> list[dict]:
+    """``frames`` evenly spaced frames of every video (each crop once), video by video."""
+    out, seen = [], set()
+    for members in pipeline.group_clips(rows).values():
+        for row in pipeline.take_frames(members, int(frames)):
+            if row["crop_path"] not in seen:
+                seen.add(row["crop_path"])
+                out.append(dict(row))
+    return out
+
+
+def frame_datasets(splits: VideoSplits, size: int, frames: int, batch_size: int,
+                   seed: int = 0):
+    """Frames as labelled images (the video's label), as the paper's CNNs saw them.
+
+    Returns:
+        ``(train_ds, val_ds, n_train_frames, n_val_frames)``, int32 labels for the
+        2-way softmax heads. Decoded frames are cached in memory when they fit in 2 GB.
+    """
+    train_rows, val_rows = frames_of(splits.train, frames), frames_of(splits.val, frames)
+    cache = (len(train_rows) + len(val_rows)) * size * size * 3 * 4 < 2 * 1024 ** 3
+    train_ds = pipeline.image_dataset(train_rows, splits.root, size, batch_size,
+                                      training=True, seed=seed, cache=cache,
+                                      label_dtype="int32")
+    val_ds = pipeline.image_dataset(val_rows, splits.root, size, batch_size, cache=cache,
+                                    label_dtype="int32")
+    return train_ds, val_ds, len(train_rows), len(val_rows)
+
+
+# ------------------------------------------------------------------------ summaries
+
+
+def summarize_runs(rows: Sequence[Mapping], configs: Sequence[str],
+                   describe: Callable[[str], Mapping] = lambda c: {}) -> list[dict]:
+    """One row per configuration (in ``configs`` order): mean and std of every metric.
+
+    Columns: ``config``, ``describe(config)``'s columns, ``runs`` (finished),
+    ``failed`` and ``reason`` (the first failure's, e.g. "out of memory": the paper's
+    blank rows), then ``<metric>_mean`` and ``<metric>_std`` of
+    :data:`dfdetect.results.RUN_METRICS` over the finished runs (empty when none
+    finished). P2's shape of :func:`dfdetect.results.mean_over_repeats`.
+    """
+    out = []
+    for m in results.mean_over_repeats(rows, configs, RUN_METRICS):
+        row = {"config": m["config"], **describe(m["config"]), "runs": m["runs"],
+               "failed": m["failed"], "reason": m["reason"]}
+        row.update({f"{k}_{s}": m[f"{k}_{s}"] for k in RUN_METRICS for s in ("mean", "std")})
+        out.append(row)
+    return out
+
+
+def _num(row: Mapping, key: str) -> float:
+    try:
+        value = float(row.get(key, "nan"))
+    except (TypeError, ValueError):
+        return float("nan")
+    return value
+
+
+def select_best(summary: Sequence[Mapping], shortlist: int = 3,
+                tolerance: float = 0.06) -> tuple[str | None, str]:
+    """The paper's choice of a family's best model for Table 3, made mechanical.
+
+    The paper (section 3.2) names each family's notable models (the best validation
+    values), lets a "relatively large performance difference" in A_v decide alone,
+    and otherwise weighs A_v against convergence speed (L_r) and size: it passed over
+    its best custom CNN by A_v (0.6599, 110 M parameters, "unfeasible to realistically
+    use") for one 0.05 lower that converged at epoch 7 with half the parameters.
+    Written as a rule:
+
+    1. candidates: configurations with at least one finished run (failed rows are
+       "not included in the comparison");
+    2. shortlist: the ``shortlist`` best by mean A_v, plus the best by mean L_v;
+    3. comparable: those whose mean A_v is within ``tolerance`` of the best (0.06: the
+       custom CNN gap of 0.0514 was weighed against size and L_r);
+    4. the lowest sum of ranks on mean A_v (higher better), mean L_r (the mean of
+       L_r for L_v and for A_v; lower better) and N_p (lower better) wins; equal
+       values share a rank; ties go to the higher A_v, then the lower L_v, then
+       table order.
+
+    The rule is ours: the paper gives none. It was written so that, on the numbers of
+    section 3.2 (with the values the paper does not give filled in from its text), it
+    picks the paper's five Table 3 models (custom CNN constant 128 x 3, InceptionV3
+    top 50 %, LSTM "128 x 2", GRU 128 x 1, MLP constant 128 x 3) — which is how it was
+    designed, not evidence for it. ``tests/test_p2_experiments.py`` checks each step of
+    the rule as written here, on rows whose outcome is known by construction.
+
+    Args:
+        summary: rows of :func:`summarize_runs` (``config``, ``A_v_mean``, ...).
+
+    Returns:
+        ``(config or None when nothing finished, one-line explanation)``.
+    """
+    rows = [r for r in summary if not math.isnan(_num(r, "A_v_mean"))]
+    if not rows:
+        return None, "no configuration finished a run"
+    order = {r["config"]: i for i, r in enumerate(summary)}
+    by_av = sorted(rows, key=lambda r: (-_num(r, "A_v_mean"), order[r["config"]]))
+    picked = by_av[:shortlist]
+    finite_lv = [r for r in rows if not math.isnan(_num(r, "L_v_mean"))]
+    if finite_lv:
+        best_lv = min(finite_lv, key=lambda r: (_num(r, "L_v_mean"), order[r["config"]]))
+        if best_lv not in picked:
+            picked.append(best_lv)
+    top_av = _num(by_av[0], "A_v_mean")
+    comparable = [r for r in picked if _num(r, "A_v_mean") >= top_av - tolerance]
+
+    def lr(r):
+        values = [_num(r, "L_r_Lv_mean"), _num(r, "L_r_Av_mean")]
+        values = [v for v in values if not math.isnan(v)]
+        return sum(values) / len(values) if values else float("inf")
+
+    def ranks(values, higher_better):
+        keyed = [-v if higher_better else v for v in values]
+        return [1 + sum(other < mine for other in keyed) for mine in keyed]
+
+    score = [sum(parts) for parts in zip(
+        ranks([_num(r, "A_v_mean") for r in comparable], True),
+        ranks([lr(r) for r in comparable], False),
+        ranks([_num(r, "N_p_mean") for r in comparable], False))]
+    best_i = min(range(len(comparable)), key=lambda i: (
+        score[i], -_num(comparable[i], "A_v_mean"), _num(comparable[i], "L_v_mean"),
+        order[comparable[i]["config"]]))
+    text = (f"shortlist {', '.join(r['config'] for r in picked)}; "
+            f"A_v within {tolerance:g} of the best: "
+            f"{', '.join(r['config'] for r in comparable)}; rank sums (A_v, L_r, N_p): "
+            + ", ".join(f"{r['config']} {s}" for r, s in zip(comparable, score)))
+    return comparable[best_i]["config"], text
+
+
+# ------------------------------------------------------------------------ Table 3
+
+#: Table 3's columns, in the paper's order: our family name -> the paper's heading.
+FAMILIES = {"Custom CNN": "Custom CNN Constant 128 units 3-layer",
+            "InceptionV3": "InceptionV3 50% trainable",
+            "LSTM": "LSTM 128 units 2-layer",
+            "GRU": "GRU 128 units 1-layer",
+            "MLP": "MLP constant 128 units 3-layer"}
+#: The paper's Table 3 (W_s in MB as the paper writes them, which are MiB). Its LSTM
+#: column is labelled "128 units 2-layer" but holds the 256-unit 2-layer model's
+#: validation numbers and size (see dfdetect/models/sequence.py).
+PAPER_TABLE_3: dict[str, dict] = {
+    "Custom CNN": dict(model="3-const128", L_t=0.6679, L_v=0.6941, A_t=0.5689, A_v=0.6085,
+                       L_r_Lv=7, L_r_Av=7, N_p=51.7e6, N_p_total=51.7e6, W_s_MB=591,
+                       W_s_total_MB=591),
+    "InceptionV3": dict(model="top50", L_t=0.2995, L_v=0.5474, A_t=0.8774, A_v=0.7434,
+                        L_r_Lv=21, L_r_Av=21, N_p=23.9e6, N_p_total=23.9e6, W_s_MB=163,
+                        W_s_total_MB=163),
+    "LSTM": dict(model="lstm-2x128", L_t=0.2917, L_v=0.6283, A_t=0.8548, A_v=0.7052,
+                 L_r_Lv=18, L_r_Av=14, N_p=3.1e6, N_p_total=27e6, W_s_MB=36.1,
+                 W_s_total_MB=199.1),
+    "GRU": dict(model="gru-1x128", L_t=0.5999, L_v=0.6064, A_t=0.7021, A_v=0.7119,
+                L_r_Lv=45, L_r_Av=13, N_p=0.9e6, N_p_total=24.8e6, W_s_MB=11.1,
+                W_s_total_MB=174.1),
+    "MLP": dict(model="mlp-3-const128", L_t=0.3526, L_v=0.6275, A_t=0.8378, A_v=0.7432,
+                L_r_Lv=3, L_r_Av=9, N_p=10.5e6, N_p_total=34.4e6, W_s_MB=120,
+                W_s_total_MB=283),
+}
+#: Table 3's rows: label -> key of a column dict.
+TABLE_3_ROWS = {
+    "model": "model", "L_t": "L_t", "L_v": "L_v", "A_t": "A_t", "A_v": "A_v",
+    "L_r (for L_v)": "L_r_Lv", "L_r (for A_v)": "L_r_Av",
+    "Individual N_p": "N_p", "Total N_p": "N_p_total",
+    "Individual W_s (MB)": "W_s_MB", "Total W_s (MB)": "W_s_total_MB",
+    "T_s (s)": "T_s", "repeats": "repeats", "selected by": "selected_by",
+}
+_MIB = 1024 ** 2
+
+
+def table_3_column(summary_row: Mapping, selected_by: str = "",
+                   extractor: Mapping | None = None) -> dict:
+    """One family's Table 3 column from its chosen configuration's summary row.
+
+    Args:
+        summary_row: the chosen row of :func:`summarize_runs`.
+        selected_by: the explanation from :func:`select_best`.
+        extractor: ``{"N_p": ..., "W_s": bytes}`` of the feature extractor the model
+            reads (sequence heads), added into the "Total" rows.
+    """
+    col = {"model": summary_row["config"], "repeats": summary_row.get("runs", ""),
+           "selected_by": selected_by}
+    for key in ("L_t", "L_v", "A_t", "A_v", "L_r_Lv", "L_r_Av", "T_s"):
+        col[key] = _num(summary_row, f"{key}_mean")
+    n_p, w_s = _num(summary_row, "N_p_mean"), _num(summary_row, "W_s_mean")
+    extra_np = float(extractor["N_p"]) if extractor else 0.0
+    extra_ws = float(extractor["W_s"]) if extractor else 0.0
+    col.update(N_p=n_p, N_p_total=n_p + extra_np, W_s_MB=round(w_s / _MIB, 2),
+               W_s_total_MB=round((w_s + extra_ws) / _MIB, 2))
+    return col
+
+
+def write_table_3(path: str | os.PathLike, columns: Mapping[str, Mapping],
+                  with_paper: bool = True) -> None:
+    """Table 3 as the paper lays it out: one row per metric, one column per family.
+
+    Args:
+        columns: family name (a key of :data:`FAMILIES`) -> :func:`table_3_column`.
+        with_paper: add ``<family> (paper)`` beside each family's column.
+    """
+    header = ["metric"]
+    for family in columns:
+        header.append(family)
+        if with_paper and family in PAPER_TABLE_3:
+            header.append(f"{family} (paper)")
+    rows = []
+    for label, key in TABLE_3_ROWS.items():
+        row = {"metric": label}
+        for family, col in columns.items():
+            row[family] = col.get(key, "")
+            if with_paper and family in PAPER_TABLE_3:
+                row[f"{family} (paper)"] = PAPER_TABLE_3[family].get(key, "")
+        rows.append(row)
+    write_table(path, rows, header)
+
+
+def merge_table_3(p2_dir: str | os.PathLike,
+                  parts: Sequence[str] = ("custom_cnn", "inception", "sequence")) -> Path | None:
+    """``<p2_dir>/table_3.csv``: every grid's ``table_3.csv`` side by side.
+
+    Families come in the paper's order; grids that have not run yet are left out.
+
+    Returns:
+        The path written, or None when no grid has a Table 3 yet.
+    """
+    p2_dir = Path(p2_dir)
+    merged: dict[str, dict] = {}
+    header = ["metric"]
+    for part in parts:
+        table = read_table(p2_dir / part / "table_3.csv")
+        if not table:
+            continue
+        for column in list(table[0].keys())[1:]:
+            header.append(column)
+            for row in table:
+                merged.setdefault(row["metric"], {"metric": row["metric"]})[column] = row[column]
+    if len(header) == 1:
+        return None
+    family_order = {name: i for i, name in enumerate(FAMILIES)}
+    header = ["metric"] + sorted(header[1:], key=lambda c: (
+        family_order.get(c.replace(" (paper)", ""), len(FAMILIES)), c.endswith("(paper)")))
+    path = p2_dir / "table_3.csv"
+    write_table(path, [merged[label] for label in TABLE_3_ROWS if label in merged],
+                        header)
+    return path
+
+
+# ------------------------------------------------------------------------ InceptionV3
+
+#: Keras' cache file of the ImageNet notop weights (used when present, never fetched).
+KERAS_NOTOP = Path(os.path.expanduser("~/.keras/models")) / \
+    "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+PHASE1_FILE = "phase1_notop.h5"
+BEST_FILE = "best.json"
+
+
+def inception_size(scale) -> int:
+    """InceptionV3's input side: the paper's 299 at ``paper`` scale, else the frames' side
+    (below 75 px the model upsamples to 75 itself)."""
+    return SETTINGS["paper"].inception_size if scale.name == "paper" else int(scale.video_size)
+
+
+def train_phase1(models_dir: str | os.PathLike, train_ds, val_ds, size: int, epochs: int,
+                 seed: int, key: Mapping, verbose: int | str = 0,
+                 log: Callable[[str], None] = print) -> tuple[Path, dict]:
+    """Train (once) the first phase and save its base as a notop ``.h5``.
+
+    Reused when ``phase1.json`` beside it records the same ``key`` (store, size,
+    epochs, seed...), so every repeat, unfreezing option and later run starts from
+    the same weights, as they would from ImageNet's.
+
+    Returns:
+        ``(path of the notop .h5, its record)``.
+    """
+    models_dir = Path(models_dir)
+    path, record_path = models_dir / PHASE1_FILE, models_dir / "phase1.json"
+    key = {k: (str(v) if isinstance(v, Path) else v) for k, v in key.items()}
+    key.update(size=int(size), epochs=int(epochs), seed=int(seed),
+               bn_momentum=backbones.SCRATCH_BN_MOMENTUM)
+    if path.is_file() and record_path.is_file():
+        record = json.loads(record_path.read_text())
+        if record.get("key") == key:
+            return path, record
+    log(f"InceptionV3 first phase: {epochs} epochs, every layer, plain BatchNormalization")
+    training.set_seed(seed)
+    model = transfer.build_phase1_model((size, size, 3))
+    training.compile_model(model, "adam", SETTINGS["paper"].learning_rate)
+    fit = training.fit(model, train_ds, val_ds, epochs=epochs, patience=None,
+                       decay_factor=None, verbose=verbose)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        keras.saving.save_model(model.get_layer("inception_v3"), tmp)
+    metrics = run_metrics(fit.history)
+    record = {"key": key, "seconds": round(fit.seconds, 1), **metrics}
+    atomic_write_text(record_path, json.dumps(record, indent=2, default=float))
+    return path, record
+
+
+def resolve_inception_init(weights: str | None, init: str,
+                           phase1: Callable[[], tuple[Path, dict]]) -> tuple[str | None, str]:
+    """Where the transfer models' base weights come from, and how to say it in results.
+
+    Args:
+        weights: ``--weights``: ``"imagenet"``, a local weights file, or None.
+        init: ``--init``: ``auto`` (Keras' cached ImageNet notop file when present,
+            else the first phase), ``phase1`` or ``random``.
+        phase1: trains (or reuses) the first phase; called only when needed.
+
+    Returns:
+        ``(weights argument for build_inception_transfer, description)``.
+    """
+    if weights == "imagenet":
+        return "imagenet", "imagenet"
+    if weights:
+        if not os.path.isfile(weights):
+            raise ModelError("weights file not found", weights)
+        return os.fspath(weights), f"file {Path(weights).name}"
+    if init == "random":
+        return None, "random (no pretraining)"
+    if init == "auto" and KERAS_NOTOP.is_file():
+        return str(KERAS_NOTOP), "imagenet (Keras cache file)"
+    if init in ("auto", "phase1"):
+        path, record = phase1()
+        return str(path), (f"phase1 ({record['key']['epochs']} epochs, all layers, "
+                           f"on the training frames; A_v {record.get('A_v', float('nan')):.3f})")
+    raise ModelError(f"unknown --init {init!r}; expected auto, phase1 or random")
+
+
+def best_inception(inception_dir: str | os.PathLike) -> dict | None:
+    """The record of the best InceptionV3 transfer model an inception grid saved.
+
+    Returns:
+        ``models/best.json`` of ``inception_dir`` with ``weights`` made an absolute
+        path, or None when there is none (or its weights file is gone).
+    """
+    path = Path(inception_dir) / "models" / BEST_FILE
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    weights = path.parent / record["weights"]
+    if not weights.is_file():
+        return None
+    return {**record, "weights": str(weights)}
+
+
+def inception_extractor(weights: str | os.PathLike, size: int):
+    """A trained InceptionV3 transfer model without its head, and its cache name.
+
+    Returns:
+        ``(extractor: [0, 1] image -> 2048-d, cache name "p2-inception-<sha12>")``: the
+        name identifies the weights, so another model never reads these features.
+    """
+    model = transfer.build_inception_transfer("head", (int(size), int(size), 3),
+                                              weights=os.fspath(weights))
+    return transfer.transfer_feature_extractor(model), inception_cache_name(weights)
+
+
+def inception_cache_name(weights: str | os.PathLike) -> str:
+    """The feature-cache name of an InceptionV3 transfer model's weights file."""
+    return f"p2-inception-{sha256_of(weights)[:12]}"
+
+
+# ------------------------------------------------------------------------ sequences
+
+
+def sequence_data(splits: VideoSplits, size: int, frames: int, *, extractor=None,
+                  cache_name: str | None = None, backbone: str = "inceptionv3",
+                  weights=None, seed: int = 0, batch_size: int = 64) -> dict:
+    """Every video's ``(frames, D)`` feature sequence, through the store's feature cache.
+
+    The CNN runs once per crop, ever: later calls (and later grids) read the cache.
+
+    Args:
+        splits: the videos.
+        size: side the crops are fed to the extractor at.
+        frames: evenly spaced frames per video.
+        extractor, cache_name: a trained extractor and its cache name (e.g. from
+            :func:`inception_extractor`); or None to use ``backbone`` by name with
+            ``weights`` (``None`` = random init seeded with ``seed``).
+
+    Returns:
+        ``x_train, y_train, x_val, y_val`` (float32 / int32 arrays), ``dims``,
+        ``seconds`` (extraction or cache read), ``cache_name``.
+    """
+    rows = splits.train + splits.val
+    start = time.perf_counter()
+    array, index = features.extract_features(
+        splits.root, rows, backbone, size, weights, batch_size, model=extractor,
+        cache_name=cache_name, frames=int(frames), seed=seed)
+    seconds = time.perf_counter() - start
+    train_keys = {(r["source"], r["video_id"]) for r in splits.train}
+    is_train = np.array([(r["source"], r["video_id"]) in train_keys for r in index])
+    labels = np.array([int(r["label"]) for r in index], dtype=np.int32)
+    return {"x_train": array[is_train], "y_train": labels[is_train],
+            "x_val": array[~is_train], "y_val": labels[~is_train],
+            "dims": int(array.shape[-1]), "seconds": seconds,
+            "cache_name": cache_name or features.feature_name(backbone, weights, seed)}
+
+
+# ------------------------------------------------------------------------ the InceptionV3 grid
+
+INCEPTION_FAMILY = "InceptionV3"
+INCEPTION_FIGURES = (16, 17, "17b")
+INCEPTION_CONFIGS = ("top50", "top25", "head")  # dfdetect.models.transfer.UNFREEZE_OPTIONS
+
+
+def inception_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The InceptionV3 grid's flags (common ones included) on ``parser``."""
+    experiment.add_common_args(parser, out="p2/inception")
+    parser.add_argument("--configs", default=None,
+                        help="comma-separated subset of top50,top25,head (default: all)")
+    parser.add_argument("--init", choices=("auto", "phase1", "random"), default="auto",
+                        help="initial weights when --weights is not given (see above)")
+    parser.add_argument("--phase1-epochs", type=int, default=None,
+                        help="epochs of the first phase (default: the scale's)")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="frames per video used as images (default: the scale's)")
+    parser.add_argument("--size", type=int, default=None,
+                        help="input side (default: 299 at paper scale, else the frames')")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="batch size (default: the scale's)")
+    return parser
+
+
+def describe_inception(config: str) -> dict:
+    """The summary's description columns of an unfreezing option."""
+    return {"unfreeze": config}
+
+
+def run_inception(args) -> Path:
+    """The InceptionV3 unfreezing grid (``experiments/p2_inception_unfreeze.py``).
+
+    Args:
+        args: the flags of :func:`inception_parser`.
+
+    Returns:
+        The results folder.
+    """
+    scale = experiment.scale_of(args)
+    settings = settings_for(scale.name)
+    configs = parse_configs(args.configs, list(INCEPTION_CONFIGS))
+    out = Path(args.out)
+    models_dir = out / "models"
+    models_dir.mkdir(parents=True, exist_ok=True)
+    size = args.size or inception_size(scale)
+    frames = args.frames or settings.inception_frames
+    epochs = args.epochs or settings.inception_epochs
+    phase1_epochs = args.phase1_epochs or settings.phase1_epochs
+    repeats = args.repeats or scale.repeats
+    batch = args.batch_size or scale.batch_size
+    verbose = 0 if args.quiet else 2
+    if args.cross:
+        print("p2: the paper has no cross-dataset test; --cross is ignored")
+
+    splits = load_videos(args, scale, max(frames, scale.p2_frames))
+    train_ds, val_ds, n_train, n_val = frame_datasets(splits, size, frames, batch,
+                                                         seed=args.seed)
+
+    def phase1():
+        key = {"store": str(splits.root), "frames_per_video": frames, "train_frames": n_train}
+        return train_phase1(models_dir, train_ds, val_ds, size, phase1_epochs, args.seed,
+                               key, verbose=verbose)
+
+    key = {"scale": scale.name, "store": str(splits.root), "size": size,
+           "frames_per_video": frames, "epochs": epochs, "batch_size": batch,
+           "learning_rate": settings.learning_rate, "init": args.init, "weights": args.weights,
+           "phase1_epochs": phase1_epochs}
+    results.start_or_resume(out, key, also=[f"models/{c}{ext}" for c in INCEPTION_CONFIGS
+                                       for ext in (".json", ".weights.h5")]
+                       + [f"models/{BEST_FILE}"])
+    table = results.ResultsTable(out / "runs.csv")
+    pending = [(c, r) for c in configs for r in range(repeats)
+               if not table.done(config=c, repeat=r)]
+    if pending:
+        init_weights, init = resolve_inception_init(experiment.weights_arg(args.weights),
+                                                       args.init, phase1)
+    else:  # a finished grid: nothing to initialise (and no first phase to redo)
+        init_weights, init = None, next((r["init"] for r in table.rows if r.get("init")), "")
+    info = {"scale": scale.name, "store": str(splits.root), "videos": splits.videos,
+            "frames_per_video": frames, "train_frames": n_train, "val_frames": n_val,
+            "size": size, "epochs": epochs, "repeats": repeats, "batch_size": batch,
+            "learning_rate": settings.learning_rate, "init": init, "configs": configs}
+    atomic_write_text(out / "settings.json", json.dumps(info, indent=2))
+    print(f"P2 InceptionV3 unfreezing: scale={scale.name} {configs} x {repeats} repeats, "
+          f"{epochs} epochs, {size} px, {n_train} train / {n_val} val frames, init: {init}")
+
+    inits = {r.get("init") for r in table.rows if r.get("status") == "ok"}
+    if inits - {init}:
+        print(f"warning: runs.csv already holds runs with init {sorted(inits - {init})}; "
+              f"new runs use {init!r} (delete runs.csv to start over)")
+
+    def one_run(config: str, repeat: int) -> dict:
+        keras.backend.clear_session()
+        seed = args.seed + repeat
+        training.set_seed(seed)
+        model = transfer.build_inception_transfer(config, (size, size, 3),
+                                                  weights=init_weights)
+        tmp = models_dir / f".{config}-r{repeat}.weights.h5"
+        row = training.train_run(model, train_ds, val_ds, epochs, tmp, keep_weights=True,
+                                 verbose=verbose)
+        _keep_if_best(models_dir, config, repeat, tmp, row["A_v"], init, size, str(splits.root))
+        return {**describe_inception(config), **row, "seed": seed, "size": size, "init": init,
+                "trainable_layers": transfer.count_trainable_layers(model),
+                "trainable_params": int(sum(int(w.numpy().size) for w in model.trainable_weights)),
+                "train_frames": n_train, "val_frames": n_val}
+
+    experiment.run_grid(configs, repeats, table, one_run, progress=not args.quiet)
+    finish_inception(out, table.rows, configs)
+    print(f"results written to {out}")
+    return out
+
+
+def _keep_if_best(models_dir: Path, config: str, repeat: int, tmp: Path, a_v: float,
+                  init: str, size: int, store: str) -> None:
+    """Keep ``tmp`` as ``<config>.weights.h5`` when it is the option's best repeat so far."""
+    record_path = models_dir / f"{config}.json"
+    dest = models_dir / f"{config}.weights.h5"
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    if dest.is_file() and record and a_v <= record.get("A_v", -1.0):
+        tmp.unlink()
+        return
+    os.replace(tmp, dest)
+    atomic_write_text(record_path, json.dumps(
+        {"config": config, "repeat": repeat, "A_v": a_v, "init": init, "size": size,
+         "store": store, "weights": dest.name}, indent=2))
+
+
+def finish_inception(out: Path, rows, configs) -> None:
+    """summary.csv, table_3.csv, models/best.json and the figures."""
+    summary = summarize_runs(rows, configs, describe_inception)
+    write_table(out / "summary.csv", summary)
+    best, why = select_best(summary)
+    if best is not None:
+        chosen = next(r for r in summary if r["config"] == best)
+        write_table_3(out / "table_3.csv", {INCEPTION_FAMILY: table_3_column(chosen, why)})
+        if out.name == "inception":
+            merge_table_3(out.parent)
+        record_path = out / "models" / f"{best}.json"
+        if record_path.is_file():
+            record = json.loads(record_path.read_text())
+            record.update(selected_by=why, A_v_mean=chosen.get("A_v_mean"))
+            atomic_write_text(out / "models" / BEST_FILE,
+                                      json.dumps(record, indent=2, default=float))
+        print(f"Table 3 ({INCEPTION_FAMILY}): {best} — {why}")
+    plots.family_figures(out, summary, INCEPTION_FIGURES, INCEPTION_FAMILY)
+
+
+def train_default_extractor(args, out: Path) -> dict:
+    """The paper's best InceptionV3 option (top 50 %), trained once as the sequence
+    grids' feature extractor, into ``<out>/extractor`` (one repeat, the scale's epochs
+    and initialisation) by :func:`run_inception` itself.
+
+    Args:
+        args: the sequence grid's flags (scale, faces, seed, layout, data, weights).
+        out: the sequence grid's results folder.
+
+    Returns:
+        The chosen model's record (:func:`best_inception`).
+
+    Raises:
+        ModelError: the run saved no model.
+    """
+    argv = ["--scale", args.scale, "--faces", args.faces, "--seed", str(args.seed),
+            "--layout", args.layout, "--configs", "top50", "--repeats", "1",
+            "--out", str(out / "extractor")]
+    argv += ["--data", args.data] if args.data else []
+    argv += ["--weights", args.weights] if args.weights else []
+    argv += ["--quiet"] if args.quiet else []
+    print("no InceptionV3 results found: training the paper's best option (top50) once "
+          f"as the feature extractor, into {out / 'extractor'}")
+    run_inception(inception_parser(argparse.ArgumentParser()).parse_args(argv))
+    record = best_inception(out / "extractor")
+    if record is None:
+        raise ModelError("the fallback InceptionV3 run saved no model", out / "extractor")
+    return record
