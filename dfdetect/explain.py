@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Sequence
 
 import keras
 import matplotlib
@@ -332,14 +333,21 @@ def overlay(image, heat, alpha: float = 0.4) -> np.ndarray:
 
 
 def save_gradcam_grid(path: str | os.PathLike, frames, heats,
-                      title: str | None = None) -> str:
+                      title: str | None = None, masks=None, score: float | None = None,
+                      frame_labels: Sequence | None = None) -> str:
     """Save a PNG grid: one row per frame, columns input | heat map | overlay.
 
     Args:
         path: output .png (parent folders are created).
         frames: (F, H, W, 3) frames (or one (H, W, 3) image).
-        heats: (F, H, W) heat maps in [0, 1] (or one (H, W) map).
+        heats: (F, H, W) heat maps in [0, 1] (or one (H, W) map), each normalised by
+            its own maximum as :func:`grad_cam` returns them; a colour bar says so.
         title: optional figure title.
+        masks: optional forgery masks, (F, H, W), one (H, W) for every frame, or None;
+            outlined in white on the input and the overlay.
+        score: optional P(fake) of the clip or image, added to the title.
+        frame_labels: the frames' numbers in their video (row labels "frame <n>");
+            default 0, 1, 2... (positions in the clip).
 
     Returns:
         The path written.
@@ -355,24 +363,52 @@ def save_gradcam_grid(path: str | os.PathLike, frames, heats,
         raise DataError(f"save_gradcam_grid: need frames (F, H, W, 3) and heats (F, H, W); "
                         f"got {frames.shape} and {heats.shape}")
     rows = len(frames)
-    fig = Figure(figsize=(6.0, 2.0 * rows + (0.4 if title else 0.0)))
+    labels = list(frame_labels) if frame_labels is not None else list(range(rows))
+    if len(labels) != rows:
+        raise DataError(f"save_gradcam_grid: {len(labels)} frame labels for {rows} frames")
+    mask_stack = None
+    if masks is not None:
+        m = np.asarray(masks)
+        mask_stack = np.broadcast_to(m, (rows, *m.shape[-2:])) if m.ndim == 2 else m
+        if mask_stack.ndim != 3 or len(mask_stack) != rows:
+            raise DataError(f"save_gradcam_grid: masks of shape {m.shape} for {rows} frames")
+    heading = title or ""
+    if score is not None and np.isfinite(score):
+        heading = (heading + ("\n" if heading else "")) + f"model's P(fake) {float(score):.3f}"
+    # tight_layout makes room for the suptitle itself; head_in only sizes the figure
+    head_in, foot_in = (0.1 + 0.17 * (heading.count("\n") + 1) if heading else 0.15), 0.95
+    height = 1.8 * rows + head_in + foot_in
+    fig = Figure(figsize=(6.0, height))
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, 3, squeeze=False)
+    image = None
     for r in range(rows):
         img = _as_unit_rgb(frames[r])
         heat = _fit_heat(heats[r], img.shape[:2])
         for c, (picture, kw) in enumerate(((img, {}),
                                            (heat, {"cmap": "jet", "vmin": 0.0, "vmax": 1.0}),
                                            (overlay(img, heat), {}))):
-            axes[r, c].imshow(picture, **kw)
+            shown = axes[r, c].imshow(picture, **kw)
+            if c == 1:
+                image = shown
             axes[r, c].set_xticks([])
             axes[r, c].set_yticks([])
-        axes[r, 0].set_ylabel(f"frame {r}", fontsize=8)
+            if mask_stack is not None and c != 1:
+                mask = _fit_heat(np.asarray(mask_stack[r], np.float32) > 0, img.shape[:2])
+                if 0.0 < mask.mean() < 1.0:
+                    axes[r, c].contour(mask, levels=[0.5], colors="white", linewidths=1.2)
+        axes[r, 0].set_ylabel(f"frame {labels[r]}", fontsize=8)
     for c, name in enumerate(("input", "Grad-CAM", "overlay")):
         axes[0, c].set_title(name, fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    if heading:
+        fig.suptitle(heading, fontsize=10)
+    fig.tight_layout(rect=(0, foot_in / height, 1, 1))
+    cax = fig.add_axes((0.12, 0.45 / height, 0.76, 0.12 / height))
+    bar = fig.colorbar(image, cax=cax, orientation="horizontal")
+    bar.ax.tick_params(labelsize=7)
+    bar.set_label("Grad-CAM, each frame scaled to its own maximum"
+                  + ("; white line: forgery mask" if mask_stack is not None else ""),
+                  fontsize=7.5)
     from dfdetect.io import atomic_path
 
     path = os.fspath(path)

@@ -834,7 +834,7 @@ def explain_input(model, meta: dict, path: str | os.PathLike, out_dir: str | os.
     title = (f"{os.path.basename(result.path)}: {result.verdict}, P(fake) {result.score:.3f}\n"
              f"{what}{'s' if len(labels) > 1 else ''} {', '.join(labels)}")
     grid = explain.save_gradcam_grid(os.path.join(out_dir, f"{stem}_gradcam.png"), images,
-                                     heats, title=title)
+                                     heats, title=title, frame_labels=chosen)
     overlays = [_save_overlay(os.path.join(out_dir, f"{stem}_frame{index:05d}.png"), image, heat)
                 for index, image, heat in zip(chosen, images, heats)]
     result.crops = None  # the arrays were for this function only

@@ -170,6 +170,27 @@ def test_save_gradcam_grid(tmp_path):
         save_gradcam_grid(tmp_path / "bad.png", frames, heats[:2])
 
 
+def test_save_gradcam_grid_outlines_the_mask_and_names_frames_and_score(tmp_path):
+    import matplotlib.image as mpimg
+
+    frames = np.full((2, 32, 32, 3), 0.5, np.float32)
+    heats = np.zeros((2, 32, 32), np.float32)
+    mask = np.zeros((32, 32), bool)
+    mask[8:24, 8:24] = True
+    kw = dict(title="clip", score=0.75, frame_labels=[12, 40])
+    plain = mpimg.imread(save_gradcam_grid(tmp_path / "plain.png", frames, heats, **kw))
+    marked = mpimg.imread(save_gradcam_grid(tmp_path / "marked.png", frames, heats,
+                                            masks=mask, **kw))
+    assert plain.shape == marked.shape
+    # the white outline is drawn over the grey input and the overlay, nothing else changes
+    changed = np.abs(marked[..., :3] - plain[..., :3]).max(axis=-1) > 0.2
+    assert changed.sum() > 100 and (marked[..., :3][changed].min(axis=-1) > 0.8).mean() > 0.5
+    with pytest.raises(DataError):
+        save_gradcam_grid(tmp_path / "bad.png", frames, heats, frame_labels=[1])
+    with pytest.raises(DataError):
+        save_gradcam_grid(tmp_path / "bad.png", frames, heats, masks=np.zeros((3, 32, 32)))
+
+
 def test_mask_mass_known_values():
     heat = np.zeros((4, 4))
     heat[0, 0], heat[3, 3] = 1.0, 3.0
