@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 from dfdetect.io import read_table  # noqa: E402
 
 __all__ = ["p2_family", "p2_folder", "fusion_roc", "p3_roc", "p5_cv", "roc_styles",
-           "redraw", "main"]
+           "training_curves", "redraw", "main"]
 
 LN2 = math.log(2.0)
 #: Colours of the four P2 metrics, kept across every P2 figure.
@@ -515,6 +515,52 @@ def p5_cv(folder: str | os.PathLike, title: str | None = None) -> str | None:
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, folder / "cv.png")
+
+
+# ------------------------------------------------------------------------------- P4
+
+_CURVE_TITLES = {"loss": "training loss", "val_loss": "validation loss",
+                 "accuracy": "training accuracy", "val_accuracy": "validation accuracy"}
+
+
+def training_curves(path: str | os.PathLike,
+                    histories: Mapping[str, Mapping[str, Sequence[float]]],
+                    title: str = "",
+                    keys: Sequence[str] = ("loss", "val_loss", "accuracy", "val_accuracy")
+                    ) -> str | None:
+    """Per-epoch curves, one panel per metric, one line per run (P4 Fig. 8 and 10).
+
+    Runs that coincide stay visible: each has its own colour, line style, width
+    (the first widest, drawn first) and markers at staggered epochs.
+    """
+    keys = [k for k in keys if any(h.get(k) for h in histories.values())]
+    if not keys:
+        return None
+    markers = ("o", "s", "^", "D", "v", "P")
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.9 * len(keys), 3.9), squeeze=False)
+    n = max(len(histories), 1)
+    for ax, key in zip(axes[0], keys):
+        for i, (name, hist) in enumerate(histories.items()):
+            values = list(hist.get(key) or [])
+            if not values:
+                continue
+            epochs = np.arange(1, len(values) + 1)
+            every = max(1, len(values) // 6)
+            ax.plot(epochs, values, label=name, color=_COLORS[i % len(_COLORS)],
+                    ls=_LINESTYLES[i % 4], lw=max(1.0, 2.8 - 0.7 * i), zorder=2 + i,
+                    marker=markers[i % len(markers)], ms=4,
+                    markevery=(min(i * max(1, every // n), len(values) - 1), every))
+        if key.endswith("loss"):
+            ax.axhline(LN2, color="grey", ls=":", lw=0.9, label="ln 2: answers 0.5")
+        else:
+            ax.axhline(0.5, color="grey", ls=":", lw=0.9, label="0.5: chance")
+        ax.set(title=_CURVE_TITLES.get(key, key), xlabel="epoch")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7.5)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
 
 
 # ----------------------------------------------------------------------------- redraw
