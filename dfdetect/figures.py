@@ -119,6 +119,17 @@ def _caption(fig, lines: Sequence[str], size: float = 7.5) -> None:
 
 # ------------------------------------------------------------------------------- P2
 
+def _table_3_pick(out: Path, family: str) -> str | None:
+    """The family's pick in ``table_3.csv`` when that table is not older than
+    ``summary.csv`` (a grid that plots before writing its Table 3 gets no stale pick)."""
+    table, summary = out / "table_3.csv", out / "summary.csv"
+    if not table.is_file() or (summary.is_file()
+                               and table.stat().st_mtime < summary.stat().st_mtime):
+        return None
+    return next((r.get(family) for r in read_table(table) if r.get("metric") == "model"),
+                None) or None
+
+
 def _p2_reading(out: Path, family: str, chosen, paper, runs, epochs):
     """Fill what the caller did not give from the folder's committed files."""
     table = read_table(out / "table_3.csv") if (out / "table_3.csv").is_file() else []
@@ -138,18 +149,6 @@ def _p2_reading(out: Path, family: str, chosen, paper, runs, epochs):
         except (ValueError, TypeError, OSError):
             epochs = None
     return chosen, paper or {}, runs or [], epochs or None
-
-
-def _select_best(summary) -> str | None:
-    """P2's Table 3 rule (imports Keras with the P2 module, so only when needed)."""
-    try:
-        from dfdetect.papers.ann_comparison import select_best
-    except ImportError:
-        try:
-            from dfdetect.p2 import select_best
-        except ImportError:
-            return None
-    return select_best(summary)[0]
 
 
 def p2_family(out: str | os.PathLike, summary: Sequence[Mapping], figures: Sequence,
@@ -173,7 +172,8 @@ def p2_family(out: str | os.PathLike, summary: Sequence[Mapping], figures: Seque
         figures: the paper's figure numbers (two or three).
         family: the family's name (its slug names the files).
         chosen: the configuration our selection rule picked (bold tick label); None:
-            ``select_best`` of ``summary`` (what the experiment's Table 3 will say).
+            the folder's ``table_3.csv`` pick, if that table is not older than
+            ``summary.csv``.
         paper: the paper's Table 3 column for this family (``model``, ``L_t``...,
             ``L_r_Lv``, ``L_r_Av``, ``N_p``, ``W_s_MB``).
 
@@ -181,8 +181,8 @@ def p2_family(out: str | os.PathLike, summary: Sequence[Mapping], figures: Seque
         The PNG paths written.
     """
     out = Path(out)
-    if chosen is None:  # an experiment's call: its table_3.csv may not be written yet
-        chosen = _select_best(summary)
+    if chosen is None:
+        chosen = _table_3_pick(out, family)
     chosen, paper, runs, epochs = _p2_reading(out, family, chosen, paper, runs, epochs)
     slug = family.lower().replace(" ", "_")
     names = [r["config"] for r in summary]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import matplotlib
@@ -13,7 +12,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
-from dfdetect.results import LR_COLUMNS, RUN_HISTORY_METRICS  # noqa: E402
 
 
 def _save(fig, path: str | os.PathLike) -> str:
@@ -26,6 +24,20 @@ def _save(fig, path: str | os.PathLike) -> str:
         fig.tight_layout()
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=110, format=os.path.splitext(path)[1][1:] or None)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _save_laid_out(fig, path: str | os.PathLike) -> str:
+    """Like :func:`_save` for a figure its caller laid out (no second tight_layout)."""
+    from dfdetect.io import atomic_path
+
+    path = os.fspath(path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight",
+                        format=os.path.splitext(path)[1][1:] or None)
     finally:
         plt.close(fig)
     return path
@@ -114,19 +126,11 @@ def confusion_matrices(path: str | os.PathLike, matrices: Mapping[str, tuple]) -
 def training_curves(path: str | os.PathLike, histories: Mapping[str, Mapping[str, Sequence[float]]],
                     keys: Sequence[str] = ("loss", "val_loss", "accuracy", "val_accuracy"),
                     title: str = "") -> str:
-    """One panel per metric key, one line per run (e.g. P4's optimizer study)."""
-    keys = [k for k in keys if any(k in h for h in histories.values())]
-    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.6), squeeze=False)
-    for ax, key in zip(axes[0], keys):
-        for name, hist in histories.items():
-            if key in hist:
-                ax.plot(np.arange(1, len(hist[key]) + 1), hist[key], label=name)
-        ax.set(title=key, xlabel="epoch")
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    if title:
-        fig.suptitle(title)
-    return _save(fig, path)
+    """One panel per metric key, one line per run (e.g. P4's optimizer study); runs that
+    coincide stay visible (:func:`dfdetect.figures.training_curves`)."""
+    from dfdetect import figures as paper_figures
+
+    return paper_figures.training_curves(path, histories, title=title, keys=keys)
 
 
 def frame_scores(path: str | os.PathLike, series: Mapping[str, tuple], threshold: float = 0.5,
@@ -161,24 +165,42 @@ def scatter_2d(path: str | os.PathLike, points: np.ndarray, groups: Sequence,
 
 
 def roc_panels(path: str | os.PathLike, panels: Mapping[str, Mapping[str, tuple]]) -> str:
-    """Several ROC axes side by side in one PNG: panel title -> {name: (labels, scores)}."""
+    """Several ROC axes side by side in one PNG: panel title -> {name: (labels, scores)}.
+
+    Every curve has its own colour and line style (:func:`dfdetect.figures.roc_styles`),
+    the same in every panel, and one legend beside the panels gives each panel's AUC.
+    """
     from sklearn.metrics import roc_auc_score
 
+    from dfdetect.figures import roc_styles
+
     panels = {k: v for k, v in panels.items() if v}
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(6 * max(len(panels), 1), 5.5),
-                             squeeze=False)
+    names = list(dict.fromkeys(n for curves in panels.values() for n in curves))
+    styles = roc_styles(names)
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5.6 * max(len(panels), 1) + 3.6,
+                                                              5.8), squeeze=False)
+    aucs = {n: [] for n in names}
     for ax, (title, curves) in zip(axes[0], panels.items()):
-        for name, (labels, scores) in curves.items():
+        for name in names:
+            labels, scores = curves.get(name, ([], []))
             labels = np.asarray(labels)
             if np.unique(labels).size < 2:
+                aucs[name].append("-")
                 continue
             fpr, tpr, _ = roc_curve(labels, scores)
-            ax.plot(fpr, tpr, lw=1.3, label=f"{name} ({roc_auc_score(labels, scores):.3f})")
-        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+            ax.plot(fpr, tpr, **styles[name])
+            aucs[name].append(f"{roc_auc_score(labels, scores):.3f}")
+        ax.plot([0, 1], [0, 1], color="grey", ls=(0, (1, 3)), lw=0.8)
         ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title,
                xlim=(0, 1), ylim=(0, 1.01))
-        ax.legend(fontsize=7, loc="lower right", title="AUC", title_fontsize=7)
-    return _save(fig, path)
+        ax.set_aspect("equal")
+        ax.grid(alpha=0.25)
+    handles = [plt.Line2D([], [], **styles[n]) for n in names]
+    labels = [f"{n}  (AUC {' / '.join(aucs[n])})" for n in names]
+    fig.legend(handles, labels, loc="center right", fontsize=7.5, frameon=False,
+               title="AUC: " + " / ".join(panels), title_fontsize=7.5)
+    fig.tight_layout(rect=(0, 0, 1 - 3.6 / (5.6 * max(len(panels), 1) + 3.6), 1))
+    return _save_laid_out(fig, path)
 
 
 def bar_panels(path: str | os.PathLike, categories: Sequence[str],
@@ -251,59 +273,11 @@ def contact_sheet(path: str | os.PathLike, rows: Mapping[str, Sequence[np.ndarra
     return _save(fig, path)
 
 
-def _num(row: Mapping, key: str) -> float:
-    """A table cell as a float; NaN when it is missing, empty or not a number."""
-    try:
-        return float(row.get(key, "nan"))
-    except (TypeError, ValueError):
-        return float("nan")
-
-
 def family_figures(out: str | os.PathLike, summary: Sequence[Mapping],
-                   figures: Sequence[int], family: str) -> list[str]:
-    """P2's figures for one model family (e.g. Figures 13, 14, 15 for the custom CNNs).
+                   figures: Sequence, family: str, **kwargs) -> list[str]:
+    """P2's figures for one model family (e.g. Figures 13, 14, 15 for the custom CNNs):
+    :func:`dfdetect.figures.p2_family` (``kwargs``: ``chosen``, ``paper``, ``runs``,
+    ``epochs``; read from the folder when not given)."""
+    from dfdetect import figures as paper_figures
 
-    Args:
-        out: the folder.
-        summary: mean-over-repeats rows (``config``, ``<metric>_mean``, ``_std``).
-        figures: the paper's figure numbers (two or three).
-        family: the family's name (its slug names the files).
-
-
-    - ``fig<a>_<family>_metrics.png``: mean L_t, L_v, A_t, A_v with std error bars
-      (failed configurations stay blank, as the paper's rows that ran out of memory);
-    - ``fig<b>_<family>_convergence.png``: L_r of each metric (mean, std bars);
-    - ``fig<c>_<family>_cost.png`` (when a third number is given): T_s, N_p, W_s.
-
-    Returns:
-        The PNG paths written.
-    """
-    out = Path(out)
-    slug = family.lower().replace(" ", "_")
-    names = [r["config"] for r in summary]
-
-    def series(keys, suffix="mean", scale=1.0):
-        return {k: [_num(r, f"{k}_{suffix}") * scale for r in summary] for k in keys}
-
-    paths = []
-    metrics = list(RUN_HISTORY_METRICS)
-    paths.append(grouped_bars(
-        out / f"fig{figures[0]}_{slug}_metrics.png", names, series(metrics),
-        errors=series(metrics, "std"), ylabel="loss / accuracy",
-        title=f"Figure {figures[0]} ({family}): mean and std over repeats "
-              "(blank = failed)"))
-    lrs = list(LR_COLUMNS.values())
-    paths.append(grouped_bars(
-        out / f"fig{figures[1]}_{slug}_convergence.png", names,
-        {f"L_r of {m}": v for m, v in zip(RUN_HISTORY_METRICS, series(lrs).values())},
-        errors={f"L_r of {m}": v for m, v in zip(RUN_HISTORY_METRICS, series(lrs, "std").values())},
-        ylabel="epoch of the best value",
-        title=f"Figure {figures[1]} ({family}): convergence (L_r)"))
-    if len(figures) > 2:
-        panels = {"T_s: training seconds": {"T_s": series(["T_s"])["T_s"]},
-                  "N_p: parameters (millions)": {"N_p": series(["N_p"], scale=1e-6)["N_p"]},
-                  "W_s: weights file (MB)": {"W_s": series(["W_s"], scale=1 / 1024 ** 2)["W_s"]}}
-        paths.append(bar_panels(
-            out / f"fig{figures[2]}_{slug}_cost.png", names, panels, ylim=None,
-            title=f"Figure {figures[2]} ({family}): training time, parameters, weight size"))
-    return paths
+    return paper_figures.p2_family(out, summary, figures, family, **kwargs)
