@@ -74,6 +74,7 @@ from dfdetect.errors import DataError  # noqa: E402
 from dfdetect.io import atomic_path  # noqa: E402
 # Bound now, executed on first use: --help must not wait for TensorFlow.
 plots = experiment.lazy_import("dfdetect.plots")
+figures = experiment.lazy_import("dfdetect.figures")
 
 # P5's settings live in its home, dfdetect/papers/deepforense.py; these do not vary by scale.
 from dfdetect.papers.deepforense import SETTINGS, settings_for  # noqa: E402
@@ -548,13 +549,9 @@ def run(args) -> Path:
         columns = ["model", "kind", *[f"{m}_{s}" for m in METRICS for s in ("mean", "std")],
                    "fit_seconds_mean", "folds", "status", "reason", "stacking vs best member"]
         results.write_table(out / "cv.csv", summary, columns)
-        ok = [r for r in summary if r.get("status") == "ok"]
-        plots.grouped_bars(out / "cv.png", [r["model"] for r in ok],
-                           {m: [r[f"{m}_mean"] for r in ok] for m in ("Accuracy", "F1", "AUC")},
-                           errors={m: [r[f"{m}_std"] for r in ok]
-                                   for m in ("Accuracy", "F1", "AUC")},
-                           title=f"P5: {k}-fold CV on {backbone} features (mean +- std)",
-                           ylabel="score", ylim=(0, 1.05))
+        # from cv.csv: error bars clipped to [0, 1], the paper's 0.875 marked
+        figures.p5_cv(out, title=f"P5: {k}-fold cross-validation (grouped by identity) on "
+                                 f"{backbone} features")
         if verdict:
             log(f"stacking vs its best member: {verdict}")
 
