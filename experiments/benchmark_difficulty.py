@@ -123,7 +123,7 @@ def meso4(splits, root, size: int, batch: int, budget: float, seed: int, quiet: 
     """Meso-4 with the P1 augmentation, trained for at most ``budget`` seconds."""
     from dfdetect import training
     from dfdetect.data import pipeline
-    from dfdetect.models.meso import build_meso4
+    from dfdetect.models import registry
 
     training.set_seed(seed)
     augment = pipeline.build_augmentation(seed=seed)
@@ -131,7 +131,7 @@ def meso4(splits, root, size: int, batch: int, budget: float, seed: int, quiet: 
                                       seed=seed, augment=augment)
     val_ds = pipeline.image_dataset(splits["val"], root, size, batch)
     test_ds = pipeline.image_dataset(splits["test"], root, size, batch)
-    model = build_meso4((size, size, 3))
+    model = registry.build_model("meso4", input_shape=(size, size, 3))
     training.compile_model(model, "adam", LEARNING_RATE)
     fit = training.fit(model, train_ds, val_ds, epochs=MAX_EPOCHS, learning_rate=LEARNING_RATE,
                        patience=PATIENCE, decay_factor=DECAY_FACTOR, decay_every=DECAY_EVERY,

@@ -53,6 +53,7 @@ from dfdetect import experiment, results  # noqa: E402
 evaluation = experiment.lazy_import("dfdetect.evaluation")
 plots = experiment.lazy_import("dfdetect.plots")
 training = experiment.lazy_import("dfdetect.training")
+registry = experiment.lazy_import("dfdetect.models.registry")
 pipeline = experiment.lazy_import("dfdetect.data.pipeline")
 store = experiment.lazy_import("dfdetect.data.store")
 
@@ -188,8 +189,9 @@ def run(args) -> Path:
         training.set_seed(args.seed + repeat)
         parts = fusion.parse_config(config)
         on_singles = from_singles and len(parts) > 1
-        model = fusion.build_fusion_model(config, input_shape=(size, size, 3),
-                                          weights=weights, freeze=args.freeze or on_singles)
+        # "fusion" by name: the registry's bare "meso4" is Meso-4's own classifier.
+        model = registry.build_model("fusion", backbones=config, input_shape=(size, size, 3),
+                                     weights=weights, freeze=args.freeze or on_singles)
         if on_singles:
             load_single_bases(model, parts, out / "models")
         training.compile_model(model, "adam", settings.learning_rate)

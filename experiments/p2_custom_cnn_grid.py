@@ -49,6 +49,7 @@ from dfdetect import experiment, results  # noqa: E402
 ann_comparison = experiment.lazy_import("dfdetect.papers.ann_comparison")
 plots = experiment.lazy_import("dfdetect.plots")
 training = experiment.lazy_import("dfdetect.training")
+registry = experiment.lazy_import("dfdetect.models.registry")
 
 FAMILY = "Custom CNN"
 FIGURES = (13, 14, 15)
@@ -91,7 +92,7 @@ def describe(config: str) -> dict:
 
 
 def run(args) -> Path:
-    from dfdetect.models.custom_cnn import build_custom_cnn, get_table_1_config
+    from dfdetect.models.custom_cnn import get_table_1_config
 
     scale = experiment.scale_of(args)
     settings = ann_comparison.settings_for(scale.name)
@@ -131,7 +132,8 @@ def run(args) -> Path:
         keras.backend.clear_session()
         seed = args.seed + repeat
         training.set_seed(seed)
-        model = build_custom_cnn(get_table_1_config(config).widths, (size, size, 3))
+        model = registry.build_model("custom_cnn", widths=get_table_1_config(config).widths,
+                                     input_shape=(size, size, 3))
         tmp = out / "models" / f".{config}-r{repeat}.weights.h5"
         row = training.train_run(model, train_ds, val_ds, epochs, tmp, keep_weights=args.keep_models,
                            verbose=0 if args.quiet else 2)

@@ -58,6 +58,7 @@ from dfdetect import experiment, results  # noqa: E402
 ann_comparison = experiment.lazy_import("dfdetect.papers.ann_comparison")
 plots = experiment.lazy_import("dfdetect.plots")
 training = experiment.lazy_import("dfdetect.training")
+registry = experiment.lazy_import("dfdetect.models.registry")
 
 #: family -> (Table 3 family name, the paper's figure numbers).
 FAMILIES = {"lstm": ("LSTM", (18, 19, 20)), "gru": ("GRU", (21, 22, 23)),
@@ -167,7 +168,7 @@ def resolve_extractor(args, scale, out: Path, store_root: Path) -> dict:
 
 
 def run(args) -> Path:
-    from dfdetect.models.sequence import build_sequence_head, get_sequence_config
+    from dfdetect.models.sequence import get_sequence_config
     from dfdetect.data import pipeline
 
     scale = experiment.scale_of(args)
@@ -222,7 +223,7 @@ def run(args) -> Path:
         keras.backend.clear_session()
         seed = args.seed + repeat
         training.set_seed(seed)
-        model = build_sequence_head(config, input_shape)
+        model = registry.get_builder("sequence_head")(config, input_shape)
         row = training.train_run(model, train_ds, val_ds, epochs,
                            out / "models" / f".{config}-r{repeat}.weights.h5",
                            verbose=0 if args.quiet else 2)

@@ -105,6 +105,7 @@ from dfdetect.io import atomic_path  # noqa: E402
 evaluation = experiment.lazy_import("dfdetect.evaluation")
 plots = experiment.lazy_import("dfdetect.plots")
 training = experiment.lazy_import("dfdetect.training")
+registry = experiment.lazy_import("dfdetect.models.registry")
 pipeline = experiment.lazy_import("dfdetect.data.pipeline")
 store = experiment.lazy_import("dfdetect.data.store")
 backbones = experiment.lazy_import("dfdetect.models.backbones")
@@ -455,9 +456,8 @@ class Runner:
 
     # -- video models -------------------------------------------------------------
     def build(self, name: str):
-        from dfdetect.models.video import build_video_model
-
-        return build_video_model(name, frames=self.frames, size=self.size, weights=self.weights)
+        return registry.build_model(name, frames=self.frames, size=self.size,
+                                    weights=self.weights)
 
     def run_video(self, name: str, repeat: int) -> dict:
         import keras

@@ -50,6 +50,7 @@ from dfdetect import experiment, results  # noqa: E402
 evaluation = experiment.lazy_import("dfdetect.evaluation")
 plots = experiment.lazy_import("dfdetect.plots")
 training = experiment.lazy_import("dfdetect.training")
+registry = experiment.lazy_import("dfdetect.models.registry")
 pose = experiment.lazy_import("dfdetect.data.pose")
 
 # P4's settings and tables live in its home, dfdetect/papers/pose_lstm.py.
@@ -101,15 +102,16 @@ def make_model(config: str, main_optimizer: str = MAIN_OPTIMIZER):
             layers, hidden = (int(v) for v in config[5:].split("x"))
         except ValueError:
             raise ModelError(f"bad config {config!r}; expected lstm-<layers>x<hidden>") from None
-        model = sequence.build_pose_lstm(hidden=hidden, layers=layers, dropout=PAPER.dropout,
-                                         l2=PAPER.l2)
+        model = registry.build_model("pose_lstm", hidden=hidden, layers=layers,
+                                     dropout=PAPER.dropout, l2=PAPER.l2)
         name, decay = main_optimizer, True
     elif config == "cnn+lstm":
-        model = sequence.build_pose_cnn_lstm(l2=PAPER.l2)
+        model = registry.build_model("pose_cnn_lstm", l2=PAPER.l2)
         name, decay = main_optimizer, True
     elif config.startswith("fig8-"):
         layers, hidden = sequence.POSE_FIG8_MODEL
-        model = sequence.build_pose_lstm(hidden=hidden, layers=layers, dropout=0.0, l2=0.0)
+        model = registry.build_model("pose_lstm", hidden=hidden, layers=layers, dropout=0.0,
+                                     l2=0.0)
         name, decay = config[5:], False
     else:
         raise ModelError(f"unknown P4 config {config!r}; choose from {', '.join(all_configs())}")

@@ -26,8 +26,10 @@ BUILDERS: dict[str, str] = {
     # P2
     "custom_cnn": "dfdetect.models.custom_cnn:build_custom_cnn",
     "inception_transfer": "dfdetect.models.transfer:build_inception_transfer",
+    "inception_phase1": "dfdetect.models.transfer:build_phase1_model",
     "rnn_head": "dfdetect.models.sequence:build_rnn_head",
     "mlp_head": "dfdetect.models.sequence:build_mlp_head",
+    "sequence_head": "dfdetect.models.sequence:build_sequence_head",
     # P3 (these take frames, size and weights instead of input_shape)
     "convlstm_cbam": "dfdetect.models.video:build_convlstm_cbam",
     "xception_lstm": "dfdetect.models.video:build_xception_lstm",

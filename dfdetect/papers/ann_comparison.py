@@ -58,6 +58,7 @@ plots = experiment.lazy_import("dfdetect.plots")
 pipeline = experiment.lazy_import("dfdetect.data.pipeline")
 training = experiment.lazy_import("dfdetect.training")
 transfer = experiment.lazy_import("dfdetect.models.transfer")
+registry = experiment.lazy_import("dfdetect.models.registry")
 backbones = experiment.lazy_import("dfdetect.models.backbones")
 
 # ------------------------------------------------------------------------ settings
@@ -478,7 +479,7 @@ def train_phase1(models_dir: str | os.PathLike, train_ds, val_ds, size: int, epo
             return path, record
     log(f"InceptionV3 first phase: {epochs} epochs, every layer, plain BatchNormalization")
     training.set_seed(seed)
-    model = transfer.build_phase1_model((size, size, 3))
+    model = registry.build_model("inception_phase1", input_shape=(size, size, 3))
     training.compile_model(model, "adam", SETTINGS["paper"].learning_rate)
     fit = training.fit(model, train_ds, val_ds, epochs=epochs, patience=None,
                        decay_factor=None, verbose=verbose)
@@ -688,8 +689,8 @@ def run_inception(args) -> Path:
         keras.backend.clear_session()
         seed = args.seed + repeat
         training.set_seed(seed)
-        model = transfer.build_inception_transfer(config, (size, size, 3),
-                                                  weights=init_weights)
+        model = registry.build_model("inception_transfer", unfreeze=config,
+                                     input_shape=(size, size, 3), weights=init_weights)
         tmp = models_dir / f".{config}-r{repeat}.weights.h5"
         row = training.train_run(model, train_ds, val_ds, epochs, tmp, keep_weights=True,
                                  verbose=verbose)
