@@ -42,7 +42,7 @@ def test_table_6_resnet152_reads_only_the_facial_landmarks():
     assert face == ["nose", "r_eye", "l_eye", "r_ear", "l_ear"]
 
 
-def test_pose_image_layout_and_face_subset_keep_the_right_coordinates(tmp_path):
+def test_pose_image_layout_and_face_subset_keep_the_right_coordinates(round_trip):
     model = pose_baselines.build_pose_image_cnn("vgg16", frames=32,
                                                 keypoints=pose_baselines.FACE_KEYPOINTS)
     x = np.random.default_rng(0).normal(size=(2, 32, 24)).astype("float32")
@@ -60,10 +60,7 @@ def test_pose_image_layout_and_face_subset_keep_the_right_coordinates(tmp_path):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model(moved)),
                                keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-6)
     # a saved model loads back in safe mode (no Lambda layer)
-    model.save(tmp_path / "face.keras")
-    loaded = keras.models.load_model(tmp_path / "face.keras")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)),
-                               keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-6)
+    round_trip(model, x, "face.keras")
 
 
 @pytest.mark.parametrize("kwargs", [dict(network="vgg19"), dict(frames=16),
