@@ -12,3 +12,29 @@ numbers, and its library code. ``experiments/*.py`` are the entry points.
 - :mod:`dfdetect.papers.pose_lstm`: P4, the body-language LSTM;
 - :mod:`dfdetect.papers.deepforense`: P5, DeepForense (CNN features, classical models).
 """
+
+from __future__ import annotations
+
+from typing import Mapping, TypeVar
+
+from dfdetect.errors import ModelError
+
+T = TypeVar("T")
+
+
+def lookup(settings: Mapping[str, T], scale_name: str, paper: str) -> T:
+    """A paper's settings at one scale: every paper's ``settings_for``.
+
+    Args:
+        settings: the paper's ``SETTINGS`` (scale name -> frozen settings).
+        scale_name: ``smoke``, ``cpu`` or ``paper``.
+        paper: the paper's short name for the message (``P1``...).
+
+    Raises:
+        ModelError: an unknown scale (the message lists the known ones).
+    """
+    try:
+        return settings[scale_name]
+    except KeyError:
+        raise ModelError(f"no {paper} settings for scale {scale_name!r}; "
+                         f"known: {', '.join(settings)}") from None

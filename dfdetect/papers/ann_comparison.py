@@ -48,8 +48,9 @@ from dfdetect import experiment, results
 from dfdetect.data import splits as data_splits
 from dfdetect.data import store
 from dfdetect.errors import DataError, ModelError
-from dfdetect.results import RUN_METRICS, run_metrics
 from dfdetect.io import atomic_path, atomic_write_text, read_table, sha256_of, write_table
+from dfdetect.papers import lookup
+from dfdetect.results import RUN_METRICS, run_metrics
 
 # Bound now, executed on first use: an experiment's --help must not wait for TensorFlow.
 keras = experiment.lazy_import("keras")
@@ -115,12 +116,8 @@ SETTINGS: dict[str, P2Settings] = {
 
 
 def settings_for(scale_name: str) -> P2Settings:
-    """The :data:`SETTINGS` of a scale."""
-    try:
-        return SETTINGS[scale_name]
-    except KeyError:
-        raise ModelError(f"no P2 settings for scale {scale_name!r}; "
-                         f"known: {', '.join(SETTINGS)}") from None
+    """The :data:`SETTINGS` of a scale (ModelError names an unknown one)."""
+    return lookup(SETTINGS, scale_name, "P2")
 
 
 def parse_configs(text: str | None, default: Sequence[str],

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from dfdetect.papers import lookup
+
 __all__ = ["ConvLstmCbamSettings", "COLUMNS", "COUNTS", "MODELS", "PAPER", "PAPER_COLUMNS",
            "SETTINGS", "WARMUP_CONFIG", "settings_for"]
 
@@ -52,8 +54,8 @@ SETTINGS: dict[str, ConvLstmCbamSettings] = {
 
 
 def settings_for(scale_name: str) -> ConvLstmCbamSettings:
-    """The :data:`SETTINGS` of a scale (KeyError names the unknown one)."""
-    return SETTINGS[scale_name]
+    """The :data:`SETTINGS` of a scale (ModelError names an unknown one)."""
+    return lookup(SETTINGS, scale_name, "P3")
 
 
 #: The video models in the paper's table order; ``xception`` is the warm-up frame model.

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from dfdetect.papers import lookup
+
 __all__ = ["DeepForenseSettings", "PAPER_ACCURACY", "SETTINGS", "settings_for"]
 
 
@@ -61,8 +63,8 @@ SETTINGS: dict[str, DeepForenseSettings] = {
 
 
 def settings_for(scale_name: str) -> DeepForenseSettings:
-    """The :data:`SETTINGS` of a scale (KeyError names the unknown one)."""
-    return SETTINGS[scale_name]
+    """The :data:`SETTINGS` of a scale (ModelError names an unknown one)."""
+    return lookup(SETTINGS, scale_name, "P5")
 
 
 #: The paper's reported accuracy.

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from dfdetect.papers import lookup
+
 __all__ = ["BASES", "EXTRA", "FusionSettings", "HOLDOUT_METHOD", "PAPER_ACC_AUC", "SETTINGS",
            "TABLES", "TABLE_A", "TABLE_B", "settings_for"]
 
@@ -52,8 +54,8 @@ SETTINGS: dict[str, FusionSettings] = {
 
 
 def settings_for(scale_name: str) -> FusionSettings:
-    """The :data:`SETTINGS` of a scale (KeyError names the unknown one)."""
-    return SETTINGS[scale_name]
+    """The :data:`SETTINGS` of a scale (ModelError names an unknown one)."""
+    return lookup(SETTINGS, scale_name, "P1")
 
 
 #: The paper's accuracy and AUC: in-dataset (Table 3.1) then cross-dataset (Table 3.3).

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from dfdetect.papers import lookup
+
 __all__ = ["FIG8_OPTIMIZERS", "PAPER_TABLE_4", "PAPER_TABLE_5", "PoseLstmSettings", "SETTINGS",
            "settings_for"]
 
@@ -52,8 +54,8 @@ SETTINGS: dict[str, PoseLstmSettings] = {
 
 
 def settings_for(scale_name: str) -> PoseLstmSettings:
-    """The :data:`SETTINGS` of a scale (KeyError names the unknown one)."""
-    return SETTINGS[scale_name]
+    """The :data:`SETTINGS` of a scale (ModelError names an unknown one)."""
+    return lookup(SETTINGS, scale_name, "P4")
 
 
 #: Table 4 of the paper (test accuracy of models A, B, C).
