@@ -6,7 +6,8 @@ EfficientNetB0, the P3 model, the shipped default detector), :func:`dfdetect.pre
 resolve_precision` with ``auto`` builds it once under each policy (output layers
 float32) and times training steps of both in alternating rounds in the same process,
 so a neighbour's load falls on both alike: exactly the probe an ``auto`` run makes, with
-its decision (bfloat16 only where the CPU has it natively and it is > 10 % faster).
+its decision (bfloat16 only where the CPU has it natively, it is > 10 % faster at the
+median of the rounds and faster in every round).
 
 Rows per model ``<m>``: ``float32_images_per_s_<m>``, ``bf16_images_per_s_<m>``,
 ``bf16_speedup_<m>`` (median rounds), ``bf16_speedup_min_<m>`` / ``_max_<m>`` (per
@@ -129,8 +130,8 @@ def main(argv=None) -> int:
     parser = base_argparser(__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(MODELS),
                         help=f"comma-separated subset of {','.join(MODELS)}")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="alternating timed rounds per precision (default 3, as auto)")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="alternating timed rounds per precision (default 4, as auto)")
     args = parser.parse_args(argv)
     mark_start()
     figures = measure([m for m in args.models.split(",") if m], rounds=args.rounds)

@@ -171,9 +171,15 @@ def precision_lines(tables: dict) -> list[str]:
              "float32), timed in alternating rounds in one process: the probe "
              "`--precision auto` runs (`benchmarks/precision.py`, 128 px, batch 32; P3: "
              "4 clips of 8 frames). auto keeps bfloat16 only where the CPU has it "
-             "natively and it is > 10 % faster.", "",
-             "| model | float32 /s | bfloat16 /s | bf16 speed-up | per round | auto picks |",
-             "|---|---|---|---|---|---|"]
+             "natively, it is > 10 % faster (median of the rounds' paired ratios) and "
+             "faster in every round.", ""]
+    first = next(iter(tables[pr].values()))
+    lines += [f"Measured {first['date']} on {first['machine']}: a load average above 2 "
+              "means other jobs shared the 2 cores, so single rounds swing; each ratio "
+              "pairs two chunks timed back to back, and the per-round range shows the "
+              "spread.", "",
+              "| model | float32 /s | bfloat16 /s | bf16 speed-up | per round | auto picks |",
+              "|---|---|---|---|---|---|"]
     for m in models:
         unit = "clips_per_s" if m == "p3" else "images_per_s"
         picks = _v(tables, pr, f"auto_picks_bf16_{m}")
