@@ -253,7 +253,8 @@ def finish(out: Path, rows, configs, extractor) -> None:
             chosen = next(r for r in members if r["config"] == best)
             columns[name] = ann_comparison.table_3_column(chosen, why, extractor=extractor)
             print(f"Table 3 ({name}): {best} — {why}")
-        plots.family_figures(out, members, figures, name)
+        # the pick is known before table_3.csv is written: pass it so the figure bolds it
+        plots.family_figures(out, members, figures, name, chosen=best)
     if columns:
         ann_comparison.write_table_3(out / "table_3.csv", columns)
         if out.name == "sequence":

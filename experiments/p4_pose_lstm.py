@@ -401,8 +401,9 @@ def write_plots(out: Path, rows, configs) -> None:
     fig8 = {c[5:]: h for c, h in fig8.items() if h["loss"]}
     if fig8:
         plots.training_curves(out / "fig8_optimizers.png", fig8,
-                              title="P4 Fig. 8: optimizers on the 1x128 start model "
-                                    "(best val. accuracy epoch in fig8_optimizers.csv)")
+                              title=f"P4 Fig. 8, PoI {out.name}: optimizers on the 1x128 "
+                                    "start model (best val. accuracy epoch in "
+                                    "fig8_optimizers.csv)")
         results.write_table(out / "fig8_optimizers.csv", [{
             "optimizer": name, "best_epoch": merged[f"fig8-{name}"].get("best_epoch"),
             "val Acc": merged[f"fig8-{name}"].get("val Acc"),
@@ -417,7 +418,8 @@ def write_plots(out: Path, rows, configs) -> None:
         plots.training_curves(out / "fig10_final.png",
                               {f"{main[5:]}, {merged[main].get('optimizer') or MAIN_OPTIMIZER}, "
                                "decay": _history(out, main)},
-                              title="P4 Fig. 10: final model, learning-rate and weight decay")
+                              title=f"P4 Fig. 10, PoI {out.name}: final model, learning-rate "
+                                    "and weight decay")
 
 
 def main(argv=None) -> int:
