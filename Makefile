@@ -1,7 +1,8 @@
 # dfdetect — every target sets itself up: `make setup` is idempotent and the others
 # depend on it. Knobs: SCALE=smoke|cpu|paper, DATA=<store or dataset>, FACES=procedural|DIR,
 # REPEATS=N, CROSS=<second dataset store>, CONFIGS=a,b, WEIGHTS=imagenet|FILE, EPOCHS=N,
-# OUT=DIR, PRECISION=auto|float32|mixed_bfloat16 (see EXP_ARGS).
+# OUT=DIR, PRECISION=auto|float32|mixed_bfloat16, GENERATOR=2|3 (the benchmark's forgery
+# generator; 2 made the committed tables) (see EXP_ARGS).
 
 PYTHON_SYS ?= python3
 VENV       ?= .venv
@@ -47,6 +48,7 @@ EPOCHS      ?=
 # PRECISION=auto|mixed_bfloat16: training precision (empty: float32, the committed results;
 # auto probes each model in both and keeps bfloat16 where it is > 10 % faster).
 PRECISION   ?=
+GENERATOR   ?=
 CONFIG_FLAG  = --configs
 reproduce-convlstm reproduce-deepforense: CONFIG_FLAG = --models
 # OUT also names `make realworld`'s folder (a default below): passed on only when given.
@@ -55,7 +57,8 @@ EXP_ARGS = --scale $(SCALE) --faces $(FACES) --seed $(SEED) \
            $(if $(DATA),--data $(DATA)) $(if $(CROSS),--cross $(CROSS)) \
            $(if $(REPEATS),--repeats $(REPEATS)) $(if $(CONFIGS),$(CONFIG_FLAG) $(CONFIGS)) \
            $(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
-           $(if $(PRECISION),--precision $(PRECISION)) $(if $(USER_OUT),--out $(USER_OUT))
+           $(if $(PRECISION),--precision $(PRECISION)) $(if $(USER_OUT),--out $(USER_OUT)) \
+           $(if $(GENERATOR),--generator $(GENERATOR))
 
 reproduce-fusion: setup
 	$(PY) experiments/p1_fusion.py $(EXP_ARGS)
@@ -111,6 +114,7 @@ DIFFICULTY_FACES ?= procedural ../shared/data/faces
 benchmark-difficulty: setup
 	for faces in $(DIFFICULTY_FACES); do \
 	    $(PY) experiments/benchmark_difficulty.py --scale $(SCALE) --faces $$faces --seed $(SEED) \
+	        $(if $(GENERATOR),--generator $(GENERATOR)) \
 	        || exit 1; done
 
 # Every hot path against its limit and its naive peer: one script per hot path in

@@ -74,6 +74,7 @@ def _cmd_data_build(args: argparse.Namespace) -> int:
         args.benchmark, faces=args.faces, scale=get_scale(args.scale), out=args.out,
         seed=args.seed,
         holdout_method=args.holdout_method,
+        **({"generator": args.generator} if args.generator is not None else {}),
     )
     print(summary.report())
     return 0
@@ -407,6 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--holdout-method", default=None,
                        help="forgery method kept out of train/val, used for the "
                             "cross-dataset style split")
+    build.add_argument("--generator", type=int, default=None, metavar="VERSION",
+                       help="forgery generator version: 2 (default: the committed tables' "
+                            "soft blends and swaps) or 3 (the Self-Blended Images recipe in "
+                            "full, JPEG 40-100; see README 'The embedded benchmark')")
     build.set_defaults(func=_cmd_data_build)
 
     predict = sub.add_parser(

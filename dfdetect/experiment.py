@@ -99,6 +99,10 @@ def add_common_args(parser: argparse.ArgumentParser, out: str,
                              "results), mixed_bfloat16, or auto (each model probed in both "
                              "on its first compile, bfloat16 kept where > 10 %% faster; "
                              "see dfdetect/precision.py)")
+    parser.add_argument("--generator", type=int, default=None, metavar="VERSION",
+                        help="forgery generator of the embedded benchmark: 2 (default, the "
+                             "committed tables) or 3 (the Self-Blended Images recipe in "
+                             "full; its stores are named ...-g3)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -146,31 +150,45 @@ def is_store(path: str | os.PathLike) -> bool:
 
 
 def benchmark_store(kind: str, faces: str, scale: Scale, seed: int,
-                    holdout_method: str | None = None, root: Path | None = None) -> Path:
+                    holdout_method: str | None = None, root: Path | None = None,
+                    generator: int | None = None) -> Path:
     """Build (once) and return the embedded benchmark store for these settings.
 
     The store is reused when it is complete: building skips what exists, so calling
     this again costs nothing.
+
+    Args:
+        kind, faces, scale, seed, holdout_method: what to build (see
+            :func:`dfdetect.data.benchmark.build_benchmark`).
+        root: folder of the stores (default :data:`DATA_ROOT`).
+        generator: forgery generator version (default
+            :data:`dfdetect.data.forge.DEFAULT_GENERATOR`); any other version's store is
+            named with a ``-g<version>`` suffix so both can live side by side.
     """
     import shutil
 
     from dfdetect.data import benchmark, forge
 
+    generator = forge.check_version(forge.DEFAULT_GENERATOR if generator is None
+                                    else generator)
     root = Path(root or DATA_ROOT)
     name = f"bench-{kind}-{faces_tag(faces)}-{scale.name}-seed{seed}"
     if holdout_method:
         # The held-out method changes every split, so it is part of the store's identity.
         name += f"-holdout-{benchmark.METHOD_ALIASES.get(holdout_method, holdout_method)}"
+    if generator != forge.DEFAULT_GENERATOR:
+        name += f"-g{generator}"
     out = root / name
     version = benchmark.store_generator_version(out)
-    if version is not None and version != forge.GENERATOR_VERSION:
-        # dfdetect owns these stores: one made by an older generator is stale, not data
-        print(f"{out}: made by forgery generator version {version}, this is version "
-              f"{forge.GENERATOR_VERSION}: rebuilding it")
+    if version is not None and version != generator:
+        # dfdetect owns these stores: one made by another generator is stale, not data
+        print(f"{out}: made by forgery generator version {version}, this run asks for "
+              f"version {generator}: rebuilding it")
         shutil.rmtree(out)
     if not (out / benchmark.COMPLETE_MARKER).exists():
         summary = benchmark.build_benchmark(kind, faces=faces, scale=scale, out=str(out),
-                                            seed=seed, holdout_method=holdout_method)
+                                            seed=seed, holdout_method=holdout_method,
+                                            generator=generator)
         print(summary.report())
     return out
 

@@ -13,13 +13,13 @@ folder of real photos such as ``../shared/data/faces``) this builds the image be
 
 Writes under ``results/benchmarks/``:
 
-- ``difficulty.csv``: columns ``faces, model, roc_auc`` (plus accuracy, the ROC AUC of
-  the reals against each forgery method's fakes alone, training seconds, epochs, sample
-  counts, scale and store), one row per (faces, model); a run for one face source
-  replaces only its own rows;
-- ``contact_<faces>_<method>.png``: real, fake, their difference and the blend mask of
-  test identities, one sheet per forgery method and face source, so a reader sees what
-  the models learn from.
+- ``difficulty.csv``: columns ``faces, generator, model, roc_auc`` (plus accuracy, the
+  ROC AUC of the reals against each forgery method's fakes alone, training seconds,
+  epochs, sample counts, scale and store), one row per (faces, generator, model); a run
+  for one face source and ``--generator`` version replaces only its own rows;
+- ``contact_<faces>[_g<version>]_<method>.png``: real, fake, their difference and the
+  blend mask of test identities, one sheet per forgery method, face source and
+  generator version, so a reader sees what the models learn from.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ LEARNING_RATE = 1e-3
 # 0.75 (real faces), its learning rate already down to 1/16.
 DECAY_FACTOR, DECAY_EVERY, PATIENCE = 0.5, 30, 40
 SHEET_COLUMNS = 8
-COLUMNS = ["faces", "model", "roc_auc", "accuracy", *(f"roc_auc_{m}" for m in forge.METHODS),
+COLUMNS = ["faces", "generator", "model", "roc_auc", "accuracy", *(f"roc_auc_{m}" for m in forge.METHODS),
            "seconds", "epochs", "n_train", "n_test", "scale", "store"]
 
 
@@ -55,8 +55,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         description=__doc__.splitlines()[0],
         epilog="\n".join(__doc__.splitlines()[2:]),
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    # One difficulty.csv row set per face source: --faces names the rows, not a new table.
-    experiment.add_common_args(parser, "benchmarks", committed_may_vary=("faces",))
+    # One difficulty.csv row set per face source and generator version: --faces and
+    # --generator name the rows, not a new table.
+    experiment.add_common_args(parser, "benchmarks", committed_may_vary=("faces", "generator"))
     parser.add_argument("--budget", type=float, default=BUDGET_SECONDS,
                         help="wall-clock limit of Meso-4 training in seconds (default 600)")
     return parser.parse_args(argv)
@@ -190,11 +191,15 @@ def run(args) -> Path:
         root = experiment.dataset_store(args.data, args.layout, 1, scale.image_size)
         faces = str(args.data)
     else:
-        root = experiment.benchmark_store("images", args.faces, scale, args.seed)
+        root = experiment.benchmark_store("images", args.faces, scale, args.seed,
+                                          generator=args.generator)
         faces = args.faces
     rows = store.read_manifest(root)
     splits = experiment.split_rows(rows, seed=args.seed)
+    generator = forge.DEFAULT_GENERATOR if args.generator is None else args.generator
     tag = experiment.faces_tag(faces)
+    if generator != forge.DEFAULT_GENERATOR:
+        tag += f"_g{generator}"
     print(f"benchmark difficulty: faces={faces} scale={scale.name} train={len(splits['train'])} "
           f"val={len(splits['val'])} test={len(splits['test'])} store={root}")
     contact_sheets(out, root, splits["test"], tag)
@@ -210,7 +215,7 @@ def run(args) -> Path:
         metrics = binary_metrics(m["labels"], m["scores"])
         per_method = {f"roc_auc_{k}": round(v, 4)
                       for k, v in auc_per_method(splits["test"], m["scores"]).items()}
-        new_rows.append({"faces": faces, "model": name, "roc_auc": round(metrics["ROC AUC"], 4),
+        new_rows.append({"faces": faces, "generator": generator, "model": name, "roc_auc": round(metrics["ROC AUC"], 4),
                          "accuracy": round(metrics["Acc"], 4), **per_method,
                          "seconds": round(m["seconds"], 1),
                          "epochs": m["epochs"], "n_train": len(splits["train"]),
@@ -218,7 +223,9 @@ def run(args) -> Path:
         print(f"{faces:>24}  {name:<14} ROC AUC {metrics['ROC AUC']:.3f}  "
               f"({m['seconds']:.0f} s)")
     path = out / "difficulty.csv"
-    kept = [r for r in results.read_table(path) if r.get("faces") != faces]
+    # rows written before the generator column existed were made by version 2
+    kept = [r for r in results.read_table(path)
+            if (r.get("faces"), int(r.get("generator") or 2)) != (faces, generator)]
     results.write_table(path, kept + new_rows, COLUMNS)
     print(f"results written to {out}")
     return out

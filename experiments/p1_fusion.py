@@ -128,7 +128,8 @@ def load_data(args, scale):
         root = experiment.dataset_store(args.data, args.layout, args.frames, size)
     else:
         root = experiment.benchmark_store("images", args.faces, scale, args.seed,
-                                          holdout_method=HOLDOUT_METHOD)
+                                          holdout_method=HOLDOUT_METHOD,
+                                          generator=args.generator)
     splits = experiment.split_rows(store.read_manifest(root), seed=args.seed)
     if args.cross:
         cross_root = experiment.dataset_store(args.cross, args.layout, args.frames, size)

@@ -104,6 +104,7 @@ from dfdetect.io import atomic_path  # noqa: E402
 # Bound now, executed on first use: --help must not wait for TensorFlow.
 evaluation = experiment.lazy_import("dfdetect.evaluation")
 plots = experiment.lazy_import("dfdetect.plots")
+figures = experiment.lazy_import("dfdetect.figures")
 training = experiment.lazy_import("dfdetect.training")
 registry = experiment.lazy_import("dfdetect.models.registry")
 pipeline = experiment.lazy_import("dfdetect.data.pipeline")
@@ -189,7 +190,8 @@ def load_data(args, scale, frames: int):
         root = experiment.dataset_store(args.data, args.layout, frames, size)
     else:
         root = experiment.benchmark_store("videos", args.faces, scale, args.seed,
-                                          holdout_method=settings_for(scale.name).holdout_method)
+                                          holdout_method=settings_for(scale.name).holdout_method,
+                                          generator=args.generator)
     splits = experiment.split_rows(store.read_manifest(root), seed=args.seed)
     if args.cross:
         cross_root = experiment.dataset_store(args.cross, args.layout, frames, size)
@@ -279,6 +281,7 @@ def explain(model, name: str, repeat: int, rows, root: Path, frames: int, size: 
     keys = pipeline.clip_keys(rows)
     labels = clip_labels(rows)
     masks = clip_masks(rows, root, size, frames)
+    groups = pipeline.group_clips(rows)
     ds = pipeline.clip_dataset(rows, root, frames, size, batch_size=1, cache=False)
     drawn = {0: 0, 1: 0}
     per_video = []
@@ -290,9 +293,15 @@ def explain(model, name: str, repeat: int, rows, root: Path, frames: int, size: 
         heats = grad_cam(model, clip, layer_name=layer, class_index=1)[0]
         if drawn[int(label)] < n_grids:
             kind = "fake" if label else "real"
+            # the clip's own frames (their numbers in the video), its score, its mask
+            shown = pipeline.take_frames(groups[key], frames)
+            score = float(np.asarray(model(clip, training=False)).reshape(-1)[-1])
             save_gradcam_grid(out / "gradcam" / f"{name}_{kind}_{key[1]}.png", clip[0], heats,
                               title=f"{name}: {kind} test video {key[1]}\n"
-                                    f"Grad-CAM of class fake at {layer}")
+                                    f"Grad-CAM of class fake at {layer}",
+                              masks=mask, score=score,
+                              frame_labels=[r.get("frame_index", i)
+                                            for i, r in enumerate(shown)])
             drawn[int(label)] += 1
         if mask is not None:
             per_video.append({"model": name, "repeat": repeat, "source": key[0],
@@ -647,13 +656,8 @@ def write_plots(out: Path, rows, configs) -> None:
                                      for c in COUNTS)
     if matrices:
         plots.confusion_matrices(out / "confusion_matrix.png", matrices)
-    curves = {}
-    for config in configs:
-        table = results.read_table(out / "scores" / f"{config}-r0-test.csv")
-        if table:
-            curves[config] = ([int(r["label"]) for r in table], [float(r["score"]) for r in table])
-    if curves:
-        plots.roc_curves(out / "roc.png", curves, title="P3: ROC on the test videos")
+    # test and cross ROC from scores/, the paper's AUCs (table_5_6_7.csv) in the legend
+    figures.p3_roc(out, configs)
 
 
 def run(args) -> Path:

@@ -133,13 +133,14 @@ def image_store(args, scale) -> Path:
     if args.data:
         return experiment.dataset_store(args.data, args.layout, args.frames, scale.image_size)
     return experiment.benchmark_store("images", args.faces, scale, args.seed,
-                                      holdout_method=HOLDOUT_METHOD)
+                                      holdout_method=HOLDOUT_METHOD, generator=args.generator)
 
 
 def video_store(args, scale) -> Path:
     if args.videos:
         return experiment.dataset_store(args.videos, args.layout, args.frames, scale.image_size)
-    return experiment.benchmark_store("videos", args.faces, scale, args.seed)
+    return experiment.benchmark_store("videos", args.faces, scale, args.seed,
+                                      generator=args.generator)
 
 
 # --------------------------------------------------------------------------- features

@@ -22,15 +22,18 @@ def _test_methods(root) -> set:
 def test_difficulty_writes_both_models_and_keeps_other_sources(tmp_path, smoke_image_store):
     out = tmp_path / "benchmarks"
     other = {"faces": "elsewhere", "model": "meso4", "roc_auc": "0.9"}
-    results.write_table(out / "difficulty.csv", [other], benchmark_difficulty.COLUMNS)
+    # the same face source under generator 3: its own rows, kept by a version-2 run
+    g3 = {"faces": str(smoke_image_store), "generator": "3", "model": "meso4", "roc_auc": "0.7"}
+    results.write_table(out / "difficulty.csv", [other, g3], benchmark_difficulty.COLUMNS)
     argv = ["--scale", "smoke", "--data", str(smoke_image_store), "--out", str(out),
             "--budget", "5", "--quiet"]
     for _ in range(2):  # a second run replaces its own rows, never duplicates them
         assert benchmark_difficulty.main(argv) == 0
     table = results.read_table(out / "difficulty.csv")
-    assert list(table[0])[:3] == ["faces", "model", "roc_auc"]
+    assert list(table[0])[:4] == ["faces", "generator", "model", "roc_auc"]
     assert table[0]["faces"] == "elsewhere"
-    mine = [r for r in table if r["faces"] == str(smoke_image_store)]
+    assert [r["roc_auc"] for r in table if r["generator"] == "3"] == ["0.7"]
+    mine = [r for r in table if r["faces"] == str(smoke_image_store) and r["generator"] == "2"]
     assert sorted(r["model"] for r in mine) == ["logreg_pixels", "meso4"]
     for row in mine:
         assert 0.0 <= float(row["roc_auc"]) <= 1.0

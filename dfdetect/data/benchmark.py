@@ -33,8 +33,9 @@ Every sample, real or fake, goes through the same steps: a square crop of 1.2-1.
 landmark box (random per pair: crop and margin jitter, so no fixed alignment gives the
 label away), resize to a working canvas of 1-1.25x the output side, the forgery (fakes
 only), then :func:`dfdetect.data.forge.finish` (resize to ``scale.image_size`` /
-``scale.video_size``, noise, JPEG quality drawn from 40-100: SBI's train-time range). A
-self-blend that augmented its target (SBI) pairs its fake with that augmented real.
+``scale.video_size``, noise, JPEG quality drawn from 70-95, or 40-100 with generator
+version 3: SBI's train-time range). A version-3 self-blend that augmented its target
+(SBI) pairs its fake with that augmented real.
 
 Splits (column ``split``) never share an identity: ``train`` 70 %, ``val`` 15 %, ``test``
 15 % of identities. With ``holdout_method=M`` a fourth split **``cross``** (15 % of the
@@ -111,6 +112,7 @@ class BenchmarkSummary:
         skipped_files: path -> reason for face files left out.
         manifest_rows: rows in ``manifest.csv``.
         seconds: wall-clock time.
+        generator: the forgery generator version the store is made with.
     """
 
     out: str
@@ -119,6 +121,7 @@ class BenchmarkSummary:
     scale: str
     seed: int
     holdout_method: str | None = None
+    generator: int = forge.DEFAULT_GENERATOR
     identities: dict = dataclasses.field(default_factory=dict)
     counts: dict = dataclasses.field(default_factory=dict)
     new_items: int = 0
@@ -130,7 +133,8 @@ class BenchmarkSummary:
     def report(self) -> str:
         """A multi-line human summary."""
         lines = [
-            f"benchmark: {self.kind} from {self.faces} at scale {self.scale}, seed {self.seed}"
+            f"benchmark: {self.kind} from {self.faces} at scale {self.scale}, seed {self.seed}, "
+            f"forgery generator v{self.generator}"
             + (f", held-out method {self.holdout_method} in split '{CROSS_SPLIT}'"
                if self.holdout_method else ""),
             f"store: {self.out} ({self.manifest_rows} crops in manifest.csv)",
@@ -410,8 +414,9 @@ def _make_pair(task: dict) -> dict:
             dimg, dlm = _load_face(task["donor"], seed, work)
             dm = crop_affine(dlm, dimg.shape, rng, work)
             donor = (_warp(dimg, dm, work), _apply(dm, dlm))
-        fake = forge.forge(task["method"], canvas, lm_c, rng, donor=donor)
-        fin = forge.sample_finish_params(rng)
+        version = task.get("generator", forge.DEFAULT_GENERATOR)
+        fake = forge.forge(task["method"], canvas, lm_c, rng, donor=donor, version=version)
+        fin = forge.sample_finish_params(rng, version=version)
         # SBI may have augmented the target: the real of the pair is what it blended into
         real_img = forge.finish(canvas if fake.real is None else fake.real, size, fin)
         fin_fake = dict(fin, noise_seed=int(rng.integers(2**31 - 1)))
@@ -585,7 +590,8 @@ def build_benchmark(kind: str, faces: str = "procedural", scale=None,
                     size: int | None = None, frames: int | None = None,
                     methods: tuple[str, ...] = forge.METHODS,
                     landmark_cache: str | os.PathLike | None = None,
-                    progress: bool | None = None) -> BenchmarkSummary:
+                    progress: bool | None = None,
+                    generator: int = forge.DEFAULT_GENERATOR) -> BenchmarkSummary:
     """Build an embedded benchmark store (``dfdetect data build``).
 
     Args:
@@ -611,6 +617,8 @@ def build_benchmark(kind: str, faces: str = "procedural", scale=None,
         landmark_cache: ``.npz`` file caching landmarks of a face folder (default
             ``<out>/landmarks.npz``); re-used across builds.
         progress: show a progress bar (default: on a terminal).
+        generator: forgery generator version (:data:`dfdetect.data.forge.GENERATOR_VERSIONS`;
+            default :data:`dfdetect.data.forge.DEFAULT_GENERATOR`), recorded in the store.
 
     Returns:
         A :class:`BenchmarkSummary`.
@@ -648,13 +656,14 @@ def build_benchmark(kind: str, faces: str = "procedural", scale=None,
     sc = _sizes(scale)
     faces = os.fspath(faces)
     summary = BenchmarkSummary(out=os.fspath(out), kind=kind, faces=faces, scale=sc.name,
-                               seed=int(seed), holdout_method=holdout_method)
+                               seed=int(seed), holdout_method=holdout_method,
+                               generator=forge.check_version(generator))
     workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
     if faces != "procedural":
         _list_folder(faces)  # a missing or empty folder fails before any worker starts
     _refuse_foreign_folder(Path(out))
     fresh = store_generator_version(Path(out)) is None
-    _claim_generator_version(Path(out), _settings(summary))
+    _claim_generator_version(Path(out), _settings(summary), summary.generator)
     try:
         if kind == "images":
             _build_images(summary, sc, faces, Path(out), int(seed), holdout_method, workers,
@@ -744,7 +753,8 @@ def _refuse_foreign_folder(out: Path) -> None:
                         "choose a new or empty folder", out)
 
 
-def _claim_generator_version(out: Path, settings: dict | None = None) -> None:
+def _claim_generator_version(out: Path, settings: dict | None = None,
+                             version: int = forge.DEFAULT_GENERATOR) -> None:
     """Refuses to add samples to a store made by another generator version or with
     other settings; records this build's version and settings.
 
@@ -757,10 +767,10 @@ def _claim_generator_version(out: Path, settings: dict | None = None) -> None:
     from dfdetect.io import atomic_write_text
 
     found = store_generator_version(out)
-    if found is not None and found != forge.GENERATOR_VERSION:
+    if found is not None and found != version:
         raise DataError(f"this benchmark store was made by forgery generator version {found}, "
-                        f"this dfdetect is version {forge.GENERATOR_VERSION}: delete it or "
-                        "build into another --out", out)
+                        f"this build asks for version {version}: delete it or build into "
+                        "another --out", out)
     recorded = store_settings(out) if found is not None else None
     if settings is not None and recorded is not None and recorded != settings:
         diff = ", ".join(f"{k} {recorded[k]!r} (asked {settings[k]!r})"
@@ -768,7 +778,7 @@ def _claim_generator_version(out: Path, settings: dict | None = None) -> None:
         raise DataError(f"this benchmark store was built with other settings: {diff}; "
                         "build into another --out, or delete it to rebuild", out)
     out.mkdir(parents=True, exist_ok=True)
-    info = {"generator_version": forge.GENERATOR_VERSION, **(settings or {})}
+    info = {"generator_version": version, **(settings or {})}
     atomic_write_text(out / GENERATOR_FILE, json.dumps(info, sort_keys=True) + "\n")
 
 
@@ -811,7 +821,7 @@ def _write_marker(out: Path, summary: BenchmarkSummary) -> None:
             "identities": summary.identities, "counts": summary.counts,
             "manifest_rows": summary.manifest_rows,
             "skipped_files": len(summary.skipped_files),
-            "generator_version": forge.GENERATOR_VERSION}
+            "generator_version": summary.generator}
     atomic_write_text(out / COMPLETE_MARKER, json.dumps(info, indent=1, sort_keys=True) + "\n")
 
 
@@ -890,6 +900,7 @@ def _build_images(summary, sc, faces, out: Path, seed, holdout, workers, n_ident
                     donor = dict(refs[d][v % len(refs[d])], id=ids[d])
                 target = dict(refs[i][v % len(refs[i])])
                 tasks.append({"seed": seed, "size": size, "ident_idx": i, "view": v,
+                              "generator": summary.generator,
                               "id": x, "path": target.get("path", paths[i]), "split": split,
                               "method": method, "target": target, "donor": donor})
 
@@ -1110,15 +1121,17 @@ def _make_clip(task: dict) -> dict:
                 dimgs, dlms = _clip_source(d, seed, task["unit"], n, work, dviews)
             dm = crop_affine(dlms[0], dimgs[0].shape, rng, work)
             donor_frames = [(_warp(di, dm, work), _apply(dm, dl)) for di, dl in zip(dimgs, dlms)]
+        version = task.get("generator", forge.DEFAULT_GENERATOR)
         params = forge.temporal_params(task["method"], n, rng,
-                                       amount=float(rng.uniform(0.6, 1.5)))
-        fin = forge.sample_finish_params(rng)
+                                       amount=float(rng.uniform(0.6, 1.5)), version=version)
+        fin = forge.sample_finish_params(rng, version=version)
         reals, fakes, masks = [], [], []
         for k in range(n):
             canvas = _warp(imgs[k], mats[k], work)
             lm_c = _apply(mats[k], lms[k])
             donor = donor_frames[k] if donor_frames else None
-            fake = forge.forge(task["method"], canvas, lm_c, rng, donor=donor, params=params[k])
+            fake = forge.forge(task["method"], canvas, lm_c, rng, donor=donor, params=params[k],
+                               version=version)
             f_real = dict(fin, noise_seed=int(rng.integers(2**31 - 1)))
             f_fake = dict(fin, noise_seed=int(rng.integers(2**31 - 1)))
             reals.append(forge.finish(canvas if fake.real is None else fake.real, size, f_real))
@@ -1216,6 +1229,7 @@ def _build_videos(summary, sc, faces, out: Path, seed, holdout, workers, n_units
                 else:
                     donor = dict(first_ref[ids[d]][2], id=ids[d])
             tasks.append({"seed": seed, "size": size, "frames": frames, "unit": k,
+                          "generator": summary.generator,
                           "clip": clip, "id": x, "path": path, "split": split,
                           "method": method, "target": ref, "donor": donor})
         with StoreWriter(out) as store:

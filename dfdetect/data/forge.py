@@ -8,12 +8,14 @@ frame-to-frame changes (:func:`temporal_params`).
 
 Methods (names as written in a store's ``method`` column):
 
-* ``self_blend`` -- Self-Blended Images (Shiohara & Yamasaki, CVPR 2022), the published
-  recipe in full (:func:`sbi`): a copy of the same face, changed in colour or sharpness
-  (or the target changed instead), slightly shifted and scaled, is blended back through
-  an elastically deformed, twice-blurred convex hull of the landmarks and the forehead,
-  at a ratio from {.25, .5, .75, 1, 1, 1}. The person stays the same; only blending
-  artefacts (a boundary, a mismatch of sharpness, noise and colour) betray the fake.
+* ``self_blend`` -- the Self-Blended Images idea (Shiohara & Yamasaki, CVPR 2022): a copy
+  of the same face, changed in colour or sharpness, slightly shifted and scaled, is
+  blended back through a soft landmark-hull mask. The person stays the same; only
+  blending artefacts (a boundary, a mismatch of sharpness, noise and colour) betray the
+  fake. Generator version 2 (:func:`soft_blend`, the default) mostly degrades the face's
+  texture; version 3 is the published recipe in full (:func:`sbi`: either side
+  augmented, an elastically deformed, twice-blurred hull with the forehead, a ratio from
+  {.25, .5, .75, 1, 1, 1}).
 * ``identity_swap`` -- FaceSwap-like: the inner face of another identity is aligned on
   the landmarks (affine fit), colour-transferred in Lab space, and feathered into the
   target through a convex-hull mask.
@@ -49,6 +51,37 @@ METHODS = ("self_blend", "identity_swap")
 #: augmentation on either side), and the JPEG quality every sample is finished with is
 #: drawn from 40-100 (SBI's train-time range) instead of 70-95, on reals and fakes alike.
 GENERATOR_VERSION = 3
+
+#: The versions a benchmark can be built with (``--generator``); every one stays
+#: reproducible, so the committed tables made with one can be rebuilt byte for byte.
+GENERATOR_VERSIONS = (2, 3)
+
+#: What the experiments and ``dfdetect data build`` use unless ``--generator`` says
+#: otherwise: version 2, the one every committed table was made with. Version 3 is the
+#: realistic recipe, but at cpu scale (64 px, 2,100 static crops, the papers' epoch
+#: budgets) its subtle blends were not learned (P1 Xception test AUC 0.51, Meso-4 0.74
+#: after 200 epochs; README "The embedded benchmark"), so switching the default would
+#: turn every cpu-scale comparison into noise.
+DEFAULT_GENERATOR = 2
+
+#: JPEG quality range of every finished sample, real or fake, per version: 3 takes SBI's
+#: train-time range (real footage arrives anywhere from heavily compressed to lossless).
+FINISH_QUALITY = {2: (70, 95), 3: (40, 100)}
+
+
+def check_version(version: int) -> int:
+    """``version`` as an int, or a :class:`DataError` naming the versions there are."""
+    if int(version) not in GENERATOR_VERSIONS:
+        raise DataError(f"unknown forgery generator version {version}: expected one of "
+                        f"{', '.join(map(str, GENERATOR_VERSIONS))}")
+    return int(version)
+
+
+#: Version 2's self-blend texture change probabilities (none, down-up-sample, blur,
+#: sharpen): mostly degradation. Measured on the cpu real-face benchmark (Meso-4, flip-only
+#: augmentation, to early stopping): with version 1's (0, .5, .25, .25) Meso-4 reached
+#: ROC AUC 0.81-0.82 and learned "a blurry photo is fake"; these gave 0.90.
+SELF_BLEND_TEXTURE_P = (0.0, 0.6, 0.3, 0.1)
 
 #: Probabilities of the swap's texture change (none, down-up-sample, blur, sharpen).
 #: Mostly degradation, the artefact of a face rendered at a lower resolution than its
@@ -197,6 +230,16 @@ def blend_mask(shape, landmarks: np.ndarray, params: dict) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- transforms
 
+def _colour_transform(img: np.ndarray, p: dict) -> np.ndarray:
+    """Per-channel shift, brightness / contrast, saturation; ``img`` float32 0-255."""
+    out = img + np.array([p["shift_r"], p["shift_g"], p["shift_b"]], np.float32)
+    mean = out.mean(axis=(0, 1), keepdims=True)
+    out = (out - mean) * p["contrast"] + mean + p["brightness"]
+    grey = out.mean(axis=2, keepdims=True)
+    out = grey + (out - grey) * p["saturation"]
+    return out
+
+
 def _frequency_transform(img: np.ndarray, p: dict, face_px: float) -> np.ndarray:
     """Down-up-sampling, blur or sharpening: changes local texture, not colour."""
     kind = int(p["freq"])
@@ -229,11 +272,83 @@ def _similarity(centre: np.ndarray, scale: float, shift: np.ndarray, angle: floa
     return m
 
 
-def self_blend(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator | None = None,
-               params: dict | None = None) -> Forgery:
-    """Blend a transformed copy of the face back into itself: the SBI recipe in full.
+def sample_self_blend_params(rng: np.random.Generator) -> dict:
+    """Draw the parameters of one self-blend (SBI's ranges, kept subtle).
 
-    Since generator version 3 this is :func:`sbi` (Shiohara & Yamasaki, CVPR 2022, as
+    The colour changes are zero-mean (random sign), so on average fakes are not
+    brighter or redder than reals; the texture is mostly degraded inside the mask
+    (:data:`SELF_BLEND_TEXTURE_P`), a local inconsistency with the rest of the photo.
+    """
+    freq = int(rng.choice(4, p=list(SELF_BLEND_TEXTURE_P)))
+    return {
+        "shift_r": float(rng.uniform(-8, 8)),
+        "shift_g": float(rng.uniform(-8, 8)),
+        "shift_b": float(rng.uniform(-8, 8)),
+        "brightness": float(rng.uniform(-8, 8)),
+        "contrast": float(rng.uniform(0.9, 1.1)),
+        "saturation": float(rng.uniform(0.88, 1.12)),
+        "freq": freq,
+        "down": float(rng.uniform(0.4, 0.75)),
+        "sigma": float(rng.uniform(0.6, 1.4)),
+        "amount": float(rng.uniform(0.4, 1.0)),
+        "tx": float(rng.uniform(-0.02, 0.02)),
+        "ty": float(rng.uniform(-0.02, 0.02)),
+        "scale": float(rng.uniform(0.97, 1.03)),
+        "region": int(rng.integers(2)),
+        "shrink": float(rng.uniform(0.85, 1.0)),
+        "deform": float(rng.uniform(0.0, 0.04)),
+        "mask_seed": int(rng.integers(2**31 - 1)),
+        "erode": float(rng.uniform(0.0, 0.05)),
+        "blur": float(rng.uniform(0.02, 0.07)),
+        "ratio": float(rng.choice([0.75, 1.0, 1.0, 1.0])),
+        "noise": float(rng.uniform(0.5, 4.0)),
+        "noise_seed": int(rng.integers(2**31 - 1)),
+    }
+
+
+def soft_blend(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator | None = None,
+               params: dict | None = None) -> Forgery:
+    """Version 2's self-blend: a transformed copy of the face (texture mostly degraded)
+    blended back through a blurred, shrunk, deformed landmark hull.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+        landmarks: ``(68, 2)`` ``(x, y)`` pixel landmarks of the face in ``image``.
+        rng: draws the parameters (ignored when ``params`` is given).
+        params: explicit parameters (see :func:`sample_self_blend_params`), e.g. the
+            per-frame parameters of :func:`temporal_params`.
+
+    Returns:
+        A :class:`Forgery` with method ``self_blend``.
+
+    Raises:
+        DataError: bad image or landmarks.
+    """
+    image, lm, p = _inputs(image, landmarks, rng, params, sample_self_blend_params, "soft_blend")
+    size = face_size(lm)
+    src = image.astype(np.float32)
+    src = _colour_transform(src, p)
+    src = _frequency_transform(src, p, size)
+    if p.get("noise", 0) > 0:
+        nrng = np.random.default_rng(int(p.get("noise_seed", 0)))
+        src = src + nrng.normal(0, p["noise"], src.shape).astype(np.float32)
+    if p.get("jpeg", 100) < 100:
+        src = _jpeg(src, p["jpeg"])
+    m = _similarity(face_centre(lm), p["scale"], np.array([p["tx"], p["ty"]]) * size)
+    h, w = image.shape[:2]
+    src = cv2.warpAffine(src, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    mask = blend_mask(image.shape, lm, p)
+    alpha = (mask * p["ratio"])[..., None]
+    out = src * alpha + image.astype(np.float32) * (1 - alpha)
+    return Forgery(np.clip(np.round(out), 0, 255).astype(np.uint8), mask * p["ratio"],
+                   "self_blend", dict(p))
+
+
+def self_blend(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator | None = None,
+               params: dict | None = None, version: int = DEFAULT_GENERATOR) -> Forgery:
+    """Blend a transformed copy of the face back into itself.
+
+    Version 2 is :func:`soft_blend`. Version 3 is :func:`sbi` (Shiohara & Yamasaki, CVPR 2022, as
     published): source-target augmentation on either side, the forehead-extended hull,
     elastic mask deformation, two random-kernel blurs, blend ratio from
     :data:`SBI_BLEND_RATIOS`. When the target side was augmented, the real image the
@@ -244,8 +359,10 @@ def self_blend(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generato
         image: ``(H, W, 3)`` uint8 RGB.
         landmarks: ``(68, 2)`` ``(x, y)`` pixel landmarks of the face in ``image``.
         rng: draws the parameters (ignored when ``params`` is given).
-        params: explicit parameters (see :func:`sample_sbi_params`), e.g. the per-frame
-            parameters of :func:`temporal_params`.
+        params: explicit parameters (:func:`sample_sbi_params` or, version 2,
+            :func:`sample_self_blend_params`), e.g. the per-frame parameters of
+            :func:`temporal_params`; their keys say which recipe they belong to.
+        version: generator version used when the parameters are drawn here.
 
     Returns:
         A :class:`Forgery` with method ``self_blend``.
@@ -253,6 +370,11 @@ def self_blend(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generato
     Raises:
         DataError: bad image or landmarks.
     """
+    if params is not None:
+        version = 3 if "elastic_seed" in params else 2
+    if check_version(version) == 2:
+        out = soft_blend(image, landmarks, rng, params)
+        return dataclasses.replace(out, method="self_blend")
     real, fake = sbi(image, landmarks, rng, params)
     return dataclasses.replace(fake, method="self_blend", real=real)
 
@@ -361,18 +483,20 @@ def identity_swap(target: np.ndarray, target_landmarks: np.ndarray, source: np.n
 
 # ----------------------------------------------------------------------------- dispatch
 
-def sample_params(method: str, rng: np.random.Generator) -> dict:
-    """Parameters of ``method`` drawn from ``rng``."""
+def sample_params(method: str, rng: np.random.Generator,
+                  version: int = DEFAULT_GENERATOR) -> dict:
+    """Parameters of ``method`` drawn from ``rng`` (the self-blend's differ by version)."""
     if method == "self_blend":
-        return sample_sbi_params(rng)
+        return sample_sbi_params(rng) if check_version(version) == 3 else \
+            sample_self_blend_params(rng)
     if method == "identity_swap":
         return sample_swap_params(rng)
     raise DataError(f"unknown forgery method {method!r}: expected one of {', '.join(METHODS)}")
 
 
 def forge(method: str, image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator,
-          donor: tuple[np.ndarray, np.ndarray] | None = None, params: dict | None = None
-          ) -> Forgery:
+          donor: tuple[np.ndarray, np.ndarray] | None = None, params: dict | None = None,
+          version: int = DEFAULT_GENERATOR) -> Forgery:
     """Apply ``method`` to one face.
 
     Args:
@@ -382,9 +506,10 @@ def forge(method: str, image: np.ndarray, landmarks: np.ndarray, rng: np.random.
         rng: randomness for the parameters (when ``params`` is None).
         donor: ``(image, landmarks)`` of another identity (``identity_swap`` only).
         params: explicit parameters.
+        version: generator version (:data:`GENERATOR_VERSIONS`): which self-blend recipe.
     """
     if method == "self_blend":
-        return self_blend(image, landmarks, rng, params)
+        return self_blend(image, landmarks, rng, params, version=version)
     if method == "identity_swap":
         if donor is None:
             raise DataError("identity_swap needs a donor face of another identity")
@@ -393,17 +518,18 @@ def forge(method: str, image: np.ndarray, landmarks: np.ndarray, rng: np.random.
 
 
 # Which parameters flicker from frame to frame, and by how much (in their own units),
-# and the range each stays in. The swap (v2 parameter names) and SBI have their own
-# tables: the same name (brightness, contrast) means different units in each.
-_JITTER_SWAP = {
-    "down": 0.06, "sigma": 0.15, "amount": 0.12, "tx": 0.006, "ty": 0.006, "scale": 0.008,
-    "shrink": 0.025, "deform": 0.006, "erode": 0.008, "blur": 0.008,
-    "colour_transfer": 0.08, "noise": 0.5,
+# and the range each stays in. Version 2's recipes (swap, soft blend) and SBI have their
+# own tables: the same name (brightness, contrast) means different units in each.
+_JITTER_V2 = {
+    "shift_r": 2.5, "shift_g": 2.5, "shift_b": 2.5, "brightness": 3.0, "contrast": 0.03,
+    "saturation": 0.03, "down": 0.06, "sigma": 0.15, "amount": 0.12, "tx": 0.006,
+    "ty": 0.006, "scale": 0.008, "shrink": 0.025, "deform": 0.006, "erode": 0.008,
+    "blur": 0.008, "colour_transfer": 0.08, "noise": 0.5,
 }
-_RANGE_SWAP = {"down": (0.2, 0.95), "sigma": (0.3, 3.0), "amount": (0.0, 2.0),
-               "shrink": (0.6, 1.05), "deform": (0.0, 0.1), "erode": (0.0, 0.15),
-               "blur": (0.005, 0.15), "colour_transfer": (0.0, 1.0), "noise": (0.0, 8.0),
-               "scale": (0.9, 1.1)}
+_RANGE_V2 = {"contrast": (0.7, 1.3), "saturation": (0.7, 1.3), "down": (0.2, 0.95),
+             "sigma": (0.3, 3.0), "amount": (0.0, 2.0), "shrink": (0.6, 1.05),
+             "deform": (0.0, 0.1), "erode": (0.0, 0.15), "blur": (0.005, 0.15),
+             "colour_transfer": (0.0, 1.0), "noise": (0.0, 8.0), "scale": (0.9, 1.1)}
 _JITTER_SBI = {
     "hue": 0.5, "sat": 1.5, "val": 1.5, "brightness": 0.01, "contrast": 0.01,
     "down": 0.03, "sharpen": 0.05, "tx": 0.005, "ty": 0.004, "scale": 0.008,
@@ -418,13 +544,13 @@ def jitter_params(params: dict, rng: np.random.Generator, amount: float = 1.0) -
     """A frame's parameters: ``params`` with every continuous value nudged at random.
 
     Args:
-        params: the video's base parameters (a swap's or SBI's: told apart by their keys).
+        params: the video's base parameters (version 2's or SBI's: told apart by keys).
         rng: randomness.
         amount: multiplies the jitter (0 = a perfectly stable forgery).
     """
     out = dict(params)
     is_sbi = "elastic_seed" in out
-    table, ranges = (_JITTER_SBI, _RANGE_SBI) if is_sbi else (_JITTER_SWAP, _RANGE_SWAP)
+    table, ranges = (_JITTER_SBI, _RANGE_SBI) if is_sbi else (_JITTER_V2, _RANGE_V2)
     for key, sd in table.items():
         if key in out:
             out[key] = float(out[key] + rng.normal(0, sd * amount))
@@ -439,7 +565,8 @@ def jitter_params(params: dict, rng: np.random.Generator, amount: float = 1.0) -
 
 
 def temporal_params(method: str, n_frames: int, rng: np.random.Generator,
-                    amount: float = 1.0, base: dict | None = None) -> list[dict]:
+                    amount: float = 1.0, base: dict | None = None,
+                    version: int = DEFAULT_GENERATOR) -> list[dict]:
     """Per-frame parameters of a flickering video forgery.
 
     One parameter set is drawn for the video, then every frame gets an independent
@@ -451,24 +578,29 @@ def temporal_params(method: str, n_frames: int, rng: np.random.Generator,
         rng: randomness.
         amount: jitter strength (0 = the same parameters on every frame).
         base: the video's parameters (default: drawn from ``rng``).
+        version: generator version the base parameters are drawn for.
 
     Returns:
         ``n_frames`` parameter dicts.
     """
-    base = sample_params(method, rng) if base is None else dict(base)
+    base = sample_params(method, rng, version) if base is None else dict(base)
     return [jitter_params(base, rng, amount) for _ in range(n_frames)]
 
 
 # ----------------------------------------------------------------------------- finish
 
-#: JPEG quality range of every finished sample, real or fake (SBI's train-time range):
-#: real footage arrives anywhere from heavily compressed to near-lossless.
-FINISH_QUALITY = (40, 100)
+def sample_finish_params(rng: np.random.Generator, quality: tuple[int, int] | None = None,
+                         noise: tuple[float, float] = (0.0, 2.5),
+                         version: int = DEFAULT_GENERATOR) -> dict:
+    """Parameters of the final steps shared by reals and fakes.
 
-
-def sample_finish_params(rng: np.random.Generator, quality: tuple[int, int] = FINISH_QUALITY,
-                         noise: tuple[float, float] = (0.0, 2.5)) -> dict:
-    """Parameters of the final steps shared by reals and fakes."""
+    Args:
+        rng: randomness.
+        quality: JPEG quality range (default: :data:`FINISH_QUALITY` of ``version``).
+        noise: sensor noise sigma range.
+        version: generator version.
+    """
+    quality = FINISH_QUALITY[check_version(version)] if quality is None else quality
     return {
         "interp": int(rng.choice([cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC])),
         "quality": int(rng.integers(quality[0], quality[1] + 1)),

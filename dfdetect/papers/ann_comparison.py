@@ -184,7 +184,8 @@ def load_videos(args, scale, frames: int) -> VideoSplits:
     if args.data:
         root = experiment.dataset_store(args.data, args.layout, frames, scale.video_size)
     else:
-        root = experiment.benchmark_store("videos", args.faces, scale, args.seed)
+        root = experiment.benchmark_store("videos", args.faces, scale, args.seed,
+                                          generator=getattr(args, "generator", None))
     train, val = data_splits.train_heldout(store.read_manifest(root), seed=args.seed)
     if not train or not val:
         raise DataError(f"P2 needs training and validation videos; the store has "

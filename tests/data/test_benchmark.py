@@ -71,31 +71,50 @@ def test_images_are_balanced_pairs_and_splits_never_share_an_identity(images_sto
             assert split_of.get(r["donor"], r["split"]) == r["split"]
 
 
-def test_masks_only_on_fakes_and_fakes_differ_from_their_real_near_the_face(images_store):
-    rows = store.read_manifest(images_store)
+def check_masks_and_differences(root: Path, min_peak: int, ratio: float) -> None:
+    """Masks on fakes only, covering the face; a fake differs from its real mostly inside
+    its mask (``ratio`` x the difference outside, where only the finish differs)."""
+    rows = store.read_manifest(root)
     assert {r["method"] for r in rows if r["label"] == 1} == {"self_blend", "identity_swap"}
     crops = {}
     for r in rows:
-        img = cv2.imread(str(images_store / r["crop_path"]))
+        img = cv2.imread(str(root / r["crop_path"]))
         assert img.shape == (64, 64, 3)
         crops[(r["identity"], r["label"])] = img
         if r["label"] == 0:
             assert r["mask_path"] == "" and r["method"] == "real"
         else:
-            mask = cv2.imread(str(images_store / r["mask_path"]), cv2.IMREAD_GRAYSCALE)
-            # SBI blends at ratios down to 0.25: the mask holds the alpha (>= ~64 of 255)
-            assert mask.shape == (64, 64) and mask.max() > 50
+            mask = cv2.imread(str(root / r["mask_path"]), cv2.IMREAD_GRAYSCALE)
+            assert mask.shape == (64, 64) and mask.max() > min_peak
             # the mask covers the face, not the whole crop
             assert 0.05 < (mask > mask.max() / 2).mean() < 0.8
     for r in rows:
         if r["label"] == 1:
-            mask = cv2.imread(str(images_store / r["mask_path"]), cv2.IMREAD_GRAYSCALE)
+            mask = cv2.imread(str(root / r["mask_path"]), cv2.IMREAD_GRAYSCALE)
             diff = np.abs(crops[(r["identity"], 1)].astype(int)
                           - crops[(r["identity"], 0)].astype(int)).sum(2)
             inside, outside = diff[mask > mask.max() / 2].mean(), diff[mask == 0].mean()
-            # outside the mask only the finish differs (own noise, JPEG down to q40); a 0.25
-            # blend of SBI is subtle, yet the change still concentrates in the mask
-            assert inside > 1.5 * outside + 1, (r["video_id"], inside, outside)
+            assert inside > ratio * outside + 1, (r["video_id"], inside, outside)
+
+
+def test_masks_only_on_fakes_and_fakes_differ_from_their_real_near_the_face(images_store):
+    check_masks_and_differences(images_store, min_peak=100, ratio=2.0)
+
+
+def test_generator_v3_store_sbi_pairs_recorded_and_not_mixed(tmp_path):
+    out = tmp_path / "g3"
+    summary = benchmark.build_benchmark("images", "procedural", SMOKE, out, seed=3, workers=1,
+                                        identities=12, generator=3)
+    assert benchmark.store_generator_version(out) == 3 and "generator v3" in summary.report()
+    # SBI blends at ratios down to 0.25 (the mask holds the alpha, >= ~64 of 255) and JPEG
+    # goes down to q40 on both sides: subtler, but the change still sits in the mask
+    check_masks_and_differences(out, min_peak=50, ratio=1.5)
+    with pytest.raises(DataError, match="generator version 3, this build asks for version 2"):
+        benchmark.build_benchmark("images", "procedural", SMOKE, out, seed=3, workers=1,
+                                  identities=12)
+    with pytest.raises(DataError, match="unknown forgery generator version 9"):
+        benchmark.build_benchmark("images", "procedural", SMOKE, tmp_path / "g9", seed=3,
+                                  workers=1, identities=12, generator=9)
 
 
 def test_a_completed_build_is_reused_not_redone(images_store):
@@ -115,22 +134,26 @@ def test_a_store_of_another_generator_version_is_refused_or_rebuilt(tmp_path, ca
 
     root = tmp_path / "data"
     made = experiment.benchmark_store("images", "procedural", get_scale("smoke"), 5, root=root)
-    assert benchmark.store_generator_version(made) == forge.GENERATOR_VERSION
+    assert benchmark.store_generator_version(made) == forge.DEFAULT_GENERATOR
     marker = json.loads((made / benchmark.COMPLETE_MARKER).read_text())
-    assert marker["generator_version"] == forge.GENERATOR_VERSION
+    assert marker["generator_version"] == forge.DEFAULT_GENERATOR
+    # another version lives beside it, named for it
+    g3 = experiment.benchmark_store("images", "procedural", get_scale("smoke"), 5, root=root,
+                                    generator=3)
+    assert g3.name == made.name + "-g3" and benchmark.store_generator_version(g3) == 3
     # a store from before versions were recorded: crops and a manifest, no version file
     (made / benchmark.GENERATOR_FILE).unlink()
     assert benchmark.store_generator_version(made) == 1
     stale = made / "crops" / "stale.png"
     stale.write_bytes(b"old")
-    with pytest.raises(DataError, match=f"generator version 1, this dfdetect is version "
-                                        f"{forge.GENERATOR_VERSION}"):
+    with pytest.raises(DataError, match=f"generator version 1, this build asks for version "
+                                        f"{forge.DEFAULT_GENERATOR}"):
         benchmark.build_benchmark("images", "procedural", SMOKE, made, seed=5, workers=1)
     # dfdetect's own data folder: rebuilt from scratch, nothing old kept
     again = experiment.benchmark_store("images", "procedural", get_scale("smoke"), 5, root=root)
     assert again == made and not stale.exists()
     assert "made by forgery generator version 1" in capsys.readouterr().out
-    assert benchmark.store_generator_version(made) == forge.GENERATOR_VERSION
+    assert benchmark.store_generator_version(made) == forge.DEFAULT_GENERATOR
     assert (made / benchmark.COMPLETE_MARKER).is_file()
     assert benchmark.store_generator_version(tmp_path / "nothing") is None
 
