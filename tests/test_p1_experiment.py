@@ -46,9 +46,9 @@ def test_p1_smoke_writes_tables_plots_models_and_resumes(tmp_path, smoke_image_s
 
 
 def test_fusions_are_preceded_by_their_single_models():
-    assert p1_fusion.with_singles(["xception+densenet121", "meso4"]) == [
+    assert fusion.with_singles(["xception+densenet121", "meso4"]) == [
         "meso4", "xception", "densenet121", "xception+densenet121"]
-    assert p1_fusion.with_singles(["xception", "resnet50"]) == ["xception", "resnet50"]
+    assert fusion.with_singles(["xception", "resnet50"]) == ["xception", "resnet50"]
 
 
 def test_missing_single_model_is_a_clear_error(tmp_path):
@@ -59,7 +59,7 @@ def test_missing_single_model_is_a_clear_error(tmp_path):
 
     model = build_fusion_model("meso4+mesoinception4", input_shape=(64, 64, 3), freeze=True)
     with pytest.raises(ModelError, match="run --configs meso4 first"):
-        p1_fusion.load_single_bases(model, ["meso4"], tmp_path)
+        fusion.load_single_bases(model, ["meso4"], tmp_path)
 
 
 def test_p1_smoke_fusion_freezes_the_trained_single_bases(tmp_path, smoke_image_store):
