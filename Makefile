@@ -172,7 +172,8 @@ realworld-mesonet: setup
 DETECTOR_HOURS ?=
 detector: setup
 	$(PY) experiments/default_detector.py --scale $(SCALE) --seed $(SEED) \
-	    $(if $(DETECTOR_HOURS),--hours $(DETECTOR_HOURS))
+	    $(if $(DETECTOR_HOURS),--hours $(DETECTOR_HOURS)) \
+	    $(if $(PRECISION),--precision $(PRECISION))
 
 clean:
 	rm -rf $(VENV) $(POSE_VENV) .pytest_cache build *.egg-info

@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from dfdetect.data import forge
+from dfdetect.data.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from dfdetect.errors import DataError
 from dfdetect.io import atomic_path, atomic_write_bytes
 
@@ -87,8 +88,9 @@ SCALES = {
                            val_pairs=2000),
 }
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# the one list of readable formats (data/sources.py), sorted so the pool key is stable
+VIDEO_SUFFIXES = tuple(sorted(VIDEO_EXTENSIONS))
+IMAGE_SUFFIXES = tuple(sorted(IMAGE_EXTENSIONS))
 
 
 # --------------------------------------------------------------------------- the pool
@@ -469,7 +471,8 @@ def choose_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
 def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike,
                    export_path: str | os.PathLike | None = DEFAULT_EXPORT, seed: int = 0,
                    lr: float = 1e-3, boundary_weight: float = 1.0, hours: float | None = None,
-                   say: Callable[[str], None] = print, command: str = "") -> dict:
+                   say: Callable[[str], None] = print, command: str = "",
+                   precision_choice: str | None = None) -> dict:
     """Trains (or resumes) the default detector and exports the best checkpoint.
 
     Args:
@@ -484,6 +487,9 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
         hours: stop after the epoch that passes this wall-clock budget (rerun resumes).
         say: progress lines.
         command: the command line, recorded in the metadata.
+        precision_choice: ``float32`` (default), ``mixed_bfloat16`` or ``auto``
+            (:mod:`dfdetect.precision`; the probe's cache lives in the run folder). A
+            resumed run keeps the precision its checkpoint was saved in.
 
     Returns:
         The state dict (epochs done, best epoch and its validation AUCs).
@@ -512,7 +518,11 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
         model = keras.models.load_model(last)
         say(f"detector: resuming after epoch {state['epoch']} of {sc.epochs}")
     else:
+        from dfdetect import precision
+
+        precision.configure(precision_choice, cache_dir=out, log=say)
         model = build_default_detector((sc.size, sc.size, 3))
+        precision.prepare_model(model)  # sigmoid outputs stay float32 under bf16
         model.compile(optimizer=keras.optimizers.AdamW(lr, weight_decay=1e-4, clipnorm=5.0),
                       loss={"p_fake": "binary_crossentropy", "boundary": "binary_crossentropy"},
                       loss_weights={"p_fake": 1.0, "boundary": boundary_weight})

@@ -110,6 +110,28 @@ def test_smoke_training_exports_a_predict_model_and_resumes(pool, tmp_path):
         detector.train_detector(pool, SMOKE, out, seed=7, say=lambda s: None)
 
 
+def test_bf16_training_keeps_float32_outputs_and_exports_float32(pool, tmp_path):
+    import keras
+
+    from dfdetect import precision, predict
+
+    out, export = tmp_path / "bf16", tmp_path / "bf16.keras"
+    sc = dataclasses.replace(SMOKE, epochs=1)
+    try:
+        detector.train_detector(pool, sc, out, export_path=export, say=lambda s: None,
+                                precision_choice="mixed_bfloat16")
+        model = keras.models.load_model(out / "last.keras")
+        # compute in bfloat16, but both sigmoid heads (and so the losses) in float32
+        assert precision.model_precision(model) == "mixed_bfloat16"
+        assert {model.get_layer(n).dtype_policy.compute_dtype
+                for n in model.output_names} == {"float32"}
+    finally:
+        precision.configure("float32")
+    shipped, meta = predict.load_detector(export)
+    assert meta["precision"] == "mixed_bfloat16"  # what it trained in, saved as float32
+    assert {w.dtype for w in shipped.weights} == {"float32"}
+
+
 def test_training_record_copies_history_and_the_best_epoch(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
