@@ -9,9 +9,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 
-import p3_convlstm_cbam as p3  # noqa: E402
+import p3_convlstm_cbam  # noqa: E402
 
 from dfdetect import results  # noqa: E402
+from dfdetect.papers import convlstm_cbam as p3  # noqa: E402
 
 
 def _rows(video_id, label, frames, split="train", mask=""):
@@ -126,7 +127,7 @@ def test_p3_smoke_end_to_end_with_schedule_gradcam_export_and_resume(tmp_path, s
     out = tmp_path / "p3"
     argv = ["--scale", "smoke", "--data", str(smoke_video_store), "--models", "convlstm_cbam",
             "--real-ratio", "0.5", "--gradcam-videos", "1", "--out", str(out), "--quiet"]
-    assert p3.main(argv) == 0
+    assert p3_convlstm_cbam.main(argv) == 0
 
     table = results.read_table(out / "table_5_6_7.csv")
     assert [r["model"] for r in table] == ["xception", "convlstm_cbam"]
@@ -174,12 +175,12 @@ def test_p3_smoke_end_to_end_with_schedule_gradcam_export_and_resume(tmp_path, s
     assert probs.shape == (1, 2) and abs(float(probs.sum()) - 1.0) < 1e-5
 
     before = (out / "runs.csv").read_text()
-    assert p3.main(argv) == 0  # resume: nothing retrained, the rows are kept
+    assert p3_convlstm_cbam.main(argv) == 0  # resume: nothing retrained, the rows are kept
     assert (out / "runs.csv").read_text() == before
 
 
 def test_unknown_model_is_a_clean_error(tmp_path, smoke_video_store, capsys):
     argv = ["--scale", "smoke", "--data", str(smoke_video_store), "--models", "nope",
             "--out", str(tmp_path), "--quiet"]
-    assert p3.main(argv) == 2
+    assert p3_convlstm_cbam.main(argv) == 2
     assert "nope" in capsys.readouterr().err
