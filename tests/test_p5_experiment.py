@@ -9,6 +9,7 @@ import pytest
 
 from dfdetect.data import splits, store
 from dfdetect.data.sample import Sample
+from dfdetect.papers import deepforense
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,9 +96,8 @@ def test_p5_smoke_end_to_end(tmp_path):
 
 
 def test_partition_is_disjoint_by_identity():
-    script = _load_script()
     rows = [{"identity": f"id{i // 2}", "video_id": f"v{i}", "label": i % 2} for i in range(400)]
-    train, val, pool = splits.finetune_partition(rows, 0.4, script.FINETUNE_VAL, seed=0)
+    train, val, pool = splits.finetune_partition(rows, 0.4, deepforense.FINETUNE_VAL, seed=0)
     ids = [{r["identity"] for r in part} for part in (train, val, pool)]
     assert not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
     assert len(train) + len(val) + len(pool) == 400
