@@ -65,7 +65,7 @@ def _paper_table_2():
 
 
 def test_custom_cnn_grid_is_the_papers_table_1():
-    names = p2_custom_cnn_grid.grid()
+    names = ann_comparison.custom_cnn_grid()
     assert len(names) == 23
     assert [(get_table_1_config(n).depth, get_table_1_config(n).widths) for n in names] == \
         _paper_table_1()
