@@ -78,7 +78,7 @@ def test_sequence_grid_is_the_papers_rnn_grid_and_table_2():
     paper_widths = [int(w) for w in re.findall(r"\d+", widths.group(1))]
     assert paper_widths == [128, 512, 1024, 2048]
     assert ann_comparison.settings_for("paper").rnn_widths == tuple(paper_widths)
-    names = p2_sequence_grid.grid(ann_comparison.settings_for("paper").rnn_widths)
+    names = ann_comparison.sequence_grid(ann_comparison.settings_for("paper").rnn_widths)
     rnn = [get_sequence_config(n) for n in names if not n.startswith("mlp")]
     assert [(c.cell, c.depth, c.width) for c in rnn] == [
         (cell, d, w) for cell in ("lstm", "gru")
