@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""P4 — Fighting deepfakes using body language analysis (Tables 4 and 5, Fig. 8).
+"""P4 — Fighting deepfakes using body language analysis (Tables 4, 5 and 6, Fig. 8).
 
 A many-to-one LSTM reads 150-frame movements of 12 upper-body keypoints (24 features,
 z-scored per movement) and says whether they are a person of interest's own; a video is
@@ -14,7 +14,12 @@ folder holds:
 - ``runs.csv``: one row per (configuration, repeat), resumable;
 - ``table_4.csv``: models A/B/C (2x512, 2x256, 3x128): train/validation/test movement
   accuracy, test ROC AUC, EER, the video-level majority-vote accuracy, the paper's number;
-- ``table_5.csv``: the proposed LSTM beside the CNN+LSTM baseline (train/val/test);
+- ``table_5.csv``: the proposed LSTM beside its baselines (train/val/test): VGG16,
+  ResNet50/101/152 over the movement read as a pose image (``--configs baselines``; our
+  reading of the paper's text is in ``dfdetect/models/pose_baselines.py``) and the
+  CNN+LSTM;
+- ``table_6.csv``: the proposed LSTM beside Li et al.'s ResNet152 trained on the facial
+  landmarks only (nose, eyes, ears), testing accuracy;
 - ``segment_metrics.csv`` and ``video_metrics.csv``: every metric of every configuration,
   per movement and per video (score of a video = share of its movements called fake);
 - ``fig8_optimizers.png`` (+ ``fig8_optimizers.csv``): loss and accuracy curves of the
@@ -56,9 +61,14 @@ pose = experiment.lazy_import("dfdetect.data.pose")
 # P4's settings and tables live in its home, dfdetect/papers/pose_lstm.py.
 from dfdetect.papers.pose_lstm import (  # noqa: E402
     FIG8_OPTIMIZERS, PAPER_TABLE_4, PAPER_TABLE_5, SETTINGS, settings_for)
+from dfdetect.papers.pose_lstm import BASELINES, PAPER_TABLE_6  # noqa: E402
 
 PAPER = SETTINGS["paper"]  # dropout and L2 are the paper's at every scale
 MAIN_OPTIMIZER = PAPER.optimizer
+#: Table 5 / 6 row names of the image-network baselines.
+BASELINE_NAMES = {"vgg16": "VGG16 (pose image)", "resnet50": "ResNet50 (pose image)",
+                  "resnet101": "ResNet101 (pose image)", "resnet152": "ResNet152 (pose image)",
+                  "resnet152-face": "Li et al. ResNet152 (facial landmarks)"}
 PAPER_EPOCHS = PAPER.epochs
 SEGMENT_COLUMNS = ("Acc", "ROC AUC", "EER", "AP", "Prec(0)", "Prec(1)", "Rec(0)", "Rec(1)",
                    "F1(0)", "F1(1)", "Macro F1", "TN", "FP", "FN", "TP", "n")
@@ -71,8 +81,48 @@ def table_4_configs() -> list[str]:
     return [f"lstm-{layers}x{hidden}" for layers, hidden in POSE_TABLE_4]
 
 
+def baseline_configs() -> list[str]:
+    """Table 5's image networks and Table 6's face-only ResNet152 (``BASELINES``)."""
+    return list(BASELINES)
+
+
 def all_configs() -> list[str]:
-    return table_4_configs() + ["cnn+lstm"] + [f"fig8-{o}" for o in FIG8_OPTIMIZERS]
+    return (table_4_configs() + ["cnn+lstm"] + [f"fig8-{o}" for o in FIG8_OPTIMIZERS]
+            + baseline_configs())
+
+
+#: ``--configs`` groups: ``baselines`` trains only Table 5 / 6's image networks, e.g. to
+#: add their rows beside LSTM rows already in ``runs.csv`` without retraining those.
+CONFIG_GROUPS = {"baselines": baseline_configs, "all": all_configs}
+
+
+def parse_configs(text: str | None) -> list[str]:
+    """``--configs``: names and groups (``baselines``, ``all``), in order, no repeats.
+
+    Raises:
+        ModelError: an unknown name.
+    """
+    if not text:
+        return all_configs()
+    names = []
+    for item in (t.strip() for t in text.split(",")):
+        for config in CONFIG_GROUPS[item]() if item in CONFIG_GROUPS else [item]:
+            if config not in all_configs():
+                from dfdetect.errors import ModelError
+                raise ModelError(f"unknown P4 config {config!r}; choose from "
+                                 f"{', '.join(all_configs())} or a group "
+                                 f"({', '.join(CONFIG_GROUPS)})")
+            if config not in names:
+                names.append(config)
+    return names
+
+
+def recorded_configs(rows, configs) -> list[str]:
+    """What the tables show: every configuration with a row in ``runs.csv`` and every one
+    asked for, in :func:`all_configs` order. A run of a subset (``--configs baselines``)
+    then adds its rows and keeps the earlier ones, which are rewritten byte for byte."""
+    seen = {r.get("config") for r in rows} | set(configs)
+    return [c for c in all_configs() if c in seen]
 
 
 def decay_every(epochs: int) -> int:
@@ -88,6 +138,10 @@ def make_model(config: str, main_optimizer: str = MAIN_OPTIMIZER):
     ``lstm-<L>x<H>``: the paper's LSTM (dropout 0.5 between layers, weight decay 1e-4),
     ``main_optimizer`` (the paper's Adam 1e-2; the scale's) with the decay.
     ``cnn+lstm``: Table 5's baseline, same training.
+    ``vgg16``, ``resnet50``, ``resnet101``, ``resnet152`` (Table 5) and
+    ``resnet152-face`` (Table 6): the Keras applications, no weights, over the movement
+    read as a pose image (``dfdetect.models.pose_baselines``); same training, weight
+    decay on the head only.
     ``fig8-<optimizer>``: the study's start model (one layer of 128, no dropout, no
     weight decay, no decay). Every optimizer clips the global gradient norm at 0.25.
 
@@ -108,6 +162,9 @@ def make_model(config: str, main_optimizer: str = MAIN_OPTIMIZER):
     elif config == "cnn+lstm":
         model = registry.build_model("pose_cnn_lstm", l2=PAPER.l2)
         name, decay = main_optimizer, True
+    elif config in BASELINES:
+        model = registry.build_model(BASELINES[config], l2=PAPER.l2)
+        name, decay = main_optimizer, True
     elif config.startswith("fig8-"):
         layers, hidden = sequence.POSE_FIG8_MODEL
         model = registry.build_model("pose_lstm", hidden=hidden, layers=layers, dropout=0.0,
@@ -127,8 +184,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--configs", default=None,
                         help="comma-separated subset of " + ", ".join(
                             ["lstm-2x512", "lstm-2x256", "lstm-3x128", "cnn+lstm",
-                             "fig8-sgd-1e-3", "fig8-sgd-1e-4", "fig8-adam-1e-3"])
-                        + " (default: all)")
+                             "fig8-sgd-1e-3", "fig8-sgd-1e-4", "fig8-adam-1e-3"]
+                            + list(BASELINES))
+                        + ", or the group 'baselines' (Table 5 / 6's image networks) "
+                          "(default: all); the tables show every configuration "
+                          "already in runs.csv too")
     parser.add_argument("--optimizer", default=None,
                         help="main optimizer of Tables 4 and 5: adam-1e-2 (the paper's, "
                              "at batch 1) or adam-3e-4 (default below paper scale, where "
@@ -195,7 +255,7 @@ def run(args) -> Path:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     segments, rows, root = load_data(args, scale)
-    configs = args.configs.split(",") if args.configs else all_configs()
+    configs = parse_configs(args.configs)
     groups = poi_groups(rows, args.poi, root)
     for poi, idx in groups:
         run_group(args, scale, segments[idx], [rows[i] for i in idx], root,
@@ -296,12 +356,14 @@ def run_group(args, scale, segments, rows, root, out: Path, configs, poi: str | 
         return row
 
     experiment.run_grid(configs, repeats, table, one_run, progress=not args.quiet)
-    write_tables(out, table.rows, configs)
-    write_plots(out, table.rows, configs)
+    shown = recorded_configs(table.rows, configs)
+    write_tables(out, table.rows, shown)
+    write_plots(out, table.rows, shown)
 
 
 #: Tables every PoI folder holds, merged at the top level with a ``PoI`` column.
-POI_TABLES = ("table_4.csv", "table_5.csv", "segment_metrics.csv", "video_metrics.csv")
+POI_TABLES = ("table_4.csv", "table_5.csv", "table_6.csv", "segment_metrics.csv",
+              "video_metrics.csv")
 
 
 def write_poi_tables(out: Path, pois) -> None:
@@ -363,7 +425,9 @@ def write_tables(out: Path, rows, configs) -> None:
             "status": m.get("status"), "reason": m.get("reason", "")})
     results.write_table(out / "table_4.csv", table4)
     table5 = []
-    for config, name in (("cnn+lstm", "CNN (VGG16-style) + LSTM"), ("lstm-2x512", "Proposed LSTM")):
+    for config, name in (*[(c, BASELINE_NAMES[c]) for c in BASELINES if c in PAPER_TABLE_5],
+                         ("cnn+lstm", "CNN (VGG16-style) + LSTM"),
+                         ("lstm-2x512", "Proposed LSTM")):
         if config not in configs:
             continue
         m = merged[config]
@@ -376,6 +440,16 @@ def write_tables(out: Path, rows, configs) -> None:
                        "Paper Training": paper[0], "Paper Validation": paper[1],
                        "Paper Testing": paper[2], "status": m.get("status")})
     results.write_table(out / "table_5.csv", table5)
+    table6 = []
+    for config in [c for c in PAPER_TABLE_6 if c in configs]:
+        m = merged[config]
+        table6.append({"Model": BASELINE_NAMES.get(config, "Proposed LSTM"), "config": config,
+                       "Testing Accuracy": m.get("test Acc"),
+                       "Test ROC AUC": m.get("test ROC AUC"),
+                       "Video Accuracy (majority vote)": m.get("video Acc"),
+                       "Paper Testing": PAPER_TABLE_6[config], "status": m.get("status")})
+    if any(c in BASELINES for c in configs if c in PAPER_TABLE_6):
+        results.write_table(out / "table_6.csv", table6)
     for level, prefix, path in (("segment", "test", "segment_metrics.csv"),
                                 ("video", "video", "video_metrics.csv")):
         table = []

@@ -161,3 +161,104 @@ def test_pose_data_folder_without_both_labels_is_refused(tmp_path):
     pose.write_segments(tmp_path, segs, [{"label": 0, "video_id": f"v{i}"} for i in range(6)])
     code = p4.main(["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet"])
     assert code == 2
+
+
+# --- Table 5 / Table 6 baselines (VGG16, ResNet50/101/152 over pose images) ------------
+
+def test_baseline_configs_are_tables_5_and_6_with_the_papers_numbers():
+    from dfdetect.errors import ModelError
+    from dfdetect.models import pose_baselines
+    from dfdetect.papers import pose_lstm
+
+    baselines = ["vgg16", "resnet50", "resnet101", "resnet152", "resnet152-face"]
+    assert p4.parse_configs("baselines") == baselines
+    assert p4.parse_configs(None) == p4.all_configs()
+    assert p4.all_configs()[-5:] == baselines  # the default runs them after the LSTMs
+    assert p4.parse_configs("lstm-3x128,baselines,vgg16") == ["lstm-3x128", *baselines]
+    with pytest.raises(ModelError, match="unknown P4 config 'vgg19'"):
+        p4.parse_configs("vgg16,vgg19")
+    # papers/pose_lstm.py must not import Keras, so it repeats pose_baselines' numbers.
+    for network, paper in pose_baselines.PAPER_TABLE_5_BASELINES.items():
+        assert pose_lstm.PAPER_TABLE_5[network] == paper
+    assert pose_lstm.PAPER_TABLE_6 == {
+        "resnet152-face": pose_baselines.PAPER_TABLE_6["resnet152_face"],
+        "lstm-2x512": pose_lstm.PAPER_TABLE_4["lstm-2x512"]}
+    # The tables show what runs.csv holds, in the grid's order, plus what was asked for.
+    assert p4.recorded_configs([{"config": "vgg16"}, {"config": "lstm-2x512"}],
+                               ["cnn+lstm"]) == ["lstm-2x512", "cnn+lstm", "vgg16"]
+
+
+@pytest.mark.parametrize("config", ["vgg16", "resnet50", "resnet101", "resnet152",
+                                    "resnet152-face"])
+def test_baselines_train_one_step_like_the_proposed_lstm(config):
+    import keras
+
+    model, optimizer, decay = p4.make_model(config, "adam-3e-4")
+    _, lstm_optimizer, lstm_decay = p4.make_model("lstm-2x512", "adam-3e-4")
+    assert (optimizer, decay) == (lstm_optimizer, lstm_decay) == ("adam-3e-4", True)
+    assert model.optimizer.global_clipnorm == pytest.approx(0.25)
+    assert float(model.optimizer.learning_rate) == pytest.approx(3e-4)
+    assert model.input_shape == (None, pose.SEGMENT_FRAMES, pose.N_FEATURES)
+    x = np.random.default_rng(0).normal(size=(2, pose.SEGMENT_FRAMES, pose.N_FEATURES))
+    y = np.array([0.0, 1.0], dtype="float32")
+    head = model.get_layer("pose_output").kernel
+    before = keras.ops.convert_to_numpy(head).copy()
+    loss = model.train_on_batch(x.astype("float32"), y, return_dict=True)["loss"]
+    assert np.isfinite(loss)
+    assert int(model.optimizer.iterations) == 1
+    assert not np.allclose(keras.ops.convert_to_numpy(head), before)
+
+
+def test_baseline_rows_join_tables_5_and_6_and_keep_the_earlier_rows(tmp_path, monkeypatch):
+    # Wiring at smoke scale: the LSTM first, then the baselines alone (what adds them to
+    # the committed results); Table 6's ResNet152 is a VGG16 here to keep the test short
+    # (the one-step test above trains the real one).
+    monkeypatch.setattr(experiment, "DATA_ROOT", tmp_path / "data")
+    monkeypatch.setitem(p4.BASELINES, "resnet152-face", "pose_vgg16")
+    out = tmp_path / "p4"
+    argv = ["--scale", "smoke", "--out", str(out), "--quiet", "--seed", "1", "--poi", "poi0"]
+    assert p4.main([*argv, "--configs", "lstm-2x512"]) == 0
+    kept = {name: (out / name).read_text() for name in p4.POI_TABLES if (out / name).exists()}
+    kept.update({f"poi0/{name}": (out / "poi0" / name).read_text()
+                 for name in ("runs.csv", "table_4.csv", "table_5.csv")})
+    assert "table_6.csv" not in kept  # no baseline ran yet
+    model = out / "poi0" / "models" / "lstm-2x512.keras"
+    mtime = model.stat().st_mtime
+
+    assert p4.main([*argv, "--configs", "vgg16,resnet152-face"]) == 0
+    assert model.stat().st_mtime == mtime  # the LSTM was not retrained
+    runs = results.read_table(out / "poi0" / "runs.csv")
+    assert [(r["config"], r["status"]) for r in runs] == [
+        ("lstm-2x512", "ok"), ("vgg16", "ok"), ("resnet152-face", "ok")]
+    assert {r["optimizer"] for r in runs} == {"adam-3e-4"}
+    assert len({r["batch"] for r in runs}) == 1 and len({r["epochs"] for r in runs}) == 1
+    # Earlier rows stay byte for byte; table 4 does not change at all.
+    assert (out / "poi0" / "table_4.csv").read_text() == kept["poi0/table_4.csv"]
+    for name in ("poi0/runs.csv", "poi0/table_5.csv", "table_5.csv", "segment_metrics.csv"):
+        now = (out / name).read_text().splitlines()
+        before = kept[name].splitlines()
+        assert [line for line in now if line in before] == before, name
+
+    for folder, first in ((out / "poi0", []), (out, ["PoI", "PoIs"])):
+        table5 = results.read_table(folder / "table_5.csv")
+        assert list(table5[0]) == first + [
+            "Model", "config", "Training Accuracy", "Validation Accuracy", "Testing Accuracy",
+            "Video Accuracy (majority vote)", "Paper Training", "Paper Validation",
+            "Paper Testing", "status"]
+        rows5 = [r for r in table5 if r.get("PoI", "poi0") == "poi0"]
+        assert [(r["Model"], r["config"]) for r in rows5] == [
+            ("VGG16 (pose image)", "vgg16"), ("Proposed LSTM", "lstm-2x512")]
+        assert [float(r["Paper Testing"]) for r in rows5] == [0.7403, 0.9439]
+        table6 = results.read_table(folder / "table_6.csv")
+        assert list(table6[0]) == first + [
+            "Model", "config", "Testing Accuracy", "Test ROC AUC",
+            "Video Accuracy (majority vote)", "Paper Testing", "status"]
+        rows6 = [r for r in table6 if r.get("PoI", "poi0") == "poi0"]
+        assert [(r["config"], float(r["Paper Testing"])) for r in rows6] == [
+            ("resnet152-face", 0.932), ("lstm-2x512", 0.9439)]
+        for row in rows5 + rows6:
+            assert 0.0 <= float(row["Testing Accuracy"]) <= 1.0 and row["status"] == "ok"
+    assert [r["PoI"] for r in results.read_table(out / "table_6.csv")] == [
+        "poi0", "poi0", "mean", "mean"]
+    assert [r["config"] for r in results.read_table(out / "poi0" / "segment_metrics.csv")] == [
+        "lstm-2x512", "vgg16", "resnet152-face"]

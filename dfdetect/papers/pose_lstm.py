@@ -14,8 +14,8 @@ import dataclasses
 
 from dfdetect.papers import lookup
 
-__all__ = ["FIG8_OPTIMIZERS", "PAPER_TABLE_4", "PAPER_TABLE_5", "PoseLstmSettings", "SETTINGS",
-           "settings_for"]
+__all__ = ["BASELINES", "FIG8_OPTIMIZERS", "PAPER_TABLE_4", "PAPER_TABLE_5", "PAPER_TABLE_6",
+           "PoseLstmSettings", "SETTINGS", "settings_for"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +60,20 @@ def settings_for(scale_name: str) -> PoseLstmSettings:
 
 #: Table 4 of the paper (test accuracy of models A, B, C).
 PAPER_TABLE_4 = {"lstm-2x512": 0.9439, "lstm-2x256": 0.9124, "lstm-3x128": 0.8662}
-#: Table 5 of the paper (train, validation, test accuracy).
-PAPER_TABLE_5 = {"lstm-2x512": (0.9906, 0.9623, 0.9439), "cnn+lstm": (0.9811, 0.9400, 0.9378)}
+#: Table 5 / Table 6's image-network baselines: config -> registry name. They are
+#: trained like the proposed LSTM (the scale's main optimizer, batch, epochs and decay);
+#: how a movement enters them is our reading, ``dfdetect/models/pose_baselines.py``.
+BASELINES = {"vgg16": "pose_vgg16", "resnet50": "pose_resnet50",
+             "resnet101": "pose_resnet101", "resnet152": "pose_resnet152",
+             "resnet152-face": "pose_resnet152_face"}
+#: Table 5 of the paper (train, validation, test accuracy); the baselines' rows are
+#: ``pose_baselines.PAPER_TABLE_5_BASELINES`` (a test keeps the two equal; this module
+#: must not import Keras).
+PAPER_TABLE_5 = {"vgg16": (0.8210, 0.7634, 0.7403), "resnet50": (0.9129, 0.8764, 0.8449),
+                 "resnet101": (0.9300, 0.8990, 0.8800), "resnet152": (0.9600, 0.9290, 0.9201),
+                 "lstm-2x512": (0.9906, 0.9623, 0.9439), "cnn+lstm": (0.9811, 0.9400, 0.9378)}
+#: Table 6 of the paper (test accuracy): Li et al.'s ResNet152 on the facial landmarks
+#: only, beside the proposed LSTM.
+PAPER_TABLE_6 = {"resnet152-face": 0.9320, "lstm-2x512": 0.9439}
 #: The optimizer study of Fig. 8 (run without learning-rate decay).
 FIG8_OPTIMIZERS = ("sgd-1e-3", "sgd-1e-4", "adam-1e-3")
