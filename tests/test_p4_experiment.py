@@ -9,6 +9,7 @@ import pytest
 
 from dfdetect import experiment, results
 from dfdetect.data import pose
+from dfdetect.papers import pose_lstm
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,30 +27,28 @@ p4 = _load_script()
 
 
 def test_decay_step_is_the_papers_at_200_epochs_and_scaled_below():
-    assert p4.decay_every(200) == 30
-    assert p4.decay_every(40) == 6
-    assert p4.decay_every(1) == 1
+    assert pose_lstm.decay_every(200) == 30
+    assert pose_lstm.decay_every(40) == 6
+    assert pose_lstm.decay_every(1) == 1
 
 
 @pytest.mark.parametrize("config", ["lstm-2x512", "cnn+lstm", "fig8-sgd-1e-3", "fig8-adam-1e-3"])
 def test_every_configuration_clips_the_global_gradient_norm(config):
-    model, optimizer, decay = p4.make_model(config)
+    model, optimizer, decay = pose_lstm.make_model(config)
     assert model.optimizer.global_clipnorm == pytest.approx(0.25)
     assert decay == (not config.startswith("fig8-"))
     assert optimizer == ("adam-1e-2" if decay else config[5:])
 
 
 def test_main_optimizer_is_the_papers_at_paper_scale_and_gentler_at_cpu_batches():
-    from dfdetect.papers import pose_lstm
-
     assert pose_lstm.settings_for("paper").optimizer == "adam-1e-2"
     assert pose_lstm.settings_for("paper").batch_size == 1
     for scale in ("cpu", "smoke"):
         assert pose_lstm.settings_for(scale).optimizer == "adam-3e-4"
-    model, optimizer, decay = p4.make_model("lstm-2x256", "adam-3e-4")
+    model, optimizer, decay = pose_lstm.make_model("lstm-2x256", "adam-3e-4")
     assert optimizer == "adam-3e-4" and decay
     assert float(model.optimizer.learning_rate) == pytest.approx(3e-4)
-    _, fig8, _ = p4.make_model("fig8-adam-1e-3", "adam-3e-4")
+    _, fig8, _ = pose_lstm.make_model("fig8-adam-1e-3", "adam-3e-4")
     assert fig8 == "adam-1e-3"  # the Fig. 8 study keeps the paper's optimizers
 
 
@@ -146,14 +145,15 @@ def test_smoke_run_writes_tables_curves_and_models(tmp_path, monkeypatch):
 
 def test_poi_choice_each_one_all_and_unknown(tmp_path):
     rows = [{"poi": p, "label": 0, "video_id": f"{p}-{i}"} for p in ("b", "a") for i in range(2)]
-    assert p4.poi_groups(rows, "each", tmp_path) == [("a", [2, 3]), ("b", [0, 1])]
-    assert p4.poi_groups(rows, "b", tmp_path) == [("b", [0, 1])]
-    assert p4.poi_groups(rows, "all", tmp_path) == [(None, [0, 1, 2, 3])]
+    assert pose_lstm.poi_groups(rows, "each", tmp_path) == [("a", [2, 3]), ("b", [0, 1])]
+    assert pose_lstm.poi_groups(rows, "b", tmp_path) == [("b", [0, 1])]
+    assert pose_lstm.poi_groups(rows, "all", tmp_path) == [(None, [0, 1, 2, 3])]
     # Movements without a PoI (one speaker's own extract) are one model.
-    assert p4.poi_groups([{"label": 0}, {"label": 1}], "each", tmp_path) == [(None, [0, 1])]
+    assert pose_lstm.poi_groups([{"label": 0}, {"label": 1}], "each", tmp_path) == [
+        (None, [0, 1])]
     from dfdetect.errors import DataError
     with pytest.raises(DataError, match="no movements of PoI 'c'.*a, b"):
-        p4.poi_groups(rows, "c", tmp_path)
+        pose_lstm.poi_groups(rows, "c", tmp_path)
 
 
 def test_pose_data_folder_without_both_labels_is_refused(tmp_path):
@@ -168,15 +168,14 @@ def test_pose_data_folder_without_both_labels_is_refused(tmp_path):
 def test_baseline_configs_are_tables_5_and_6_with_the_papers_numbers():
     from dfdetect.errors import ModelError
     from dfdetect.models import pose_baselines
-    from dfdetect.papers import pose_lstm
 
     baselines = ["vgg16", "resnet50", "resnet101", "resnet152", "resnet152-face"]
-    assert p4.parse_configs("baselines") == baselines
-    assert p4.parse_configs(None) == p4.all_configs()
-    assert p4.all_configs()[-5:] == baselines  # the default runs them after the LSTMs
-    assert p4.parse_configs("lstm-3x128,baselines,vgg16") == ["lstm-3x128", *baselines]
+    assert pose_lstm.parse_configs("baselines") == baselines
+    assert pose_lstm.parse_configs(None) == pose_lstm.all_configs()
+    assert pose_lstm.all_configs()[-5:] == baselines  # the default runs them after the LSTMs
+    assert pose_lstm.parse_configs("lstm-3x128,baselines,vgg16") == ["lstm-3x128", *baselines]
     with pytest.raises(ModelError, match="unknown P4 config 'vgg19'"):
-        p4.parse_configs("vgg16,vgg19")
+        pose_lstm.parse_configs("vgg16,vgg19")
     # papers/pose_lstm.py must not import Keras, so it repeats pose_baselines' numbers.
     for network, paper in pose_baselines.PAPER_TABLE_5_BASELINES.items():
         assert pose_lstm.PAPER_TABLE_5[network] == paper
@@ -184,8 +183,8 @@ def test_baseline_configs_are_tables_5_and_6_with_the_papers_numbers():
         "resnet152-face": pose_baselines.PAPER_TABLE_6["resnet152_face"],
         "lstm-2x512": pose_lstm.PAPER_TABLE_4["lstm-2x512"]}
     # The tables show what runs.csv holds, in the grid's order, plus what was asked for.
-    assert p4.recorded_configs([{"config": "vgg16"}, {"config": "lstm-2x512"}],
-                               ["cnn+lstm"]) == ["lstm-2x512", "cnn+lstm", "vgg16"]
+    assert pose_lstm.recorded_configs([{"config": "vgg16"}, {"config": "lstm-2x512"}],
+                                      ["cnn+lstm"]) == ["lstm-2x512", "cnn+lstm", "vgg16"]
 
 
 @pytest.mark.parametrize("config", ["vgg16", "resnet50", "resnet101", "resnet152",
@@ -193,8 +192,8 @@ def test_baseline_configs_are_tables_5_and_6_with_the_papers_numbers():
 def test_baselines_train_one_step_like_the_proposed_lstm(config):
     import keras
 
-    model, optimizer, decay = p4.make_model(config, "adam-3e-4")
-    _, lstm_optimizer, lstm_decay = p4.make_model("lstm-2x512", "adam-3e-4")
+    model, optimizer, decay = pose_lstm.make_model(config, "adam-3e-4")
+    _, lstm_optimizer, lstm_decay = pose_lstm.make_model("lstm-2x512", "adam-3e-4")
     assert (optimizer, decay) == (lstm_optimizer, lstm_decay) == ("adam-3e-4", True)
     assert model.optimizer.global_clipnorm == pytest.approx(0.25)
     assert float(model.optimizer.learning_rate) == pytest.approx(3e-4)
@@ -214,11 +213,12 @@ def test_baseline_rows_join_tables_5_and_6_and_keep_the_earlier_rows(tmp_path, m
     # the committed results); Table 6's ResNet152 is a VGG16 here to keep the test short
     # (the one-step test above trains the real one).
     monkeypatch.setattr(experiment, "DATA_ROOT", tmp_path / "data")
-    monkeypatch.setitem(p4.BASELINES, "resnet152-face", "pose_vgg16")
+    monkeypatch.setitem(pose_lstm.BASELINES, "resnet152-face", "pose_vgg16")
     out = tmp_path / "p4"
     argv = ["--scale", "smoke", "--out", str(out), "--quiet", "--seed", "1", "--poi", "poi0"]
     assert p4.main([*argv, "--configs", "lstm-2x512"]) == 0
-    kept = {name: (out / name).read_text() for name in p4.POI_TABLES if (out / name).exists()}
+    kept = {name: (out / name).read_text() for name in pose_lstm.POI_TABLES
+            if (out / name).exists()}
     kept.update({f"poi0/{name}": (out / "poi0" / name).read_text()
                  for name in ("runs.csv", "table_4.csv", "table_5.csv")})
     assert "table_6.csv" not in kept  # no baseline ran yet
