@@ -40,7 +40,7 @@ from dfdetect.errors import DataError
 #: Forgery methods for still images (a video fake uses one of them with flicker).
 METHODS = ("self_blend", "identity_swap")
 
-#: Version of the forgery distributions. Bump it whenever a change moves what a
+#: Versions of the forgery distributions. Add one whenever a change moves what a
 #: benchmark built with the same seed contains: stores record it, and a store made by
 #: another version is rebuilt instead of reused (:func:`dfdetect.experiment.benchmark_store`).
 #: 2: the self-blend's face texture was mostly degraded (down-up-sampled or blurred), a
@@ -50,8 +50,6 @@ METHODS = ("self_blend", "identity_swap")
 #: elastic mask, two random blurs, ratio from {.25,.5,.75,1,1,1}, source-target
 #: augmentation on either side), and the JPEG quality every sample is finished with is
 #: drawn from 40-100 (SBI's train-time range) instead of 70-95, on reals and fakes alike.
-GENERATOR_VERSION = 3
-
 #: The versions a benchmark can be built with (``--generator``); every one stays
 #: reproducible, so the committed tables made with one can be rebuilt byte for byte.
 GENERATOR_VERSIONS = (2, 3)
@@ -67,6 +65,12 @@ DEFAULT_GENERATOR = 2
 #: JPEG quality range of every finished sample, real or fake, per version: 3 takes SBI's
 #: train-time range (real footage arrives anywhere from heavily compressed to lossless).
 FINISH_QUALITY = {2: (70, 95), 3: (40, 100)}
+
+
+def params_version(params: dict) -> int:
+    """The generator version a self-blend's parameter set was drawn for (SBI's carry an
+    elastic-deformation seed, version 2's do not)."""
+    return 3 if "elastic_seed" in params else 2
 
 
 def check_version(version: int) -> int:
@@ -371,7 +375,7 @@ def self_blend(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generato
         DataError: bad image or landmarks.
     """
     if params is not None:
-        version = 3 if "elastic_seed" in params else 2
+        version = params_version(params)
     if check_version(version) == 2:
         out = soft_blend(image, landmarks, rng, params)
         return dataclasses.replace(out, method="self_blend")
@@ -549,7 +553,7 @@ def jitter_params(params: dict, rng: np.random.Generator, amount: float = 1.0) -
         amount: multiplies the jitter (0 = a perfectly stable forgery).
     """
     out = dict(params)
-    is_sbi = "elastic_seed" in out
+    is_sbi = params_version(out) == 3
     table, ranges = (_JITTER_SBI, _RANGE_SBI) if is_sbi else (_JITTER_V2, _RANGE_V2)
     for key, sd in table.items():
         if key in out:
