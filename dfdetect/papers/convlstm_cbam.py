@@ -118,7 +118,9 @@ SCRIPT = experiment.REPO_ROOT / "experiments" / "p3_convlstm_cbam.py"
 
 def add_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """P3's flags (common ones included) on ``parser``."""
-    experiment.add_common_args(parser, out="p3")
+    # The committed tables hold 3 repeats (REPEATS=3): a run with fewer resumes them
+    # and rewrites the same tables, so --repeats does not move a run to scratch.
+    experiment.add_common_args(parser, out="p3", committed_may_vary=("repeats",))
     parser.add_argument("--models", default=None,
                         help=f"comma-separated subset of {', '.join(MODELS)} (default: all)")
     parser.add_argument("--frames", type=int, default=None,

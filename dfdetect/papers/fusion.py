@@ -30,7 +30,7 @@ store = experiment.lazy_import("dfdetect.data.store")
 
 __all__ = ["BASES", "EXTRA", "FusionSettings", "HOLDOUT_METHOD", "PAPER_ACC_AUC", "SCRIPT",
            "SETTINGS", "TABLES", "TABLE_A", "TABLE_B", "add_args", "load_data",
-           "load_single_bases", "run", "settings_for", "with_singles", "write_plots",
+           "load_single_bases", "model_file", "run", "settings_for", "with_singles", "write_plots",
            "write_tables"]
 
 
@@ -111,7 +111,9 @@ SCRIPT = experiment.REPO_ROOT / "experiments" / "p1_fusion.py"
 
 def add_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """P1's flags (common ones included) on ``parser``."""
-    experiment.add_common_args(parser, out="fusion")
+    # The committed tables hold 3 repeats (REPEATS=3): a run with fewer resumes them
+    # and rewrites the same tables, so --repeats does not move a run to scratch.
+    experiment.add_common_args(parser, out="fusion", committed_may_vary=("repeats",))
     parser.add_argument("--configs", default=None,
                         help="comma-separated subset, e.g. 'xception,xception+densenet121' "
                              "(default: the paper's 11)")
@@ -141,14 +143,27 @@ def with_singles(configs) -> list[str]:
     return singles + [c for c in names if len(fusion_models.parse_config(c)) > 1]
 
 
-def load_single_bases(model, parts, models_dir: Path) -> None:
+def model_file(models_dir: Path, config: str, repeat: int = 0) -> Path:
+    """Where a configuration's exported model lives: ``<config>.keras`` for repeat 0
+    (the file users load), ``<config>-r<repeat>.keras`` for the others, so that a fusion
+    of repeat r sits on the single models of the same repeat (a paired comparison)."""
+    return models_dir / (f"{config}.keras" if repeat == 0 else f"{config}-r{repeat}.keras")
+
+
+def load_single_bases(model, parts, models_dir: Path, repeat: int = 0) -> None:
     """Copy each part's backbone weights from its trained single model into ``model``.
+
+    Args:
+        model: the fusion model.
+        parts: its backbone names.
+        models_dir: the exported models.
+        repeat: which repeat's single models to take (the fusion's own).
 
     Raises:
         ModelError: a part's single model is missing or has no such backbone.
     """
     for part in parts:
-        path = models_dir / f"{part}.keras"
+        path = model_file(models_dir, part, repeat)
         if not path.is_file():
             raise ModelError(f"the fusion's {part} base comes from the trained single "
                              f"model, which is missing: run --configs {part} first", path=path)
@@ -240,7 +255,7 @@ def run(args) -> Path:
         model = registry.build_model("fusion", backbones=config, input_shape=(size, size, 3),
                                      weights=weights, freeze=args.freeze or on_singles)
         if on_singles:
-            load_single_bases(model, parts, out / "models")
+            load_single_bases(model, parts, out / "models", repeat)
         training.compile_model(model, "adam", settings.learning_rate)
         max_epochs = (args.head_epochs or settings.head_epochs) if on_singles else epochs
         fit = training.fit(model, train_ds, val_ds, epochs=max_epochs,
@@ -266,7 +281,7 @@ def run(args) -> Path:
             results.write_table(out / "scores" / f"{config}-r{repeat}-{name}.csv", [
                 {"crop_path": r["crop_path"], "label": int(l), "score": float(s)}
                 for r, l, s in zip(rows, labels, scores)])
-        export.export_model(model, str(out / "models" / f"{config}.keras"),
+        export.export_model(model, str(model_file(out / "models", config, repeat)),
                             experiment="p1_fusion", config=config, scale=scale.name,
                             image_size=size, threshold=0.5, trained_on=str(root))
         return row
