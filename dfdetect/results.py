@@ -205,3 +205,99 @@ def run_metrics(history: Mapping[str, Sequence[float]]) -> dict:
         i = int(np.nanargmin(values) if mode == "min" else np.nanargmax(values))
         best[column], epoch[LR_COLUMNS[column]] = float(values[i]), i + 1
     return {**best, **epoch}
+
+
+def paired_comparison(a: Mapping, b: Mapping) -> dict:
+    """Two configurations' values of one metric, paired by run (same repeat or fold).
+
+    Args:
+        a: ``{pairing key (a repeat, a (repeat, fold)): value}`` of configuration a.
+        b: the same for configuration b; only keys both have are compared.
+
+    Returns:
+        ``a mean``, ``a sd``, ``b mean``, ``b sd`` (over the paired runs; sd with
+        ddof 1, 0 for one run), ``difference`` (mean of a - b), ``won`` / ``lost``
+        (runs where a is above / below b), ``pairs``, and ``paired t p`` (two-sided
+        paired t-test; NaN with fewer than 2 pairs or no spread in the differences).
+    """
+    from scipy import stats
+
+    keys = [k for k in a if k in b and np.isfinite(to_float(a[k])) and np.isfinite(to_float(b[k]))]
+    x = np.array([to_float(a[k]) for k in keys])
+    y = np.array([to_float(b[k]) for k in keys])
+    diff = x - y
+    p = float("nan")
+    if len(keys) >= 2 and np.std(diff) > 0:
+        p = float(stats.ttest_rel(x, y).pvalue)
+
+    def sd(v):
+        return float(v.std(ddof=1)) if v.size > 1 else 0.0 if v.size else float("nan")
+
+    return {"a mean": float(x.mean()) if x.size else float("nan"), "a sd": sd(x),
+            "b mean": float(y.mean()) if y.size else float("nan"), "b sd": sd(y),
+            "difference": float(diff.mean()) if diff.size else float("nan"),
+            "won": int(np.sum(diff > 0)), "lost": int(np.sum(diff < 0)), "pairs": len(keys),
+            "paired t p": p}
+
+
+#: Columns that name a test item in a saved scores file, in order of preference.
+ITEM_COLUMNS = ("crop_path", "video_id", "path")
+
+
+def compare_runs(rows: Sequence[Mapping], pairs: Sequence[tuple[str, str, str]], metric: str,
+                 splits: Sequence[str] = ("test", "cross"), scores_dir: Path | None = None,
+                 n_boot: int = 2000) -> list[dict]:
+    """Paired comparisons of configurations over a runs table, one row per pair and split.
+
+    Each row: the :func:`paired_comparison` of ``<split> <metric>`` over the repeats both
+    configurations finished (training noise), and, when ``scores_dir`` holds
+    ``<config>-r<repeat>-<split>.csv`` (``label``, ``score`` and an item column) for
+    every such repeat of both, a paired bootstrap over the test items
+    (:func:`dfdetect.evaluation.paired_auc_bootstrap`: test-set noise; AUC metrics only).
+
+    Args:
+        rows: the runs table (``config``, ``repeat``, ``status``, metric columns).
+        pairs: ``(a, b, why)`` per comparison.
+        metric: the metric's column name without the split prefix (e.g. ``ROC AUC``).
+        splits: the splits to compare on (skipped where a side has no value).
+        scores_dir: the per-item scores folder, or None for the repeat test only.
+        n_boot: bootstrap resamples.
+    """
+    from dfdetect import evaluation
+
+    ok = [r for r in rows if r.get("status") == "ok"]
+    table = []
+    for a, b, why in pairs:
+        for split in splits:
+            column = f"{split} {metric}"
+            values = {c: {int(r["repeat"]): r.get(column) for r in ok if r["config"] == c
+                          and np.isfinite(to_float(r.get(column)))} for c in (a, b)}
+            stats = paired_comparison(values[a], values[b])
+            if not stats["pairs"]:
+                continue
+            p = float("nan")
+            if scores_dir is not None and "AUC" in metric:
+                repeats = sorted(k for k in values[a] if k in values[b])
+                items = [_item_scores(Path(scores_dir), c, split, repeats) for c in (a, b)]
+                if all(i is not None for i in items) and items[0][0] == items[1][0]:
+                    _, p = evaluation.paired_auc_bootstrap(items[0][1], items[0][2],
+                                                           items[1][2], n_boot=n_boot)
+            table.append({"a": a, "b": b, "comparison": why, "split": split, "metric": metric,
+                          **stats, "bootstrap p (test items)": p})
+    return table
+
+
+def _item_scores(scores_dir: Path, config: str, split: str, repeats: Sequence[int]):
+    """(item ids, labels, scores of shape (repeats, items)) from the saved scores files,
+    or None when one is missing or the repeats scored different items."""
+    tables = [read_table(scores_dir / f"{config}-r{r}-{split}.csv") for r in repeats]
+    if not tables or not all(tables):
+        return None
+    key = next((c for c in ITEM_COLUMNS if c in tables[0][0]), None)
+    if key is None:
+        return None
+    ids = [str(x[key]) for x in tables[0]]
+    if any([str(x[key]) for x in t] != ids for t in tables[1:]):
+        return None
+    return ids, [int(to_float(x["label"])) for x in tables[0]], \
+        np.array([[to_float(x["score"]) for x in t] for t in tables])

@@ -56,3 +56,29 @@ def test_frame_and_video_metrics_prefix():
                                            [0.9, 0.4, 0.1, 0.6])
     assert m["Acc"] == pytest.approx(0.5)
     assert m["video_Acc"] == pytest.approx(1.0)
+
+
+def test_paired_auc_bootstrap_difference_and_p():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 100)
+    good = y + rng.normal(0, 0.5, 200)
+    bad = y + rng.normal(0, 3.0, 200)
+    diff, p = evaluation.paired_auc_bootstrap(y, good, bad, n_boot=500)
+    assert diff == pytest.approx(roc_auc_score(y, good) - roc_auc_score(y, bad))
+    assert p < 0.01
+    # The same model against itself: no difference, p at its maximum.
+    assert evaluation.paired_auc_bootstrap(y, good, good, n_boot=200) == (0.0, 1.0)
+    # Repeats: the difference is between the means of the repeats' AUCs.
+    two = np.stack([good, bad])
+    diff, _ = evaluation.paired_auc_bootstrap(y, two, bad, n_boot=100)
+    assert diff == pytest.approx((roc_auc_score(y, good) + roc_auc_score(y, bad)) / 2
+                                 - roc_auc_score(y, bad))
+
+
+def test_paired_auc_bootstrap_one_class_and_mismatch():
+    diff, p = evaluation.paired_auc_bootstrap([1, 1, 1], [0.1, 0.5, 0.9], [0.2, 0.3, 0.4])
+    assert np.isnan(p)
+    with pytest.raises(ValueError, match="labels for 3"):
+        evaluation.paired_auc_bootstrap([0, 1, 1], [0.1, 0.5], [0.2, 0.3, 0.4])

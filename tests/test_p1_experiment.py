@@ -68,13 +68,32 @@ def test_p1_smoke_fusion_freezes_the_trained_single_bases(tmp_path, smoke_image_
     out = tmp_path / "fusion"
     argv = ["--scale", "smoke", "--data", str(smoke_image_store), "--configs",
             "meso4+mesoinception4", "--out", str(out), "--quiet"]
-    assert p1_fusion.main(argv) == 0
+    assert p1_fusion.main(argv + ["--repeats", "2"]) == 0
     rows = results.read_table(out / "runs.csv")
-    assert [r["config"] for r in rows] == ["meso4", "mesoinception4", "meso4+mesoinception4"]
-    assert [r["bases"] for r in rows] == ["from scratch"] * 2 + ["frozen single models"]
+    assert [(r["config"], int(r["repeat"])) for r in rows] == [
+        (c, r) for c in ("meso4", "mesoinception4", "meso4+mesoinception4") for r in (0, 1)]
+    assert [r["bases"] for r in rows] == ["from scratch"] * 4 + ["frozen single models"] * 2
     fused, _ = load_exported(out / "models" / "meso4+mesoinception4.keras")
     head = sum(int(np.prod(w.shape)) for w in fused.trainable_weights)
-    assert int(rows[2]["Trainable parameters"]) == head
+    assert int(rows[4]["Trainable parameters"]) == head
+    # Repeat 1's fusion sits on repeat 1's single models (a paired comparison), which
+    # differ from repeat 0's (another seed).
+    fused_r1, _ = load_exported(out / "models" / "meso4+mesoinception4-r1.keras")
+    single_r1, _ = load_exported(fusion.model_file(out / "models", "meso4", 1))
+    np.testing.assert_array_equal(single_r1.get_layer("meso4_features").get_weights()[0],
+                                  fused_r1.get_layer("meso4_features").get_weights()[0])
+    assert not np.array_equal(single_r1.get_layer("meso4_features").get_weights()[0],
+                              fused.get_layer("meso4_features").get_weights()[0])
+    # Tables: mean and sd over the 2 repeats; the comparison README draws, paired.
+    table = results.read_table(out / "table_3_1.csv")
+    assert [int(r["repeats"]) for r in table] == [2, 2, 2]
+    aucs = [float(r["test ROC AUC"]) for r in rows[:2]]
+    assert abs(float(table[0]["ROC AUC sd"]) - np.std(aucs, ddof=1)) < 1e-5
+    comparisons = results.read_table(out / "comparisons.csv")
+    assert {(r["a"], r["split"]) for r in comparisons} == {("meso4+mesoinception4", "test"),
+                                                          ("meso4+mesoinception4", "cross")}
+    assert all(int(r["pairs"]) == 2 for r in comparisons)
+    assert 0 < float(comparisons[0]["bootstrap p (test items)"]) <= 1
     from dfdetect.models.fusion import fused_feature_dim
     width = fused_feature_dim("meso4+mesoinception4", (64, 64, 3))
     assert width == 2 * 2 * 16 * 2  # each Meso flattens 2x2x16 at 64 px
@@ -84,10 +103,22 @@ def test_p1_smoke_fusion_freezes_the_trained_single_bases(tmp_path, smoke_image_
         for a, b in zip(single.get_layer(f"{part}_features").get_weights(),
                         fused.get_layer(f"{part}_features").get_weights()):
             np.testing.assert_array_equal(a, b)
-    table = results.read_table(out / "table_3_1.csv")
     assert table[2]["bases"] == "frozen single models"
     # Other settings do not resume these rows: they are set aside and the grid restarts.
     assert p1_fusion.main(argv[:-1] + ["--bases", "scratch", "--configs", "meso4",
                                        "--quiet"]) == 0
     assert [r["bases"] for r in results.read_table(out / "runs.csv")] == ["from scratch"]
     assert len(list((out / "previous").glob("*/runs.csv"))) == 1
+
+
+def test_comparison_pairs_take_each_fusions_best_part():
+    rows = [{"config": c, "repeat": 0, "status": "ok", "test ROC AUC": auc}
+            for c, auc in (("xception", 0.9), ("meso4", 0.8), ("densenet121", 0.95),
+                           ("meso4+xception", 0.91), ("xception+densenet121", 0.5))]
+    configs = [r["config"] for r in rows]
+    assert fusion.comparison_pairs(rows, configs) == [
+        ("xception", "meso4", "the paper's single-model ranking"),
+        ("meso4+xception", "xception", "fusion vs its best part"),
+        ("xception+densenet121", "densenet121", "fusion vs its best part")]
+    assert fusion.model_file(Path("m"), "meso4") == Path("m/meso4.keras")
+    assert fusion.model_file(Path("m"), "meso4", 2) == Path("m/meso4-r2.keras")

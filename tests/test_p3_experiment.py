@@ -134,6 +134,13 @@ def test_p3_smoke_end_to_end_with_schedule_gradcam_export_and_resume(tmp_path, s
     header = list(table[0])
     assert header[:6] == ["model", "AUC", "Accuracy", "Precision", "Recall", "F1"]
     assert float(table[1]["paper AUC"]) == 0.989 and float(table[0]["paper AUC"]) == 0.676
+    assert {"AUC sd", "Accuracy sd", "repeats"} <= set(header)
+    # The paper's model against the one baseline that ran (one repeat: no t-test yet).
+    comparisons = results.read_table(out / "comparisons.csv")
+    assert [(r["a"], r["b"], r["split"]) for r in comparisons][0] == (
+        "convlstm_cbam", "xception", "test")
+    assert float(comparisons[0]["difference"]) == pytest.approx(
+        float(table[1]["AUC"]) - float(table[0]["AUC"]), abs=1e-5)
     manifest = store.read_manifest(smoke_video_store)
     test_clips = pipeline.group_clips([r for r in manifest if r["split"] == "test"])
     for row in table:
@@ -184,3 +191,14 @@ def test_unknown_model_is_a_clean_error(tmp_path, smoke_video_store, capsys):
             "--out", str(tmp_path), "--quiet"]
     assert p3_convlstm_cbam.main(argv) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_comparisons_put_the_papers_model_against_each_baseline():
+    from dfdetect.papers import convlstm_cbam
+
+    configs = ["xception", *convlstm_cbam.MODELS]
+    pairs = convlstm_cbam.comparison_pairs(configs)
+    assert [(a, b) for a, b, _ in pairs] == [("convlstm_cbam", "xception"),
+                                            ("convlstm_cbam", "xception_lstm"),
+                                            ("convlstm_cbam", "xception_convlstm")]
+    assert convlstm_cbam.comparison_pairs(["xception", "xception_lstm"]) == []

@@ -50,3 +50,41 @@ def test_atomic_write_has_ordinary_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "x.csv").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_paired_comparison_hand_computed():
+    # Differences 0.1, 0.2, 0.3: mean 0.2, sd 0.1, t = 0.2 / (0.1 / sqrt 3) = 3.464 with
+    # 2 degrees of freedom -> two-sided p = 0.0742.
+    a = {0: 0.9, 1: 0.8, 2: 0.7, 3: 0.5}
+    b = {0: 0.8, 1: 0.6, 2: 0.4}
+    c = results.paired_comparison(a, b)
+    assert c["pairs"] == 3 and c["won"] == 3 and c["lost"] == 0
+    assert c["difference"] == pytest.approx(0.2)
+    assert c["a mean"] == pytest.approx(0.8) and c["a sd"] == pytest.approx(0.1)
+    assert c["paired t p"] == pytest.approx(0.0742, abs=2e-4)
+    one = results.paired_comparison({0: 0.9}, {0: 0.8})
+    assert one["pairs"] == 1 and math.isnan(one["paired t p"]) and one["a sd"] == 0.0
+
+
+def test_compare_runs_pairs_repeats_and_bootstraps_saved_scores(tmp_path):
+    labels = [0, 0, 0, 1, 1, 1]
+    scores = {"good": [0.1, 0.2, 0.3, 0.7, 0.8, 0.9], "poor": [0.5, 0.9, 0.2, 0.6, 0.1, 0.4]}
+    rows = []
+    for config, auc in (("good", (1.0, 0.98)), ("poor", (0.55, 0.5))):
+        for repeat in (0, 1):
+            rows.append({"config": config, "repeat": repeat, "status": "ok",
+                         "test ROC AUC": auc[repeat]})
+            results.write_table(tmp_path / f"{config}-r{repeat}-test.csv", [
+                {"video_id": f"v{i}", "label": l, "score": s}
+                for i, (l, s) in enumerate(zip(labels, scores[config]))])
+    rows.append({"config": "poor", "repeat": 2, "status": "failed"})
+    out = results.compare_runs(rows, [("good", "poor", "why")], "ROC AUC",
+                               scores_dir=tmp_path, n_boot=200)
+    assert len(out) == 1  # no cross split in these rows
+    row = out[0]
+    assert (row["a"], row["b"], row["split"], row["pairs"]) == ("good", "poor", "test", 2)
+    assert row["difference"] == pytest.approx(0.465)
+    assert 0 < row["bootstrap p (test items)"] <= 1
+    # Without the scores files only the repeat test is made.
+    bare = results.compare_runs(rows, [("good", "poor", "why")], "ROC AUC", scores_dir=None)
+    assert math.isnan(bare[0]["bootstrap p (test items)"])

@@ -35,7 +35,8 @@ backbones = experiment.lazy_import("dfdetect.models.backbones")
 
 __all__ = ["ConvLstmCbamSettings", "COLUMNS", "COUNTS", "FINER_CAM_LAYER", "MASS_ALPHA",
            "MIN_CAM_SIDE", "MIN_MASS_PAIRS", "MODELS", "PAPER", "PAPER_COLUMNS", "Runner",
-           "SCHEDULES", "SCRIPT", "SETTINGS", "WARMUP_CONFIG", "add_args", "clip_labels",
+           "PROPOSED", "SCHEDULES", "SCRIPT", "SD_METRICS", "SETTINGS", "WARMUP_CONFIG",
+           "comparison_pairs", "add_args", "clip_labels",
            "clip_masks", "explain", "first_frames", "frame_model", "gradcam_layer",
            "load_data", "load_mask", "paired_p_value", "run", "settings_for",
            "subsample_reals", "twin_mass_pairs", "write_plots", "write_schedule",
@@ -88,6 +89,10 @@ def settings_for(scale_name: str) -> ConvLstmCbamSettings:
 #: The video models in the paper's table order; ``xception`` is the warm-up frame model.
 MODELS = ("xception_lstm", "xception_convlstm", "convlstm_cbam")
 WARMUP_CONFIG = "xception"
+#: The paper's model, compared with each baseline in ``comparisons.csv``.
+PROPOSED = "convlstm_cbam"
+#: Metrics whose spread over repeats the tables show beside the mean (``<metric> sd``).
+SD_METRICS = ("AUC", "Accuracy")
 #: Table columns -> keys of evaluation.binary_metrics (fake = positive class).
 COLUMNS = {"AUC": "ROC AUC", "Accuracy": "Acc", "Precision": "Prec(1)", "Recall": "Rec(1)",
            "F1": "F1(1)", "EER": "EER", "AP": "AP"}
@@ -542,8 +547,15 @@ def _model_rows(rows, configs) -> list[dict]:
                            "reason": m["reason"] or "not run"})
             continue
         merged.append({"model": m["config"], **{c: m[f"{c}_mean"] for c in sorted(m["metrics"])},
+                       **{f"{c} sd": m[f"{c}_std"] for c in sorted(m["metrics"])},
                        "repeats": m["runs"]})
     return merged
+
+
+def comparison_pairs(configs) -> list[tuple[str, str, str]]:
+    """(a, b, why) for README's comparisons: the paper's model against each baseline."""
+    return [(PROPOSED, b, "the paper's model vs a baseline")
+            for b in configs if b != PROPOSED] if PROPOSED in configs else []
 
 
 def twin_mass_pairs(out: Path, model: str) -> list[tuple[float, float]]:
@@ -596,12 +608,19 @@ def write_tables(out: Path, rows, configs) -> None:
             if m.get("status") == "failed":
                 row["status"] = f"failed: {m.get('reason')}"
             table.append(row)
-        columns = ["model", *COLUMNS, *COUNTS, *extra]
+        for m, row in zip(merged, table):
+            row.update({f"{c} sd": m.get(f"{split} {c} sd") for c in SD_METRICS})
+        columns = ["model", *COLUMNS, *COUNTS, *[f"{c} sd" for c in SD_METRICS], *extra]
         if split == "test":
             columns += [f"paper {c}" for c in PAPER_COLUMNS]
         if any("status" in r for r in table):
             columns.append("status")
         results.write_table(out / name, table, columns)
+
+    comparisons = results.compare_runs(rows, comparison_pairs(configs), "AUC",
+                                       scores_dir=out / "scores")
+    if comparisons:
+        results.write_table(out / "comparisons.csv", comparisons)
 
     mass = []
     for m in merged:

@@ -347,8 +347,6 @@ def summary_rows(table, features_tag, models, kinds) -> list[dict]:
 
 def compare_stacking(table, features_tag, members) -> tuple[list[dict], str]:
     """Stacking vs its best member (by mean AUC) on the same (repeat, fold) pairs."""
-    from scipy import stats
-
     stack = fold_values(table, features_tag, "stacking")
     means = {}
     for m in members:
@@ -359,31 +357,26 @@ def compare_stacking(table, features_tag, members) -> tuple[list[dict], str]:
         return [], "stacking or its members did not run"
     best = max(means, key=lambda m: (np.nan_to_num(means[m], nan=-1), -members.index(m)))
     base = fold_values(table, features_tag, best)
-    keys = sorted(set(stack) & set(base))
     rows, verdict = [], ""
     for metric in METRICS:
-        a = np.array([stack[k][metric] for k in keys])
-        b = np.array([base[k][metric] for k in keys])
-        diff = a - b
-        p = float("nan")
-        if len(keys) >= 2 and np.nanstd(diff) > 0:
-            p = float(stats.ttest_rel(a, b, nan_policy="omit").pvalue)
-        delta = float(np.nanmean(diff))
+        c = results.paired_comparison({k: v[metric] for k, v in stack.items()},
+                                      {k: v[metric] for k, v in base.items()})
+        p, delta = c["paired t p"], c["difference"]
         if np.isfinite(p) and p < 0.05:
             text = "stacking better" if delta > 0 else "stacking worse"
         elif delta == 0:
             text = "tie"
         else:
             text = "no significant difference"
-        rows.append({"metric": metric, "stacking_mean": float(np.nanmean(a)),
-                     "best_member": best, "best_member_mean": float(np.nanmean(b)),
-                     "difference": delta, "folds_won": int(np.sum(diff > 0)),
-                     "folds_lost": int(np.sum(diff < 0)), "folds": len(keys),
+        rows.append({"metric": metric, "stacking_mean": c["a mean"],
+                     "best_member": best, "best_member_mean": c["b mean"],
+                     "difference": delta, "folds_won": c["won"],
+                     "folds_lost": c["lost"], "folds": c["pairs"],
                      "paired_t_p": p, "verdict": text})
         if metric == "AUC":
             helps = "yes" if text == "stacking better" else "no"
-            verdict = (f"helps: {helps} ({text} on AUC: {np.nanmean(a):.4f} vs {best} "
-                       f"{np.nanmean(b):.4f}, won {int(np.sum(diff > 0))}/{len(keys)} folds, "
+            verdict = (f"helps: {helps} ({text} on AUC: {c['a mean']:.4f} vs {best} "
+                       f"{c['b mean']:.4f}, won {c['won']}/{c['pairs']} folds, "
                        f"paired t p={p:.3g})")
     return rows, verdict
 

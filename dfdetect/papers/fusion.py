@@ -30,7 +30,7 @@ store = experiment.lazy_import("dfdetect.data.store")
 
 __all__ = ["BASES", "EXTRA", "FusionSettings", "HOLDOUT_METHOD", "PAPER_ACC_AUC", "SCRIPT",
            "SETTINGS", "TABLES", "TABLE_A", "TABLE_B", "add_args", "load_data",
-           "load_single_bases", "model_file", "run", "settings_for", "with_singles", "write_plots",
+           "comparison_pairs", "compare_configs", "load_single_bases", "model_file", "run", "settings_for", "with_singles", "write_plots",
            "write_tables"]
 
 
@@ -94,6 +94,11 @@ PAPER_ACC_AUC = {
 TABLE_A = ("Acc", "Prec(0)", "Prec(1)", "Rec(0)", "Rec(1)", "ROC AUC")
 TABLE_B = ("F1(0)", "F1(1)", "Macro Prec", "Macro Rec", "Macro F1")
 EXTRA = ("EER", "AP")
+#: Metrics whose spread over repeats each table shows beside the mean (``<metric> sd``).
+SD_METRICS = ("Acc", "ROC AUC", "Macro F1")
+#: The comparisons README draws, on ROC AUC: each fusion against its best part (by mean
+#: test AUC), and the paper's ranking of Xception above Meso-4.
+COMPARISON_METRIC = "ROC AUC"
 TABLES = {
     "table_3_1.csv": ("test", TABLE_A),
     "table_3_2.csv": ("test", TABLE_B),
@@ -307,7 +312,8 @@ def _model_rows(rows, configs):
                            "reason": m["reason"] or "not run"})
             continue
         merged.append({"model": m["config"], "bases": m["first"].get("bases", ""),
-                       **{c: m[f"{c}_mean"] for c in columns}, "repeats": m["runs"]})
+                       **{c: m[f"{c}_mean"] for c in columns},
+                       **{f"{c} sd": m[f"{c}_std"] for c in columns}, "repeats": m["runs"]})
     return merged
 
 
@@ -315,15 +321,48 @@ def write_tables(out: Path, rows, configs) -> None:
     """The paper's Tables 3.1-3.4 from the runs table."""
     merged = _model_rows(rows, configs)
     for name, (split, columns) in TABLES.items():
+        sds = [f"{c} sd" for c in SD_METRICS if c in columns]
         table_rows = [{"model": m["model"],
                        **{c: m.get(f"{split} {c}") for c in columns + EXTRA},
+                       **{f"{c} sd": m.get(f"{split} {c} sd") for c in SD_METRICS
+                          if c in columns},
+                       "repeats": m.get("repeats"),
                        "Parameters": m.get("Parameters"),
                        "Trainable parameters": m.get("Trainable parameters"),
                        "Training seconds": m.get("Training seconds"),
                        "bases": m.get("bases")} for m in merged]
         results.write_table(out / name, table_rows,
-                            ["model", *columns, *EXTRA, "Parameters", "Trainable parameters",
-                             "Training seconds", "bases"])
+                            ["model", *columns, *EXTRA, *sds, "repeats", "Parameters",
+                             "Trainable parameters", "Training seconds", "bases"])
+    comparisons = compare_configs(out, rows, configs)
+    if comparisons:
+        results.write_table(out / "comparisons.csv", comparisons)
+
+
+def comparison_pairs(rows, configs) -> list[tuple[str, str, str]]:
+    """(a, b, why) for each comparison README draws: every fusion against its best part
+    (the part with the highest mean test AUC), and Xception against Meso-4 (the paper
+    ranks Xception well above; here they tie)."""
+    means = {m["model"]: m.get(f"test {COMPARISON_METRIC}") for m in _model_rows(rows, configs)
+             if m.get("status") != "failed"}
+    pairs = []
+    if "xception" in means and "meso4" in means:
+        pairs.append(("xception", "meso4", "the paper's single-model ranking"))
+    for config in configs:
+        parts = fusion_models.parse_config(config)
+        known = [p for p in parts if p in means]
+        if len(parts) < 2 or config not in means or not known:
+            continue
+        best = max(known, key=lambda p: (results.to_float(means[p]), -parts.index(p)))
+        pairs.append((config, best, "fusion vs its best part"))
+    return pairs
+
+
+def compare_configs(out: Path, rows, configs, n_boot: int = 2000) -> list[dict]:
+    """README's comparisons (:func:`comparison_pairs`) on ROC AUC, test and cross split:
+    :func:`results.compare_runs` over the repeats and the saved per-item scores."""
+    return results.compare_runs(rows, comparison_pairs(rows, configs), COMPARISON_METRIC,
+                                scores_dir=out / "scores", n_boot=n_boot)
 
 
 def write_plots(out: Path, rows, configs) -> None:
