@@ -8,9 +8,9 @@ so the figures can be redrawn without training anything::
     python -m dfdetect.figures results/p2 # one paper's
 
 The experiments call the same functions after writing their tables, so a new run
-draws the same figures. What the redraw cannot do: P4's Fig. 8 and Fig. 10 need the
-per-epoch logs (``runs/``, git-ignored) and P3's Grad-CAM grids need the trained models;
-those figures are drawn by their experiments only.
+draws the same figures (P4's Fig. 8 and Fig. 10 from the per-epoch ``curves.csv`` its
+runs commit). What the redraw cannot do: P3's Grad-CAM grids need the trained models;
+they are drawn by the experiment only.
 
 Conventions: loss and accuracy on separate axes; abbreviations spelled out in a caption;
 error bars (one standard deviation) clipped to the values a metric can take; the
@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 
 from dfdetect.io import read_table  # noqa: E402
 
-__all__ = ["p2_family", "p2_folder", "fusion_roc", "p3_roc", "p5_cv", "roc_styles",
+__all__ = ["p2_family", "p2_folder", "fusion_roc", "p3_roc", "p4_curves", "p5_cv", "roc_styles",
            "training_curves", "redraw", "main"]
 
 LN2 = math.log(2.0)
@@ -563,6 +563,35 @@ def training_curves(path: str | os.PathLike,
     return _save(fig, path)
 
 
+def p4_curves(folder: str | os.PathLike) -> list[str]:
+    """P4's Fig. 8 (``fig8_optimizers.png``: the optimizer study's runs) and Fig. 10
+    (``fig10_final.png``: the final model) of one PoI folder, from its ``curves.csv``
+    (``config``, ``label``, ``epoch`` and the four curves). Returns the paths written."""
+    folder = Path(folder)
+    rows = read_table(folder / "curves.csv")
+    runs: dict[str, dict] = {}
+    for row in rows:
+        run = runs.setdefault(row["config"], {"label": row.get("label") or row["config"],
+                                              **{k: [] for k in _CURVE_TITLES}})
+        for key in _CURVE_TITLES:
+            if row.get(key) not in (None, ""):
+                run[key].append(float(row[key]))
+    fig8 = {r["label"]: r for c, r in runs.items() if c.startswith("fig8-")}
+    final = {r["label"]: r for c, r in runs.items() if not c.startswith("fig8-")}
+    poi = folder.name
+    paths = []
+    if fig8:
+        paths.append(training_curves(
+            folder / "fig8_optimizers.png", fig8,
+            title=f"P4 Fig. 8, PoI {poi}: optimizers on the 1x128 start model "
+                  "(best val. accuracy epoch in fig8_optimizers.csv)"))
+    if final:
+        paths.append(training_curves(
+            folder / "fig10_final.png", final,
+            title=f"P4 Fig. 10, PoI {poi}: final model, learning-rate and weight decay"))
+    return [p for p in paths if p]
+
+
 # ----------------------------------------------------------------------------- redraw
 
 def redraw(root: str | os.PathLike = "results") -> list[str]:
@@ -581,6 +610,8 @@ def redraw(root: str | os.PathLike = "results") -> list[str]:
             paths.append(p3_roc(folder))
         elif (folder / "cv.csv").is_file() and (folder / "folds.csv").is_file():
             paths.append(p5_cv(folder))
+        elif (folder / "curves.csv").is_file():
+            paths += p4_curves(folder)
     return [p for p in paths if p]
 
 
@@ -588,7 +619,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m dfdetect.figures",
         description="Redraw the papers' figures from the committed tables (no training): "
-                    "P2 Figures 13-26, P1 roc.png, P3 roc.png, P5 cv.png.")
+                    "P2 Figures 13-26, P1 roc.png, P3 roc.png, P4 Fig. 8 and 10, "
+                    "P5 cv.png.")
     parser.add_argument("roots", nargs="*", default=["results"],
                         help="results folders to search (default: results)")
     args = parser.parse_args(argv)

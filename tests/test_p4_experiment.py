@@ -125,6 +125,20 @@ def test_smoke_run_writes_tables_curves_and_models(tmp_path, monkeypatch):
         assert (out / png).stat().st_size > 5000
     assert [r["optimizer"] for r in results.read_table(out / "fig8_optimizers.csv")] == [
         "sgd-1e-4"]
+    # The curves are committed beside the tables, so the figures redraw without runs/.
+    curves = results.read_table(out / "curves.csv")
+    assert {r["config"] for r in curves} == {"fig8-sgd-1e-4", "lstm-3x128"}
+    log = results.read_table(out / "runs" / "fig8-sgd-1e-4-r0" / "log.csv")
+    assert [float(r["loss"]) for r in curves if r["config"] == "fig8-sgd-1e-4"] == \
+        pytest.approx([float(r["loss"]) for r in log])
+    import shutil
+
+    from dfdetect import figures
+
+    shutil.rmtree(out / "runs")
+    (out / "fig8_optimizers.png").unlink()
+    assert sorted(Path(p).name for p in figures.redraw(out)) == [
+        "fig10_final.png", "fig8_optimizers.png"]
 
     from dfdetect.models.export import load_exported
 

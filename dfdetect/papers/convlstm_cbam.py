@@ -293,7 +293,7 @@ def explain(model, name: str, repeat: int, rows, root: Path, frames: int, size: 
             shown = pipeline.take_frames(groups[key], frames)
             score = float(np.asarray(model(clip, training=False)).reshape(-1)[-1])
             save_gradcam_grid(out / "gradcam" / f"{name}_{kind}_{key[1]}.png", clip[0], heats,
-                              title=f"{name}: {kind} test video {key[1]}\n"
+                              title=f"{name} (repeat {repeat}): {kind} test video {key[1]}\n"
                                     f"Grad-CAM of class fake at {layer}",
                               masks=mask, score=score,
                               frame_labels=[r.get("frame_index", i)

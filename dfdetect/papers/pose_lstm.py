@@ -22,7 +22,6 @@ from dfdetect.papers import lookup
 # Bound now, executed on first use: an experiment's --help must not wait for TensorFlow
 # (and this module must not import Keras).
 evaluation = experiment.lazy_import("dfdetect.evaluation")
-plots = experiment.lazy_import("dfdetect.plots")
 training = experiment.lazy_import("dfdetect.training")
 registry = experiment.lazy_import("dfdetect.models.registry")
 pose = experiment.lazy_import("dfdetect.data.pose")
@@ -502,35 +501,51 @@ def write_tables(out: Path, rows, configs) -> None:
         results.write_table(out / path, table)
 
 
+#: Per-epoch curves of the Fig. 8 and Fig. 10 runs, committed beside the tables so
+#: ``python -m dfdetect.figures`` can redraw both figures without the git-ignored logs.
+CURVES_FILE = "curves.csv"
+CURVE_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy")
+
+
 def _history(out: Path, config: str) -> dict:
+    """A run's per-epoch curves: its log in ``runs/`` (git-ignored, present after a
+    run), else the committed ``curves.csv`` rows of that configuration."""
     log = results.read_table(out / "runs" / f"{config}-r0" / "log.csv")
-    keys = ("loss", "val_loss", "accuracy", "val_accuracy")
-    return {k: [float(r[k]) for r in log if r.get(k) not in (None, "")] for k in keys}
+    if not log:
+        log = [r for r in results.read_table(out / CURVES_FILE) if r.get("config") == config]
+    return {k: [float(r[k]) for r in log if r.get(k) not in (None, "")] for k in CURVE_KEYS}
 
 
 def write_plots(out: Path, rows, configs) -> None:
-    """Fig. 8 (optimizer study) and Fig. 10 (the final model's curves)."""
+    """Fig. 8 (optimizer study) and Fig. 10 (the final model's curves), through
+    ``curves.csv`` (written here from the run logs) and
+    :func:`dfdetect.figures.p4_curves`."""
+    from dfdetect import figures
+
     merged = _config_rows(rows, configs)
     fig8 = {c: _history(out, c) for c in configs if c.startswith("fig8-")}
-    fig8 = {c[5:]: h for c, h in fig8.items() if h["loss"]}
+    fig8 = {c: h for c, h in fig8.items() if h["loss"]}
     if fig8:
-        plots.training_curves(out / "fig8_optimizers.png", fig8,
-                              title=f"P4 Fig. 8, PoI {out.name}: optimizers on the 1x128 "
-                                    "start model (best val. accuracy epoch in "
-                                    "fig8_optimizers.csv)")
         results.write_table(out / "fig8_optimizers.csv", [{
-            "optimizer": name, "best_epoch": merged[f"fig8-{name}"].get("best_epoch"),
-            "val Acc": merged[f"fig8-{name}"].get("val Acc"),
-            "test Acc": merged[f"fig8-{name}"].get("test Acc"),
+            "optimizer": c[5:], "best_epoch": merged[c].get("best_epoch"),
+            "val Acc": merged[c].get("val Acc"),
+            "test Acc": merged[c].get("test Acc"),
             "final train loss": h["loss"][-1], "final val loss": h["val_loss"][-1]
-            if h["val_loss"] else None} for name, h in fig8.items()])
+            if h["val_loss"] else None} for c, h in fig8.items()])
     # Fig. 10 shows the final model (2x512); with a subset of configs, the first Table 4
     # model that ran.
     main = next((c for c in table_4_configs() if c in configs and _history(out, c)["loss"]),
                 None)
+    curves = dict(fig8)
+    labels = {c: c[5:] for c in fig8}
     if main:
-        plots.training_curves(out / "fig10_final.png",
-                              {f"{main[5:]}, {merged[main].get('optimizer') or MAIN_OPTIMIZER}, "
-                               "decay": _history(out, main)},
-                              title=f"P4 Fig. 10, PoI {out.name}: final model, learning-rate "
-                                    "and weight decay")
+        curves[main] = _history(out, main)
+        labels[main] = f"{main[5:]}, {merged[main].get('optimizer') or MAIN_OPTIMIZER}, decay"
+    if not curves:
+        return
+    results.write_table(out / CURVES_FILE, [
+        {"config": c, "label": labels[c], "epoch": i + 1,
+         **{k: (h[k][i] if i < len(h[k]) else None) for k in CURVE_KEYS}}
+        for c, h in curves.items() for i in range(len(h["loss"]))],
+        ["config", "label", "epoch", *CURVE_KEYS])
+    figures.p4_curves(out)
