@@ -650,7 +650,7 @@ def json_report(summary: PredictSummary, model_path: str | None = None,
                 meta: dict | None = None) -> str:
     """The JSON text :func:`write_json` writes (also printed when it cannot be written)."""
     keep = ("experiment", "config", "scale", "kind", "head", "input_shape", "frames",
-            "image_size", "threshold", "value_range", "model_name")
+            "image_size", "threshold", "value_range", "model_name", "builder")
     doc = {"model": None if model_path is None else os.fspath(model_path),
            "model_metadata": {k: v for k, v in (meta or {}).items() if k in keep},
            "summary": summary.to_dict(),

@@ -33,7 +33,9 @@ def export_model(model: keras.Model, path: str | os.PathLike, **metadata) -> str
 
     Metadata always gets ``input_shape``, ``kind`` (``image`` for (H, W, C) inputs,
     ``video`` for (F, H, W, C), ``sequence`` otherwise), ``head`` (``sigmoid`` or
-    ``softmax``), ``value_range`` ``[0, 1]`` and ``format_version``; keyword arguments
+    ``softmax``), ``value_range`` ``[0, 1]``, ``format_version`` and, for a model made by
+    ``registry.build_model``, ``builder`` (its registered name and arguments, which
+    ``registry.rebuild`` builds again); keyword arguments
     (e.g. ``experiment``, ``config``, ``scale``, ``frames``) are added or override.
     ``precision`` says what the model trained in (``float32`` or ``mixed_bfloat16``);
     the archive itself is always saved in float32, so it runs at full speed on any CPU.
@@ -50,6 +52,10 @@ def export_model(model: keras.Model, path: str | os.PathLike, **metadata) -> str
             "precision": precision.model_precision(model)}
     if kind == "video":
         meta["frames"] = shape[0]
+    # Set by registry.build_model (the attribute's name lives there; not imported here so
+    # exporting does not load every builder module).
+    if getattr(model, "_dfdetect_builder", None):
+        meta["builder"] = model._dfdetect_builder
     meta.update(metadata)
     # Temp + rename (the temp removed on failure): a killed or failed export leaves the
     # previous model, never a half-written archive that a rerun would trust.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 from collections.abc import Callable
 
 import keras
@@ -85,6 +86,47 @@ def get_builder(name: str) -> Callable[..., keras.Model]:
     return functools.partial(fusion.build_fusion_model, config)
 
 
+#: The attribute :func:`build_model` leaves on a model and ``export_model`` writes into
+#: the file's metadata (``builder``): how to build the same architecture again.
+BUILDER_ATTR = "_dfdetect_builder"
+
+
+def _jsonable(value):
+    """``value`` as JSON can hold it (tuples -> lists); None when it cannot."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return None
+
+
 def build_model(name: str, **kwargs) -> keras.Model:
-    """``get_builder(name)(**kwargs)``."""
-    return get_builder(name)(**kwargs)
+    """``get_builder(name)(**kwargs)``, tagged with how it was built.
+
+    The model carries ``{"name": name, "kwargs": kwargs}`` (the arguments JSON can hold;
+    a weights path or an array is left out), which ``export_model`` saves as the
+    ``builder`` metadata, so :func:`rebuild` can build the same architecture from an
+    exported file's metadata alone.
+    """
+    model = get_builder(name)(**kwargs)
+    args = {k: v for k, v in ((k, _jsonable(v)) for k, v in kwargs.items()
+                              if k != "weights") if v is not None}
+    setattr(model, BUILDER_ATTR, {"name": str(name).strip().lower(), "kwargs": args})
+    return model
+
+
+def rebuild(meta: dict, **overrides) -> keras.Model:
+    """The architecture an exported model's metadata names (untrained weights).
+
+    Args:
+        meta: the metadata of an exported file (``export.read_metadata``).
+        **overrides: builder arguments to change (e.g. ``weights="imagenet"``).
+
+    Raises:
+        ModelError: the metadata names no builder (a file exported before builders were
+            recorded, or a model not built through the registry).
+    """
+    builder = meta.get("builder") or {}
+    if not builder.get("name"):
+        raise ModelError("this model's metadata names no registered builder (exported "
+                         "before builders were recorded, or built outside the registry)")
+    return build_model(builder["name"], **{**builder.get("kwargs", {}), **overrides})

@@ -64,3 +64,23 @@ def test_unknown_custom_layer_is_one_line(tmp_path):
         export.load_exported(path)
     assert "\n" not in str(info.value) and "m.keras" in str(info.value)
     assert "'Mystery'" in str(info.value)
+
+
+def test_registry_built_model_records_its_builder_and_rebuilds(tmp_path):
+    from dfdetect.models import registry
+
+    model = registry.build_model("custom_cnn", widths=(8, 16), input_shape=(32, 32, 3))
+    path = export.export_model(model, tmp_path / "m.keras", experiment="test")
+    meta = export.read_metadata(path)
+    assert meta["builder"] == {"name": "custom_cnn",
+                               "kwargs": {"widths": [8, 16], "input_shape": [32, 32, 3]}}
+    again = registry.rebuild(meta)
+    assert again.count_params() == model.count_params()
+    assert [type(l).__name__ for l in again.layers] == [type(l).__name__ for l in model.layers]
+    # A model built by hand names no builder: rebuilding it is a clear error.
+    inp = keras.Input((4,))
+    plain = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid")(inp))
+    meta = export.read_metadata(export.export_model(plain, tmp_path / "p.keras"))
+    assert "builder" not in meta
+    with pytest.raises(ModelError, match="names no registered builder"):
+        registry.rebuild(meta)
