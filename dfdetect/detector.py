@@ -495,7 +495,8 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
         The state dict (epochs done, best epoch and its validation AUCs).
     """
     import keras
-    from dfdetect.models.detector import build_default_detector, detector_for_export
+    from dfdetect.models import registry
+    from dfdetect.models.detector import detector_for_export
     from dfdetect.models.export import export_model
     from dfdetect.results import atomic_write_text, write_table
 
@@ -521,7 +522,7 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
         from dfdetect import precision
 
         precision.configure(precision_choice, cache_dir=out, log=say)
-        model = build_default_detector((sc.size, sc.size, 3))
+        model = registry.build_model("default_detector", input_shape=(sc.size, sc.size, 3))
         precision.prepare_model(model)  # sigmoid outputs stay float32 under bf16
         model.compile(optimizer=keras.optimizers.AdamW(lr, weight_decay=1e-4, clipnorm=5.0),
                       loss={"p_fake": "binary_crossentropy", "boundary": "binary_crossentropy"},
