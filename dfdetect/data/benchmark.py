@@ -66,12 +66,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dfdetect.data import forge
+from dfdetect.data import faces, forge, pose_benchmark, procedural, video
+from dfdetect.data.procedural import _TEMPLATE
 from dfdetect.data.sample import Sample
+from dfdetect.data.sources import is_image, is_video
 # Splits are decided in one module; the benchmark keeps its old name for the function.
 from dfdetect.data.splits import CROSS_SPLIT, SPLIT_FRACTIONS, SPLIT_FRACTIONS_HOLDOUT
 from dfdetect.data.splits import assign_identities as assign_splits
+from dfdetect.data.store import StoreWriter
+from dfdetect.data.video import sample_indices
 from dfdetect.errors import DataError
+from dfdetect.io import atomic_write_bytes, atomic_write_text
+from dfdetect.progress import progress as tqdm  # a line every 30 s off a terminal
 
 __all__ = ["COMPLETE_MARKER", "CROSS_SPLIT", "KINDS", "METHOD_ALIASES", "BenchmarkSummary", "build_benchmark", "assign_splits",
            "crop_affine", "landmark_problem"]
@@ -216,7 +222,6 @@ def _write_png(path: Path, array: np.ndarray) -> None:
     ok, data = cv2.imencode(".png", array, _PNG)
     if not ok:
         raise DataError("PNG encoding failed", path)
-    from dfdetect.io import atomic_write_bytes
 
     atomic_write_bytes(path, data.tobytes(), fsync=False)  # no temp left behind on a full disk
 
@@ -230,8 +235,6 @@ def landmark_problem(landmarks: np.ndarray | None, image_shape) -> str | None:
     after a similarity alignment (a garbage fit is far from it), and that the face lies
     inside the image (a chin below the crop gives a squashed fit).
     """
-    from dfdetect.data.procedural import _TEMPLATE
-
     if landmarks is None:
         return "no face found"
     lm = np.asarray(landmarks, np.float64)
@@ -256,8 +259,6 @@ def landmark_problem(landmarks: np.ndarray | None, image_shape) -> str | None:
 
 
 def _find_landmarks(rgb: np.ndarray) -> tuple[np.ndarray | None, str | None]:
-    from dfdetect.data import faces
-
     h, w = rgb.shape[:2]
     if max(h, w) <= TIGHT_CROP_MAX_SIDE:
         # A tight crop: HOG rarely fires when the face fills the frame, so it looks at a
@@ -282,8 +283,6 @@ def face_colour(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
 
 def _probe_image(path: str) -> tuple[str, np.ndarray | None, str | None, np.ndarray | None]:
     """Worker: an image file -> (path, landmarks or None, reason, face colour)."""
-    from dfdetect.data import faces
-
     try:
         rgb = faces.load_image(path)
         lm, problem = _find_landmarks(rgb)
@@ -310,8 +309,6 @@ class _Ident:
 
 
 def _list_folder(folder: str) -> list[_Ident]:
-    from dfdetect.data.sources import is_image, is_video
-
     root = Path(folder)
     if not root.exists():
         raise DataError("no such face folder", folder)
@@ -353,8 +350,6 @@ def _worker_init() -> None:
 
 
 def _procedural_face(seed: int, ident_idx: int, view_idx: int, size: int, view=None):
-    from dfdetect.data import procedural
-
     ident = procedural.random_identity(_rng(seed, _TAG["identity"], ident_idx))
     if view is None:
         view = procedural.random_view(_rng(seed, _TAG["view"], ident_idx, view_idx))
@@ -362,8 +357,6 @@ def _procedural_face(seed: int, ident_idx: int, view_idx: int, size: int, view=N
 
 
 def _procedural_skin(seed: int, ident_idx: int) -> np.ndarray:
-    from dfdetect.data import procedural
-
     return np.array(procedural.random_identity(_rng(seed, _TAG["identity"], ident_idx)).skin)
 
 
@@ -374,13 +367,9 @@ def _render_size(work: int) -> int:
 
 def _load_face(ref: dict, seed: int, work: int):
     """A face image and its landmarks from a task reference."""
-    from dfdetect.data import faces
-
     if ref["kind"] == "procedural":
         return _procedural_face(seed, ref["index"], 0, _render_size(work), ref.get("view_obj"))
     if ref["kind"] == "frame":
-        from dfdetect.data import video
-
         # the same 640-px frames the landmarks were found on
         frames = video.read_frames(ref["path"], indices=[ref["frame"]], max_side=640)
         return frames[0][1], np.asarray(ref["landmarks"])
@@ -394,8 +383,6 @@ def _make_pair(task: dict) -> dict:
         rng = _rng(seed, _TAG["pair"], task["ident_idx"], task["view"])
         work = int(round(size * rng.uniform(*WORK_SCALE)))
         if task["target"]["kind"] == "procedural":
-            from dfdetect.data import procedural
-
             view = procedural.random_view(_rng(seed, _TAG["view"], task["target"]["index"],
                                                task["view"]))
             task["target"]["view_obj"] = view
@@ -470,8 +457,6 @@ def _probe_folder(idents: list[_Ident], needed: int, seed: int, pool, summary,
 
 def _probe_video(path: str) -> tuple[str, int, str | None]:
     """Worker: a video's true frame count (0 and a reason when it cannot be used)."""
-    from dfdetect.data import video
-
     try:
         return path, int(video.probe_video(path).frame_count), None
     except Exception as err:  # noqa: BLE001
@@ -480,8 +465,6 @@ def _probe_video(path: str) -> tuple[str, int, str | None]:
 
 def _video_still_faces(task: tuple[str, int]) -> tuple[str, list, str | None]:
     """Worker: ``n`` evenly spaced frames of a video -> [(frame, landmarks, colour)]."""
-    from dfdetect.data import faces, video
-
     path, n = task
     try:
         found = []
@@ -632,11 +615,6 @@ def build_benchmark(kind: str, faces: str = "procedural", scale=None,
         raise DataError(f"unknown benchmark {kind!r}: expected one of {', '.join(KINDS)}")
     if kind == "poses":
         # P4's body-pose benchmark has its own generator (no faces, no forgeries)
-        try:
-            from dfdetect.data import pose_benchmark
-        except ImportError:
-            raise DataError("the poses benchmark (P4) is not available yet: build 'images' "
-                            "or 'videos'") from None
         if out is None:
             raise DataError("an output store directory is required (--out)")
         return pose_benchmark.build_pose_benchmark(out, scale=_sizes(scale), seed=int(seed))
@@ -764,8 +742,6 @@ def _claim_generator_version(out: Path, settings: dict | None = None,
     """
     import json
 
-    from dfdetect.io import atomic_write_text
-
     found = store_generator_version(out)
     if found is not None and found != version:
         raise DataError(f"this benchmark store was made by forgery generator version {found}, "
@@ -813,8 +789,6 @@ def _refuse_empty_splits(split_of: dict[str, str], holdout: str | None, faces: s
 def _write_marker(out: Path, summary: BenchmarkSummary) -> None:
     import json
 
-    from dfdetect.io import atomic_write_text
-
     info = {"kind": summary.kind, "faces": summary.faces, "scale": summary.scale,
             "seed": summary.seed, "holdout_method": summary.holdout_method,
             "cross_split": CROSS_SPLIT if summary.holdout_method else None,
@@ -827,10 +801,6 @@ def _write_marker(out: Path, summary: BenchmarkSummary) -> None:
 
 def _build_images(summary, sc, faces, out: Path, seed, holdout, workers, n_ident, n_views,
                   size, methods, cache_path, progress) -> None:
-    from dfdetect.progress import progress as tqdm  # a line every 30 s off a terminal
-
-    from dfdetect.data.store import StoreWriter
-
     n_ident = int(n_ident or sc.benchmark_identities)
     n_views = int(n_views or sc.views_per_identity)
     size = int(size or sc.image_size)
@@ -1024,8 +994,6 @@ def _camera_crops(lm: np.ndarray, shape, n: int, rng: np.random.Generator,
 
 def _clip_windows(n_frames_total: int, clips: int, frames: int) -> list[list[int]]:
     """``clips`` windows over a video, ``frames`` evenly spaced indices in each."""
-    from dfdetect.data.video import sample_indices
-
     out = []
     edges = np.linspace(0, n_frames_total, clips + 1)
     for c in range(clips):
@@ -1041,8 +1009,6 @@ def _video_frames(path: str, indices: list[int]) -> tuple[list[np.ndarray], list
     Raises:
         DataError: too few frames decode or show a face.
     """
-    from dfdetect.data import faces, video
-
     frames = dict(video.read_frames(path, indices=indices, max_side=640))
     imgs, lms = [], []
     for i in indices:
@@ -1068,8 +1034,6 @@ def _video_frames(path: str, indices: list[int]) -> tuple[list[np.ndarray], list
 
 def _clip_source(ref: dict, seed: int, unit: int, frames: int, work: int, views=None):
     """(images, landmarks, crop matrices or None) of one clip's source frames."""
-    from dfdetect.data import faces, procedural
-
     if ref["kind"] == "procedural":
         ident = procedural.random_identity(_rng(seed, _TAG["identity"], ref["index"]))
         imgs, lms = [], []
@@ -1087,8 +1051,6 @@ def _clip_source(ref: dict, seed: int, unit: int, frames: int, work: int, views=
 
 def _make_clip(task: dict) -> dict:
     """Worker: one unit -> a real clip, its flickering fake and per-frame masks."""
-    from dfdetect.data import procedural
-
     try:
         seed, size, n = task["seed"], task["size"], task["frames"]
         rng = _rng(seed, _TAG["video"], task["unit"])
@@ -1144,10 +1106,6 @@ def _make_clip(task: dict) -> dict:
 
 def _build_videos(summary, sc, faces, out: Path, seed, holdout, workers, n_units, size,
                   frames, methods, cache_path, progress) -> None:
-    from dfdetect.progress import progress as tqdm  # a line every 30 s off a terminal
-
-    from dfdetect.data.store import StoreWriter
-
     n_units = int(n_units or max(1, sc.benchmark_videos // 2))
     frames = int(frames or max(sc.p2_frames, sc.p3_frames))
     size = int(size or sc.video_size)
