@@ -25,9 +25,16 @@ from dfdetect.errors import DataError
 from dfdetect.io import atomic_path
 from dfdetect.papers import lookup
 
-# Bound now, executed on first use: an experiment's --help must not wait for TensorFlow.
-plots = experiment.lazy_import("dfdetect.plots")
+# Bound now, executed on first use: an experiment's --help must not wait for TensorFlow
+# (features, training, pipeline) or scikit-learn (classical, evaluation, plots).
+classical = experiment.lazy_import("dfdetect.models.classical")
+evaluation = experiment.lazy_import("dfdetect.evaluation")
+features = experiment.lazy_import("dfdetect.features")
 figures = experiment.lazy_import("dfdetect.figures")
+pipeline = experiment.lazy_import("dfdetect.data.pipeline")
+plots = experiment.lazy_import("dfdetect.plots")
+store = experiment.lazy_import("dfdetect.data.store")
+training = experiment.lazy_import("dfdetect.training")
 
 __all__ = ["DeepForenseSettings", "Extractor", "METRICS", "PAPER_ACCURACY", "SETTINGS",
            "add_args", "compare_stacking", "embedding_plots", "fold_values", "image_store",
@@ -158,8 +165,6 @@ class Extractor:
     """The feature extractor, built (fine-tuned or loaded) only when a cache lacks rows."""
 
     def __init__(self, args, scale, backbone: str, tune_train, tune_val, root, out: Path):
-        from dfdetect import features
-
         self.args, self.scale, self.backbone = args, scale, backbone
         self.size = scale.image_size
         self.weights = experiment.weights_arg(args.weights)
@@ -185,12 +190,12 @@ class Extractor:
     def get(self):
         import keras
 
-        from dfdetect import features
-
         if self.model is not None:
             return self.model
         if self.path.is_file():
-            import dfdetect.models.backbones  # noqa: F401 - registers their custom layers
+            # deferred (TensorFlow): imported for its side effect, registering the
+            # backbones' custom layers, which a lazy module would not run
+            import dfdetect.models.backbones  # noqa: F401
 
             log(f"loading the feature extractor {self.path}")
             try:
@@ -219,9 +224,6 @@ class Extractor:
     def _finetune(self) -> None:
         import keras
 
-        from dfdetect import training
-        from dfdetect.data import pipeline
-
         if not self.tune_train:
             raise DataError("no identities left for fine-tuning; raise "
                                        "--finetune-fraction or pass --finetune-epochs 0")
@@ -249,8 +251,6 @@ class Extractor:
 
     def features(self, root, rows):
         """Features of ``rows`` of the store at ``root`` (cached; computed when missing)."""
-        from dfdetect import features
-
         key = str(Path(root).resolve())
         if not self.path.is_file():
             # No saved extractor: a cache under this name was not made by the one we build.
@@ -275,8 +275,6 @@ def _pca_size(dims: int, n_train: int) -> int | None:
 
 def run_cv(models, x, y, groups, fold_sets, table, features_tag, seed, quiet):
     """Cross-validates every model over every repeat's folds; rows go to ``table``."""
-    from dfdetect.models import classical
-
     for name in models:
         for r, folds in enumerate(fold_sets):
             done = {}
@@ -383,8 +381,6 @@ def compare_stacking(table, features_tag, members) -> tuple[list[dict], str]:
 
 def run_selection(x, y, folds, table, features_tag, seed, quiet) -> list[dict]:
     """SVM after each selection method on the same folds (first repetition)."""
-    from dfdetect.models import classical
-
     dims = x.shape[1]
     k = max(1, min(SELECTED_FEATURES, dims // 2))
     configs = {"none (all features)": {},
@@ -459,10 +455,6 @@ def embedding_plots(out: Path, x, index, seed: int) -> None:
 
 def video_tests(out: Path, final, extractor, root) -> dict:
     """Frame scores of the test videos, video-level metrics and the Fig. 4-5 plot."""
-    from dfdetect import evaluation
-    from dfdetect.data import store
-    from dfdetect.models import classical
-
     rows = store.read_manifest(root)
     test = [r for r in rows if r.get("split") == "test"] or rows
     x, index = extractor.features(root, test)
@@ -510,9 +502,6 @@ def run(args) -> Path:
         The results folder.
     """
     from threadpoolctl import threadpool_limits
-
-    from dfdetect.data import store
-    from dfdetect.models import classical
 
     warnings.filterwarnings("ignore", module="sklearn")
     scale = experiment.scale_of(args)
@@ -595,7 +584,6 @@ def run(args) -> Path:
             log(f"frame-by-frame plot skipped: {type(err).__name__}: "
                   f"{' '.join(str(err).split())[:300]}")
         if args.cross:
-            from dfdetect import evaluation
             cross_root = experiment.dataset_store(args.cross, args.layout, args.frames,
                                                   scale.image_size)
             cx, cindex = extractor.features(cross_root, store.read_manifest(cross_root))
