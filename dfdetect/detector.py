@@ -34,10 +34,12 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from dfdetect.data import forge
+from dfdetect import precision
+from dfdetect.data import benchmark, faces, forge
 from dfdetect.data.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from dfdetect.data.video import iter_frames, probe_video, sample_indices
 from dfdetect.errors import DataError
-from dfdetect.io import atomic_path, atomic_write_bytes
+from dfdetect.io import atomic_path, atomic_write_bytes, atomic_write_text, read_table, write_table
 
 #: Where the shipped detector lives inside the package.
 DEFAULT_EXPORT = os.path.join(os.path.dirname(__file__), "weights", "default.keras")
@@ -139,8 +141,6 @@ def _canvas_from_box(rgb: np.ndarray, box, canvas: int):
 
 def _photo_entry(task: tuple[str, int]):
     """Worker: a face photo -> (canvas, landmarks, crop) or (None, reason)."""
-    from dfdetect.data import benchmark, faces
-
     path, canvas = task
     try:
         rgb = faces.load_image(path)
@@ -167,9 +167,6 @@ def _photo_entry(task: tuple[str, int]):
 
 
 def _video_entries(path: str, n: int, canvas: int) -> list:
-    from dfdetect.data import benchmark, faces
-    from dfdetect.data.video import iter_frames, probe_video, sample_indices
-
     info = probe_video(path)
     out = []
     for _, rgb in iter_frames(path, sample_indices(info.frame_count, n)):
@@ -495,10 +492,10 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
         The state dict (epochs done, best epoch and its validation AUCs).
     """
     import keras
+    # deferred: these pull TensorFlow; dfdetect.cli imports it silently first
     from dfdetect.models import registry
     from dfdetect.models.detector import detector_for_export
     from dfdetect.models.export import export_model
-    from dfdetect.results import atomic_write_text, write_table
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -519,8 +516,6 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
         model = keras.models.load_model(last)
         say(f"detector: resuming after epoch {state['epoch']} of {sc.epochs}")
     else:
-        from dfdetect import precision
-
         precision.configure(precision_choice, cache_dir=out, log=say)
         model = registry.build_model("default_detector", input_shape=(sc.size, sc.size, 3))
         precision.prepare_model(model)  # sigmoid outputs stay float32 under bf16
@@ -599,8 +594,6 @@ def write_training_record(out_dir: str | os.PathLike, results_dir: str | os.Path
     ``history.csv``: loss, boundary loss and validation AUCs per epoch; ``training.json``:
     epochs done, best epoch, its validation AUCs and threshold, wall seconds.
     """
-    from dfdetect.results import atomic_write_text, read_table, write_table
-
     out, res = Path(out_dir), Path(results_dir)
     state = json.loads((out / "state.json").read_text())
     res.mkdir(parents=True, exist_ok=True)
