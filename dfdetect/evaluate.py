@@ -41,8 +41,12 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from dfdetect import plots, predict
+from dfdetect.data.store import MANIFEST, read_manifest
 from dfdetect.errors import DataError
 from dfdetect.evaluation import binary_metrics
+from dfdetect.predict import collect_inputs
+from dfdetect.results import read_table, to_float, write_table
 
 __all__ = ["EvaluationSummary", "KNOWN_METHODS", "LabelledInput", "METRIC_COLUMNS",
            "SCORE_COLUMNS", "SOURCE_METHODS", "VideoScore", "collect_labelled",
@@ -167,8 +171,6 @@ def label_from_path(path: str | os.PathLike) -> LabelledInput | None:
 
 
 def _is_store(item: str) -> bool:
-    from dfdetect.data.store import MANIFEST
-
     if os.path.isdir(item):
         return os.path.isfile(os.path.join(item, MANIFEST))
     return item.lower().endswith(".csv")
@@ -176,8 +178,6 @@ def _is_store(item: str) -> bool:
 
 def _store_videos(item: str, split: str | None) -> list[LabelledInput]:
     """One :class:`LabelledInput` per ``(source, video_id)`` of a store's manifest."""
-    from dfdetect.data.store import MANIFEST, read_manifest
-
     manifest = item if not os.path.isdir(item) else os.path.join(item, MANIFEST)
     root = os.path.dirname(os.path.abspath(manifest))
     rows = read_manifest(manifest)
@@ -217,8 +217,6 @@ def collect_labelled(inputs: Iterable[str | os.PathLike], split: str | None = No
     Raises:
         DataError: a manifest that cannot be read.
     """
-    from dfdetect.predict import collect_inputs
-
     labelled, unlabelled, ignored, media = [], [], 0, []
     for item in inputs:
         item = os.fspath(item)
@@ -329,8 +327,6 @@ def evaluate_inputs(model, meta: dict, inputs: Sequence[str | os.PathLike],
     Raises:
         DataError: no input has a label.
     """
-    from dfdetect import predict
-
     spec = predict.model_spec(model, meta)
     threshold = float(spec.threshold if threshold is None else threshold)
     labelled, unlabelled, ignored = collect_labelled(inputs, split=split)
@@ -413,9 +409,6 @@ def write_outputs(out: str | os.PathLike, summary: EvaluationSummary,
         ``{"scores": path, "metrics": path, "roc": path or None}`` (no ROC when no group
         has both classes scored).
     """
-    from dfdetect import plots
-    from dfdetect.results import write_table
-
     out = os.fspath(out)
     os.makedirs(out, exist_ok=True)
     paths = {"scores": os.path.join(out, "scores.csv"),
@@ -458,9 +451,6 @@ def summarize_folder(root: str | os.PathLike) -> str | None:
     Returns:
         The CSV's path, or ``None`` when no evaluation is there yet.
     """
-    from dfdetect import plots
-    from dfdetect.results import read_table, to_float, write_table
-
     root = os.fspath(root)
     if not os.path.isdir(root):
         return None
