@@ -51,6 +51,7 @@ from dfdetect.data.sources import (IMAGE_EXTENSIONS, UNSUPPORTED_IMAGE_EXTENSION
                                    VIDEO_EXTENSIONS)
 from dfdetect.data.video import iter_frames, probe_video, sample_indices
 from dfdetect.errors import DataError, DfdetectError, ModelError
+from dfdetect.io import atomic_write_bytes, atomic_write_text
 
 __all__ = ["DEFAULT_FRAMES", "DEFAULT_MODEL", "ExplainResult", "FrameResult",
            "IMAGE_EXTENSIONS", "ModelSpec", "PredictSummary", "VIDEO_EXTENSIONS",
@@ -254,7 +255,7 @@ def load_detector(path: str | os.PathLike):
         ModelError: missing file, not a dfdetect model, an unknown layer, or a model
             that does not take images or clips.
     """
-    from dfdetect.models.export import load_exported
+    from dfdetect.models.export import load_exported  # deferred: the first TensorFlow import
 
     model, meta = load_exported(path)
     try:
@@ -661,8 +662,6 @@ def json_report(summary: PredictSummary, model_path: str | None = None,
 def write_json(path: str | os.PathLike, summary: PredictSummary, model_path: str | None = None,
                meta: dict | None = None) -> str:
     """Writes every input's verdict and every frame's score, box and timestamp (atomically)."""
-    from dfdetect.results import atomic_write_text
-
     path = os.fspath(path)
     atomic_write_text(path, json_report(summary, model_path, meta))
     return path
@@ -683,7 +682,7 @@ def write_plot(path: str | os.PathLike, results: Sequence[VideoResult],
     A video model's clip score is drawn flat over the frames it saw. Returns the path,
     or ``None`` when no input has a score to draw.
     """
-    from dfdetect import plots
+    from dfdetect import plots  # deferred: matplotlib and scikit-learn, for --plot only
 
     scored = [r for r in results if r.score is not None]
     if not scored:
@@ -754,7 +753,7 @@ def output_stems(paths: Sequence[str]) -> list[str]:
 def _save_overlay(path: str, image: np.ndarray, heat: np.ndarray, min_side: int = 256) -> str:
     import cv2
 
-    from dfdetect import explain
+    from dfdetect import explain  # deferred: Grad-CAM needs TensorFlow
 
     picture = explain.overlay(image, heat)
     if min(picture.shape[:2]) < min_side:  # model crops are often 64 px: enlarge to see
@@ -765,7 +764,6 @@ def _save_overlay(path: str, image: np.ndarray, heat: np.ndarray, min_side: int 
     ok, data = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
     if not ok:
         raise DataError("cannot encode the overlay as PNG", path)
-    from dfdetect.io import atomic_write_bytes
 
     return atomic_write_bytes(path, data.tobytes())
 
@@ -797,7 +795,7 @@ def explain_input(model, meta: dict, path: str | os.PathLike, out_dir: str | os.
     Raises:
         DataError / ModelError: as :func:`score_input`, or an unusable target layer.
     """
-    from dfdetect import explain
+    from dfdetect import explain  # deferred: Grad-CAM needs TensorFlow
 
     if top < 1:
         raise DataError(f"top must be >= 1, got {top}")

@@ -217,12 +217,12 @@ def test_bad_numbers_are_refused_by_argparse(capsys, argv, flag):
 
 
 def test_an_unwritable_json_report_is_printed_instead(capsys, world, monkeypatch, tmp_path):
-    from dfdetect import results
+    from dfdetect import predict
 
     def full_disk(path, text):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(results, "atomic_write_text", full_disk)
+    monkeypatch.setattr(predict, "atomic_write_text", full_disk)
     report = tmp_path / "r.json"
     code, out, err = run(capsys, "predict", world / "model.keras", world / "face.png",
                          "--json", report)
