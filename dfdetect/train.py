@@ -7,8 +7,10 @@ validation loss with the best weights restored, step learning-rate decay: P1's r
 and written with :func:`dfdetect.models.export.export_model`, so ``predict``,
 ``explain`` and ``evaluate`` read its input size and threshold from the file.
 
-Importing this module is cheap: TensorFlow starts inside :func:`train_model`, so the CLI
-refuses a bad name, store or output path before paying for it.
+Importing this module is cheap (no TensorFlow): TensorFlow starts inside
+:func:`train_model`, so the CLI refuses a bad name, store or output path before paying
+for it; the imports of the registry, training, pipeline and export stay in the functions
+for that reason.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from dfdetect.data import store
 from dfdetect.errors import DataError, ModelError
+from dfdetect.precision import configure as configure_precision
 
 #: Registered models ``dfdetect train`` refuses, with what to do instead.
 NOT_TRAINABLE_HERE = {
@@ -107,7 +111,7 @@ def check_name(name: str) -> str:
         ModelError: ``default_detector`` (pointing to ``make detector``), or a name that
             is neither registered nor a fusion configuration (listing the available ones).
     """
-    from dfdetect.models import registry
+    from dfdetect.models import registry  # deferred: TensorFlow (see the module docstring)
 
     key = refuse_untrainable(name)
     try:
@@ -130,7 +134,7 @@ def build_image_model(name: str, image_size: int):
             ``backbone``, video and sequence models), or the model is not an image
             classifier.
     """
-    from dfdetect.models import registry
+    from dfdetect.models import registry  # deferred: TensorFlow
 
     key = check_name(name)
     builder = registry.get_builder(key)
@@ -194,8 +198,6 @@ def train_model(name: str, data: str | os.PathLike, out: str | os.PathLike,
         DataError: no store, or no ``train`` rows in it.
         ModelError: an unknown or untrainable model name.
     """
-    from dfdetect.data import store
-
     refuse_untrainable(name)
     if not Path(data).exists():
         raise DataError("store not found: give a folder with manifest.csv (made by "
@@ -214,7 +216,6 @@ def train_model(name: str, data: str | os.PathLike, out: str | os.PathLike,
 
     from dfdetect import evaluation, training  # TensorFlow starts here
     from dfdetect.data import pipeline
-    from dfdetect.precision import configure as configure_precision
 
     key = check_name(name)
     # Before the model is built: mixed_bfloat16 is Keras' global policy, auto probes the
@@ -250,7 +251,7 @@ def train_model(name: str, data: str | os.PathLike, out: str | os.PathLike,
 
 def export_trained(model, out, key, size, val_auc, root, fit, seed) -> str:
     """Export with the metadata ``predict`` / ``evaluate`` read."""
-    from dfdetect.models.export import export_model
+    from dfdetect.models.export import export_model  # deferred: TensorFlow
 
     return export_model(model, out, experiment="train", config=key, image_size=size,
                         threshold=THRESHOLD,
