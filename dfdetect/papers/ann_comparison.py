@@ -67,6 +67,8 @@ training = experiment.lazy_import("dfdetect.training")
 transfer = experiment.lazy_import("dfdetect.models.transfer")
 registry = experiment.lazy_import("dfdetect.models.registry")
 backbones = experiment.lazy_import("dfdetect.models.backbones")
+custom_cnn = experiment.lazy_import("dfdetect.models.custom_cnn")
+sequence = experiment.lazy_import("dfdetect.models.sequence")
 
 # ------------------------------------------------------------------------ settings
 
@@ -805,16 +807,12 @@ def custom_cnn_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
 
 def custom_cnn_grid() -> list[str]:
     """The custom CNN grid's configuration names: Table 1, in the paper's order."""
-    from dfdetect.models.custom_cnn import TABLE_1
-
-    return [c.name for c in TABLE_1]
+    return [c.name for c in custom_cnn.TABLE_1]
 
 
 def describe_custom_cnn(config: str) -> dict:
     """The summary's description columns of a Table 1 configuration."""
-    from dfdetect.models.custom_cnn import get_table_1_config
-
-    c = get_table_1_config(config)
+    c = custom_cnn.get_table_1_config(config)
     return {"depth": c.depth, "pattern": c.family, "widths": "-".join(map(str, c.widths))}
 
 
@@ -830,8 +828,6 @@ def run_custom_cnn(args) -> Path:
     Returns:
         The results folder.
     """
-    from dfdetect.models.custom_cnn import get_table_1_config
-
     scale = experiment.scale_of(args)
     settings = settings_for(scale.name)
     configs = parse_configs(args.configs, custom_cnn_grid())
@@ -869,8 +865,8 @@ def run_custom_cnn(args) -> Path:
         keras.backend.clear_session()
         seed = args.seed + repeat
         training.set_seed(seed)
-        model = registry.build_model("custom_cnn", widths=get_table_1_config(config).widths,
-                                     input_shape=(size, size, 3))
+        widths = custom_cnn.get_table_1_config(config).widths
+        model = registry.build_model("custom_cnn", widths=widths, input_shape=(size, size, 3))
         tmp = out / "models" / f".{config}-r{repeat}.weights.h5"
         row = training.train_run(model, train_ds, val_ds, epochs, tmp,
                                  keep_weights=args.keep_models,
@@ -962,17 +958,14 @@ def sequence_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def sequence_grid(widths) -> list[str]:
     """The sequence grids' configuration names: LSTM, GRU (cell x depth x width), then
     Table 2."""
-    from dfdetect.models.sequence import TABLE_2, rnn_grid
-
-    return [c.name for c in rnn_grid(tuple(widths))] + [c.name for c in TABLE_2]
+    return ([c.name for c in sequence.rnn_grid(tuple(widths))]
+            + [c.name for c in sequence.TABLE_2])
 
 
 def describe_sequence(config: str) -> dict:
     """The summary's description columns of an LSTM, GRU or MLP configuration."""
-    from dfdetect.models.sequence import RnnConfig, get_sequence_config
-
-    c = get_sequence_config(config)
-    if isinstance(c, RnnConfig):
+    c = sequence.get_sequence_config(config)
+    if isinstance(c, sequence.RnnConfig):
         return {"family": c.cell, "depth": c.depth, "widths": str(c.width)}
     return {"family": "mlp", "depth": c.depth, "widths": "-".join(map(str, c.widths))}
 
@@ -1044,13 +1037,12 @@ def run_sequence(args) -> Path:
     Returns:
         The results folder.
     """
-    from dfdetect.models.sequence import get_sequence_config
-
     scale = experiment.scale_of(args)
     settings = settings_for(scale.name)
     widths = ([int(w) for w in args.rnn_widths.split(",")] if args.rnn_widths
               else list(settings.rnn_widths))
-    configs = parse_configs(args.configs, sequence_grid(widths), accept=get_sequence_config)
+    configs = parse_configs(args.configs, sequence_grid(widths),
+                            accept=sequence.get_sequence_config)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     frames = args.frames or scale.p2_frames
