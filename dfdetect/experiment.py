@@ -15,7 +15,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 # Splits are decided in dfdetect.data.splits; re-exported for the experiment scripts.
 from dfdetect.data.splits import group_key, split_rows  # noqa: F401
-from dfdetect.errors import DataError
+from dfdetect import precision
+from dfdetect.errors import DataError, DfdetectError
 from dfdetect.progress import progress as progress_bar
 from dfdetect.results import ResultsTable
 from dfdetect.scales import SCALE_NAMES, Scale, get_scale
@@ -49,6 +50,14 @@ def lazy_import(name: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+# Bound now, executed on first use: --help must not wait for cv2 (the benchmark, the
+# forgeries, the stores) or TensorFlow (training).
+benchmark = lazy_import("dfdetect.data.benchmark")
+forge = lazy_import("dfdetect.data.forge")
+store = lazy_import("dfdetect.data.store")
+training = lazy_import("dfdetect.training")
 
 
 def add_common_args(parser: argparse.ArgumentParser, out: str,
@@ -167,8 +176,6 @@ def benchmark_store(kind: str, faces: str, scale: Scale, seed: int,
     """
     import shutil
 
-    from dfdetect.data import benchmark, forge
-
     generator = forge.check_version(forge.DEFAULT_GENERATOR if generator is None
                                     else generator)
     root = Path(root or DATA_ROOT)
@@ -196,8 +203,6 @@ def benchmark_store(kind: str, faces: str, scale: Scale, seed: int,
 def dataset_store(path: str | os.PathLike, layout: str, frames: int, size: int,
                   root: Path | None = None) -> Path:
     """A store for ``path``: itself when it is one, else its crops (made once)."""
-    from dfdetect.data import store
-
     if is_store(path):
         return Path(path)
     if not Path(path).exists():
@@ -280,13 +285,10 @@ def run_grid(configs: Iterable[str], repeats: int, table: ResultsTable,
         except KeyboardInterrupt:
             raise
         except Exception as err:  # a failed configuration must not stop the grid
-            # Imported only on a failure: TensorFlow is loaded by then, and --help is not.
-            from dfdetect.training import is_out_of_memory
-
-            reason = "out of memory" if is_out_of_memory(err) else \
+            reason = "out of memory" if training.is_out_of_memory(err) else \
                 f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
             log(f"{config} repeat {repeat} failed: {reason}")
-            if not is_out_of_memory(err) and os.environ.get("DFDETECT_DEBUG"):
+            if not training.is_out_of_memory(err) and os.environ.get("DFDETECT_DEBUG"):
                 traceback.print_exc()
             row = {"config": config, "repeat": repeat, "status": "failed", "reason": reason}
         table.append(row)
@@ -332,8 +334,6 @@ def run_main(name: str, run, parse_args, argv=None) -> int:
     """
     import sys
 
-    from dfdetect.errors import DfdetectError
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         args = parse_args(argv)
@@ -344,7 +344,6 @@ def run_main(name: str, run, parse_args, argv=None) -> int:
             args.argv += ["--out", args.out]
             print(f"{name}: results go to {os.path.relpath(args.out)}", flush=True)
         if hasattr(args, "precision"):  # before any model is built; cached in the run folder
-            from dfdetect import precision
             precision.configure(args.precision, cache_dir=args.out)
         run(args)
     except DfdetectError as err:
