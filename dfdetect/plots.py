@@ -12,13 +12,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
+# 'figures' names family_figures' argument, hence the module's alias.
+from dfdetect import figures as paper_figures  # noqa: E402
+from dfdetect.figures import roc_styles  # noqa: E402
+from dfdetect.io import atomic_path  # noqa: E402
 
 
 def _save(fig, path: str | os.PathLike) -> str:
     # Temp + rename: a full disk or a kill mid-write leaves the previous figure (or
     # none), never a truncated PNG; the temp keeps the extension savefig reads.
-    from dfdetect.io import atomic_path
-
     path = os.fspath(path)
     try:
         fig.tight_layout()
@@ -31,8 +33,6 @@ def _save(fig, path: str | os.PathLike) -> str:
 
 def _save_laid_out(fig, path: str | os.PathLike) -> str:
     """Like :func:`_save` for a figure its caller laid out (no second tight_layout)."""
-    from dfdetect.io import atomic_path
-
     path = os.fspath(path)
     try:
         with atomic_path(path) as tmp:
@@ -128,8 +128,6 @@ def training_curves(path: str | os.PathLike, histories: Mapping[str, Mapping[str
                     title: str = "") -> str:
     """One panel per metric key, one line per run (e.g. P4's optimizer study); runs that
     coincide stay visible (:func:`dfdetect.figures.training_curves`)."""
-    from dfdetect import figures as paper_figures
-
     return paper_figures.training_curves(path, histories, title=title, keys=keys)
 
 
@@ -171,8 +169,6 @@ def roc_panels(path: str | os.PathLike, panels: Mapping[str, Mapping[str, tuple]
     the same in every panel, and one legend beside the panels gives each panel's AUC.
     """
     from sklearn.metrics import roc_auc_score
-
-    from dfdetect.figures import roc_styles
 
     panels = {k: v for k, v in panels.items() if v}
     names = list(dict.fromkeys(n for curves in panels.values() for n in curves))
@@ -278,6 +274,4 @@ def family_figures(out: str | os.PathLike, summary: Sequence[Mapping],
     """P2's figures for one model family (e.g. Figures 13, 14, 15 for the custom CNNs):
     :func:`dfdetect.figures.p2_family` (``kwargs``: ``chosen``, ``paper``, ``runs``,
     ``epochs``; read from the folder when not given)."""
-    from dfdetect import figures as paper_figures
-
     return paper_figures.p2_family(out, summary, figures, family, **kwargs)
