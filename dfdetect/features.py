@@ -30,7 +30,9 @@ from typing import Mapping, Sequence
 import keras
 import numpy as np
 
+from dfdetect.data import pipeline, store
 from dfdetect.errors import DataError, ModelError
+from dfdetect.models.backbones import build_backbone
 # A serializable layer lives with the models; re-exported as part of this module's API.
 from dfdetect.models.layers import ColorNormalization  # noqa: F401
 
@@ -80,8 +82,6 @@ def build_extractor(backbone: str, size: int, weights: str | os.PathLike | None 
         A model named ``<backbone>_extractor``: ``(batch, size, size, 3)`` ->
         ``(batch, dims)``.
     """
-    from dfdetect.models.backbones import build_backbone
-
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
     net = build_backbone(backbone, (int(size), int(size), 3), weights=weights,
@@ -111,8 +111,6 @@ def _compute(model: keras.Model, rows: Sequence[Mapping], root, size: int,
              batch_size: int) -> tuple[np.ndarray, list[Mapping], dict[str, str]]:
     """Features of ``rows``; rows whose crop cannot be read are returned as skipped."""
     import tensorflow as tf
-
-    from dfdetect.data import pipeline
 
     skipped: dict[str, str] = {}
     good = []
@@ -151,8 +149,6 @@ def _compute(model: keras.Model, rows: Sequence[Mapping], root, size: int,
 def is_cached(root: str | os.PathLike, rows: Sequence[Mapping], cache_name: str,
               size: int) -> bool:
     """Whether the ``cache_name`` cache of the store at ``root`` holds every crop of ``rows``."""
-    from dfdetect.data import store
-
     if not store.has_features(root, cache_name, size):
         return False
     _, index_path = store.feature_paths(root, cache_name, size)
@@ -199,8 +195,6 @@ def extract_features(root: str | os.PathLike, rows: Sequence[Mapping], backbone:
         DataError: no rows, or a cache that cannot be read.
         ModelError: ``model`` given without ``cache_name``.
     """
-    from dfdetect.data import pipeline, store
-
     rows = list(rows)
     if not rows:
         raise DataError("no rows to extract features for", root)
@@ -271,8 +265,6 @@ def sequence_features(array: np.ndarray, index_rows: Sequence[Mapping],
         The stacked array and one row per video (first-seen order; ``frames_available``
         counts the video's rows in ``index_rows``).
     """
-    from dfdetect.data import pipeline
-
     rows = [{**r, "_i": i} for i, r in enumerate(index_rows)]
     groups = pipeline.group_clips(rows)
     out, video_rows = [], []
