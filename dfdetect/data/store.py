@@ -45,11 +45,12 @@ from typing import Mapping, Sequence
 import cv2
 import numpy as np
 
-from dfdetect.data import faces
+from dfdetect.data import faces, sources, video
 from dfdetect.data.sample import SAMPLE_FIELDS, Sample
 from dfdetect.errors import DataError, DfdetectError
 from dfdetect.data.splits import STORE_SPLITS, manifest_split  # noqa: F401  (re-exported)
-from dfdetect.io import atomic_write_text, rows_to_csv
+from dfdetect.io import atomic_write_bytes, atomic_write_text, rows_to_csv
+from dfdetect.progress import progress as progress_bar
 
 __all__ = ["CropSummary", "MANIFEST", "MANIFEST_COLUMNS", "STORE_SPLITS", "StoreWriter",
            "crop_dataset", "crop_relpath", "feature_paths", "has_features", "load_features",
@@ -146,7 +147,6 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
     ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), _PNG_PARAMS)
     if not ok:
         raise DataError("PNG encoding failed", path)
-    from dfdetect.io import atomic_write_bytes
 
     # Temp + rename, the temp removed when the write fails (a full disk leaves no
     # .png.tmp behind); the row is committed only after the PNG is whole.
@@ -373,7 +373,6 @@ def _worker_init() -> None:
 def _crop_sample(task: tuple) -> dict:
     """Worker: one sample -> its face crops. Never raises (errors become a reason)."""
     sample, frames, size, detector, scale, max_side, min_face = task
-    from dfdetect.data import sources, video
 
     result = {"sample": sample, "kind": "video" if sources.is_video(sample.path) else "image",
               "sampled": 0, "decoded": 0, "crops": [], "error": None}
@@ -481,9 +480,6 @@ def crop_dataset(source: str | os.PathLike, layout: str = "folder",
         DataError: bad arguments, a source that does not match the layout, a store
             whose manifest is malformed.
     """
-    from dfdetect.data import sources
-    from dfdetect.progress import progress as progress_bar
-
     started = time.monotonic()
     if out is None:
         raise DataError("an output store directory is required (--out)")
