@@ -24,7 +24,7 @@ __all__ = ["__version__", "FAKE", "REAL", *_API]
 
 def __getattr__(name: str):
     if name in _API:
-        from dfdetect import api
+        from dfdetect import api  # deferred: 'import dfdetect' stays cheap (see above)
 
         return getattr(api, name)
     raise AttributeError(f"module 'dfdetect' has no attribute {name!r}")

@@ -53,19 +53,19 @@ class Detector:
         Raises:
             DataError: missing, unsupported or unreadable file.
         """
-        from dfdetect import predict
+        from dfdetect import predict  # deferred: cv2 (see load_detector)
 
         return predict.score_input(self.model, self.meta, path, **options)
 
     def score_video(self, path: str | os.PathLike, **options):
         """Scores a video; options as :meth:`score`."""
-        from dfdetect import predict
+        from dfdetect import predict  # deferred: cv2 (see load_detector)
 
         return predict.score_video(self.model, self.meta, path, **options)
 
     def score_image(self, path: str | os.PathLike, **options):
         """Scores one image; options as :meth:`score` (``frames`` does not apply)."""
-        from dfdetect import predict
+        from dfdetect import predict  # deferred: cv2 (see load_detector)
 
         return predict.score_image(self.model, self.meta, path, **options)
 
@@ -76,6 +76,7 @@ def load_detector(path: str | os.PathLike | None = None) -> Detector:
     Raises:
         ModelError: missing file, not a dfdetect model, or no default detector shipped.
     """
+    # deferred: predict pulls cv2; dfdetect.load_detector must stay cheap to reach
     from dfdetect import predict
 
     path = os.fspath(path) if path is not None else predict.default_model()
