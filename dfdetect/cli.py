@@ -13,8 +13,14 @@ import argparse
 import os
 import sys
 
-from dfdetect.errors import DfdetectError
-from dfdetect.scales import SCALE_NAMES
+from dfdetect import __version__
+from dfdetect.errors import DataError, DfdetectError, ModelError
+from dfdetect.pose_cli import add_pose_parser
+from dfdetect.scales import SCALE_NAMES, get_scale
+
+# Everything else is imported inside the command that uses it, on purpose: 'dfdetect
+# --help' and every 'dfdetect <command> --help' load only the modules above (no NumPy,
+# cv2 or TensorFlow), and TensorFlow is imported through _import_tensorflow_silently.
 
 LAYOUTS = ("ffpp", "celebdf", "openforensics", "dfdc", "folder")
 
@@ -67,7 +73,6 @@ def _cmd_data_crop(args: argparse.Namespace) -> int:
 def _cmd_data_build(args: argparse.Namespace) -> int:
     from dfdetect.data import benchmark
     from dfdetect.io import check_output_dir
-    from dfdetect.scales import get_scale
 
     check_output_dir(args.out, "store folder")
     summary = benchmark.build_benchmark(
@@ -146,7 +151,6 @@ def _model_and_inputs(args: argparse.Namespace) -> tuple[str, list[str]]:
         DataError: a model but no input.
     """
     from dfdetect import predict
-    from dfdetect.errors import DataError
 
     items = list(args.items)
     if args.model:
@@ -171,7 +175,6 @@ def _require_media(inputs: list[str]) -> None:
         DataError: the inputs hold no video or image (one line naming them).
     """
     from dfdetect import predict
-    from dfdetect.errors import DataError
 
     paths, ignored = predict.collect_inputs(inputs)
     if not paths:
@@ -187,7 +190,6 @@ def _write_json_or_print(path: str, summary, model_path: str, meta: dict) -> Non
         DataError: the report could not be written (after printing it).
     """
     from dfdetect import predict
-    from dfdetect.errors import DataError
     from dfdetect.io import os_error_line
 
     try:
@@ -257,7 +259,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     _log_warnings()
     if args.mesonet:
-        from dfdetect.errors import DataError
         from dfdetect.models.released import load_mesonet
 
         if args.model or (args.items and args.items[0].lower().endswith(".keras")):
@@ -297,7 +298,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from dfdetect import train
-    from dfdetect.errors import ModelError
     from dfdetect.io import check_output_file
 
     # Refused before TensorFlow starts: default_detector, a bad --out; train_model then
@@ -357,7 +357,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deepfake detection: build data, reproduce the papers' tables, "
                     "score videos. Labels: 1 = fake, 0 = real.",
     )
-    from dfdetect import __version__
 
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -522,8 +521,6 @@ def build_parser() -> argparse.ArgumentParser:
                             "in both and keeps bfloat16 where it is > 10 %% faster, "
                             "caching the probe in precision.json beside the model")
     train.set_defaults(func=_cmd_train)
-
-    from dfdetect.pose_cli import add_pose_parser
 
     add_pose_parser(sub)
     return parser
