@@ -25,7 +25,7 @@ or openpose (inputs are folders of OpenPose --write_json output, COCO-18 or BODY
 
 
 def _cmd_pose_extract(args: argparse.Namespace) -> int:
-    from dfdetect.data import pose
+    from dfdetect.data import pose  # deferred: 'dfdetect --help' imports this module
 
     label = {"real": 0, "fake": 1, None: None}[args.label]
     videos = pose.extract_poses(args.inputs, args.out, backend=args.backend,
