@@ -57,6 +57,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from dfdetect.errors import DataError, ModelError
+from dfdetect.evaluation import binary_metrics
 
 __all__ = ["CLASSIFIERS", "ENSEMBLES", "MODELS", "SELECTIONS", "STACK_MEMBERS",
            "TRUSTED_TYPES", "CVResult", "build_estimator", "build_pipeline",
@@ -306,8 +307,6 @@ class CVResult:
 
 def fold_metrics(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> dict:
     """Accuracy, precision / recall / F1 of the fake class, and ROC AUC."""
-    from dfdetect.evaluation import binary_metrics
-
     m = binary_metrics(labels, scores, threshold)
     return {"Accuracy": m["Acc"], "Precision": m["Prec(1)"], "Recall": m["Rec(1)"],
             "F1": m["F1(1)"], "AUC": m["ROC AUC"]}

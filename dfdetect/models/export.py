@@ -16,6 +16,7 @@ import zlib
 
 import keras
 
+import dfdetect.models as models_package  # this module's package: _register_all_layers
 from dfdetect import precision
 from dfdetect.errors import ModelError
 from dfdetect.io import atomic_path
@@ -118,8 +119,6 @@ def load_exported(path: str | os.PathLike) -> tuple[keras.Model, dict]:
         ModelError: not a dfdetect model, a damaged archive (truncated weights...), or
             it uses a layer this installation does not know (named in the message).
     """
-    import dfdetect.models  # noqa: F401  (registers dfdetect's custom layers)
-
     meta = read_metadata(path)
     _register_all_layers()
     try:
@@ -158,9 +157,7 @@ def _register_all_layers() -> None:
     import importlib
     import pkgutil
 
-    import dfdetect.models as pkg
-
-    for info in pkgutil.iter_modules(pkg.__path__):
+    for info in pkgutil.iter_modules(models_package.__path__):
         try:
             importlib.import_module(f"dfdetect.models.{info.name}")
         except ImportError:  # an optional module's dependency is missing

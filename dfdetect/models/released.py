@@ -19,6 +19,7 @@ import os
 import keras
 
 from dfdetect.errors import ModelError
+from dfdetect.models.export import export_model
 from dfdetect.models.meso import build_meso4, build_mesoinception4
 
 __all__ = ["ComplementProbability", "MESONET_FRAMES", "MESONET_SIZE", "export_mesonet",
@@ -93,8 +94,6 @@ def export_mesonet(path: str | os.PathLike, out: str | os.PathLike) -> str:
     The file holds the authors' weights: write it outside the repository (or under
     ``results/``, where ``*.keras`` is git-ignored).
     """
-    from dfdetect.models.export import export_model
-
     model, meta = load_mesonet(path)
     extra = {k: v for k, v in meta.items()
              if k not in ("kind", "input_shape", "head", "model_name", "value_range")}
