@@ -27,6 +27,7 @@ from keras import ops
 
 from dfdetect import FAKE
 from dfdetect.errors import DataError, ModelError
+from dfdetect.io import atomic_path
 
 matplotlib.use("Agg")
 
@@ -409,7 +410,6 @@ def save_gradcam_grid(path: str | os.PathLike, frames, heats,
     bar.set_label("Grad-CAM, each frame scaled to its own maximum"
                   + ("; white line: forgery mask" if mask_stack is not None else ""),
                   fontsize=7.5)
-    from dfdetect.io import atomic_path
 
     path = os.fspath(path)
     with atomic_path(path) as tmp:  # the temp is removed if the write fails

@@ -33,7 +33,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from dfdetect.io import read_table  # noqa: E402
+from dfdetect.io import atomic_path, read_table  # noqa: E402
 
 __all__ = ["p2_family", "p2_folder", "fusion_roc", "p3_roc", "p4_curves", "p5_cv", "roc_styles",
            "training_curves", "redraw", "main"]
@@ -75,8 +75,6 @@ def _num(row: Mapping | None, key: str) -> float:
 def _save(fig, path) -> str:
     """Atomic write (temp + rename) of a figure laid out by its caller; the bounding box
     is widened to every legend and caption placed outside the axes."""
-    from dfdetect.io import atomic_path
-
     path = os.fspath(path)
     try:
         with atomic_path(path) as tmp:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from dfdetect.errors import DfdetectError
+from dfdetect.io import atomic_write_bytes
 
 FLOAT32, BF16 = "float32", "mixed_bfloat16"
 #: What ``--precision`` accepts.
@@ -430,7 +431,6 @@ def update_cache(cache_dir, **sections) -> None:
     path = cache_path(cache_dir)
     if path is None:
         return
-    from dfdetect.io import atomic_write_bytes
 
     data = read_cache(cache_dir)
     for name, entries in sections.items():

@@ -20,6 +20,7 @@ from typing import NamedTuple, Sequence
 import cv2
 import numpy as np
 
+from dfdetect.data import face_api
 from dfdetect.data.video import resize_max_side
 from dfdetect.errors import DataError, DfdetectError
 
@@ -65,8 +66,6 @@ def _face_recognition():
     import importlib.util
 
     if importlib.util.find_spec("face_recognition") is None:
-        from dfdetect.data import face_api
-
         return face_api
     try:
         import face_recognition

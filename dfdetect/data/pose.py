@@ -42,7 +42,7 @@ import numpy as np
 
 from dfdetect.errors import DataError
 from dfdetect.data.splits import split_by_video  # noqa: F401  (re-exported)
-from dfdetect.io import atomic_write_text
+from dfdetect.io import atomic_write_text, write_table
 
 #: COCO-18 (OpenPose) indices of the 12 upper-body keypoints the paper keeps (Table 1).
 COCO_UPPER_BODY = (0, 1, 2, 3, 4, 5, 6, 7, 14, 15, 16, 17)
@@ -768,8 +768,6 @@ def update_dataset(out: str | os.PathLike, videos: Sequence[VideoPose],
     Returns:
         ``(videos, movements)`` in the rebuilt data set.
     """
-    from dfdetect.io import write_table
-
     out = Path(out)
     rows = {r["video_id"]: r for r in _read_summary(out)}
     for v in videos:
