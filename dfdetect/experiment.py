@@ -49,6 +49,11 @@ def lazy_import(name: str):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    # What a normal import does too: bind it on its package, so ``dfdetect.training.x``
+    # (and mock.patch("dfdetect.training.x")) work after a later plain import.
+    parent, _, child = name.rpartition(".")
+    if parent in sys.modules:
+        setattr(sys.modules[parent], child, module)
     return module
 
 
