@@ -16,6 +16,7 @@ import numpy as np
 
 # The CSV helpers live on the ground floor (dfdetect.io) so data/ can write tables
 # without importing this module; re-exported because every experiment reads them here.
+from dfdetect import precision
 from dfdetect.io import atomic_write_text, read_table, rows_to_csv, write_table  # noqa: F401
 from dfdetect.io import format_cell as _format
 
@@ -101,8 +102,6 @@ def start_or_resume(out: str | os.PathLike, key: Mapping, also: Sequence[str] = 
     Returns:
         True when earlier runs are resumed.
     """
-    from dfdetect import precision
-
     out = Path(out)
     # A bfloat16 run is not resumed from float32 rows; the default adds nothing, so the
     # committed runs' keys stay as they were.
@@ -263,6 +262,7 @@ def compare_runs(rows: Sequence[Mapping], pairs: Sequence[tuple[str, str, str]],
         scores_dir: the per-item scores folder, or None for the repeat test only.
         n_boot: bootstrap resamples.
     """
+    # deferred: evaluation imports scikit-learn, and every --help imports this module
     from dfdetect import evaluation
 
     ok = [r for r in rows if r.get("status") == "ok"]

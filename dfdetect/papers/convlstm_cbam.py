@@ -29,6 +29,9 @@ plots = experiment.lazy_import("dfdetect.plots")
 figures = experiment.lazy_import("dfdetect.figures")
 training = experiment.lazy_import("dfdetect.training")
 registry = experiment.lazy_import("dfdetect.models.registry")
+explain_lib = experiment.lazy_import("dfdetect.explain")
+video_models = experiment.lazy_import("dfdetect.models.video")
+export = experiment.lazy_import("dfdetect.models.export")
 pipeline = experiment.lazy_import("dfdetect.data.pipeline")
 store = experiment.lazy_import("dfdetect.data.store")
 backbones = experiment.lazy_import("dfdetect.models.backbones")
@@ -251,17 +254,15 @@ def clip_masks(rows, root: Path, size: int, frames: int) -> dict[tuple, np.ndarr
 def gradcam_layer(model, requested: str | None) -> str:
     """The Grad-CAM target: ``requested``, else the model's default per-frame map unless it
     is coarser than ``MIN_CAM_SIDE`` a side (64-px clips: 2 x 2), then ``FINER_CAM_LAYER``."""
-    from dfdetect.explain import default_layer_path, find_layer_path
-
     if requested:
         return requested
-    path = default_layer_path(model)
+    path = explain_lib.default_layer_path(model)
     # A nested backbone built on (None, None, 3) knows no map size: ask its wrapper.
     side = next((lay.output.shape[-3] for lay in reversed(path)
                  if lay.output.shape[-3] is not None), None)
     if side is not None and side < MIN_CAM_SIDE:
         try:
-            find_layer_path(model, FINER_CAM_LAYER)
+            explain_lib.find_layer_path(model, FINER_CAM_LAYER)
             return FINER_CAM_LAYER
         except ModelError:  # a model without that layer keeps its default
             pass
@@ -271,8 +272,6 @@ def gradcam_layer(model, requested: str | None) -> str:
 def explain(model, name: str, repeat: int, rows, root: Path, frames: int, size: int,
             out: Path, n_grids: int, layer: str | None) -> dict:
     """Grad-CAM on every test clip: grids for a few, mask mass for all with a mask."""
-    from dfdetect.explain import grad_cam, mask_mass, save_gradcam_grid
-
     layer = gradcam_layer(model, layer)
     keys = pipeline.clip_keys(rows)
     labels = clip_labels(rows)
@@ -286,13 +285,13 @@ def explain(model, name: str, repeat: int, rows, root: Path, frames: int, size: 
         if mask is None and drawn[int(label)] >= n_grids:
             continue
         clip = clip.numpy()
-        heats = grad_cam(model, clip, layer_name=layer, class_index=1)[0]
+        heats = explain_lib.grad_cam(model, clip, layer_name=layer, class_index=1)[0]
         if drawn[int(label)] < n_grids:
             kind = "fake" if label else "real"
             # the clip's own frames (their numbers in the video), its score, its mask
             shown = pipeline.take_frames(groups[key], frames)
             score = float(np.asarray(model(clip, training=False)).reshape(-1)[-1])
-            save_gradcam_grid(out / "gradcam" / f"{name}_{kind}_{key[1]}.png", clip[0], heats,
+            explain_lib.save_gradcam_grid(out / "gradcam" / f"{name}_{kind}_{key[1]}.png", clip[0], heats,
                               title=f"{name} (repeat {repeat}): {kind} test video {key[1]}\n"
                                     f"Grad-CAM of class fake at {layer}",
                               masks=mask, score=score,
@@ -302,7 +301,7 @@ def explain(model, name: str, repeat: int, rows, root: Path, frames: int, size: 
         if mask is not None:
             per_video.append({"model": name, "repeat": repeat, "source": key[0],
                               "video_id": key[1], "label": int(label),
-                              "mass_in_mask": mask_mass(heats, mask),
+                              "mass_in_mask": explain_lib.mask_mass(heats, mask),
                               "mask_area": float(mask.mean())})
     results.write_table(out / "gradcam" / f"{name}-r{repeat}-mass.csv", per_video,
                         ["model", "repeat", "source", "video_id", "label", "mass_in_mask",
@@ -388,10 +387,8 @@ class Runner:
         """Train (or reload) the per-frame Xception; returns the frame model and its row."""
         import keras
 
-        from dfdetect.models.video import build_xception_maps
-
         training.set_seed(self.args.seed + repeat)
-        backbone = build_xception_maps(weights=self.weights)
+        backbone = video_models.build_xception_maps(weights=self.weights)
         model = frame_model(backbone)
         path = self.warmup_path(repeat)
         head_path, info_path = self._warmup_extras(repeat)
@@ -405,7 +402,7 @@ class Runner:
                 print(f"{path}: unreadable warm-up ({type(err).__name__}); training it "
                       "again", file=sys.stderr)
                 training.set_seed(self.args.seed + repeat)  # a fresh start, as if never run
-                backbone = build_xception_maps(weights=self.weights)
+                backbone = video_models.build_xception_maps(weights=self.weights)
                 model = frame_model(backbone)
         rows = self.splits["train"]
         if self.args.real_ratio is not None:
@@ -465,8 +462,6 @@ class Runner:
 
     def run_video(self, name: str, repeat: int) -> dict:
         import keras
-
-        from dfdetect.models.export import export_model
 
         seed = self.args.seed + repeat
         backbone_weights = None
@@ -529,7 +524,7 @@ class Runner:
         # carrying the trained weights.
         lean = self.build(name)
         lean.set_weights(model.get_weights())
-        export_model(lean, str(self.out / "models" / f"{name}.keras"),
+        export.export_model(lean, str(self.out / "models" / f"{name}.keras"),
                      experiment="p3_convlstm_cbam", config=name, scale=self.scale.name,
                      frames=self.frames, image_size=self.size, threshold=0.5,
                      repeat=repeat, trained_on=str(self.root))

@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 
 from dfdetect import experiment, results
+from dfdetect.errors import DataError, ModelError
 from dfdetect.papers import lookup
 
 # Bound now, executed on first use: an experiment's --help must not wait for TensorFlow
@@ -25,6 +26,11 @@ evaluation = experiment.lazy_import("dfdetect.evaluation")
 training = experiment.lazy_import("dfdetect.training")
 registry = experiment.lazy_import("dfdetect.models.registry")
 pose = experiment.lazy_import("dfdetect.data.pose")
+pose_benchmark = experiment.lazy_import("dfdetect.data.pose_benchmark")
+pipeline = experiment.lazy_import("dfdetect.data.pipeline")
+sequence = experiment.lazy_import("dfdetect.models.sequence")
+export = experiment.lazy_import("dfdetect.models.export")
+figures = experiment.lazy_import("dfdetect.figures")
 
 __all__ = ["BASELINES", "BASELINE_NAMES", "CONFIG_GROUPS", "FIG8_OPTIMIZERS", "MAIN_OPTIMIZER",
            "PAPER", "PAPER_EPOCHS", "PAPER_TABLE_4", "PAPER_TABLE_5", "PAPER_TABLE_6",
@@ -111,9 +117,7 @@ SEGMENT_COLUMNS = ("Acc", "ROC AUC", "EER", "AP", "Prec(0)", "Prec(1)", "Rec(0)"
 
 def table_4_configs() -> list[str]:
     """Model A, B, C of Table 4 as config names (``lstm-<layers>x<hidden>``)."""
-    from dfdetect.models.sequence import POSE_TABLE_4
-
-    return [f"lstm-{layers}x{hidden}" for layers, hidden in POSE_TABLE_4]
+    return [f"lstm-{layers}x{hidden}" for layers, hidden in sequence.POSE_TABLE_4]
 
 
 def baseline_configs() -> list[str]:
@@ -143,7 +147,6 @@ def parse_configs(text: str | None) -> list[str]:
     for item in (t.strip() for t in text.split(",")):
         for config in CONFIG_GROUPS[item]() if item in CONFIG_GROUPS else [item]:
             if config not in all_configs():
-                from dfdetect.errors import ModelError
                 raise ModelError(f"unknown P4 config {config!r}; choose from "
                                  f"{', '.join(all_configs())} or a group "
                                  f"({', '.join(CONFIG_GROUPS)})")
@@ -162,9 +165,7 @@ def recorded_configs(rows, configs) -> list[str]:
 
 def decay_every(epochs: int) -> int:
     """The paper's "x0.5 every 30 epochs" stretched to ``epochs`` (30 at 200 epochs)."""
-    from dfdetect.models.sequence import POSE_LR_DECAY
-
-    return max(1, int(round(POSE_LR_DECAY[0] * epochs / PAPER_EPOCHS)))
+    return max(1, int(round(sequence.POSE_LR_DECAY[0] * epochs / PAPER_EPOCHS)))
 
 
 def make_model(config: str, main_optimizer: str = MAIN_OPTIMIZER):
@@ -183,8 +184,6 @@ def make_model(config: str, main_optimizer: str = MAIN_OPTIMIZER):
     Returns:
         ``(model, optimizer name, uses decay)``.
     """
-    from dfdetect.errors import ModelError
-    from dfdetect.models import sequence
 
     if config.startswith("lstm-"):
         try:
@@ -251,7 +250,6 @@ def load_data(args, scale):
                      if len(folders) > 1 else r for r in labs]
         segments, root = np.concatenate(chunks), args.data
     else:
-        from dfdetect.data import pose_benchmark
 
         root = Path(experiment.DATA_ROOT) / f"bench-poses-{scale.name}-seed{args.seed}"
         print(pose_benchmark.build_pose_benchmark(root, scale=scale, seed=args.seed).report())
@@ -277,7 +275,6 @@ def poi_groups(rows, choice: str | None, root) -> list[tuple[str | None, list[in
     if choice == "each":
         return [(poi, by_poi[poi]) for poi in pois]
     if choice not in by_poi:
-        from dfdetect.errors import DataError
         raise DataError(f"no movements of PoI {choice!r} (the data has "
                         f"{', '.join(p or '<none>' for p in pois)})", root)
     return [(choice, by_poi[choice])]
@@ -310,16 +307,13 @@ def run_group(args, scale, segments, rows, root, out: Path, configs, poi: str | 
     import numpy as np
     import tensorflow as tf
 
-    from dfdetect.data.pipeline import array_dataset
-    from dfdetect.models.export import export_model
 
     out.mkdir(parents=True, exist_ok=True)
     splits = pose.split_by_video(rows, seed=args.seed)
     for name in ("train", "val", "test"):
         labels = {rows[i]["label"] for i in splits[name]}
         if labels != {0, 1}:
-            from dfdetect.errors import DataError
-            raise DataError(f"the {name} split needs real and fake movements (has labels "
+                raise DataError(f"the {name} split needs real and fake movements (has labels "
                             f"{sorted(labels)}); give more videos of each", root)
     x = pose.zscore_segments(segments)
     y = np.array([r["label"] for r in rows], dtype=np.float32)
@@ -336,7 +330,7 @@ def run_group(args, scale, segments, rows, root, out: Path, configs, poi: str | 
           f"from {root}")
 
     def ds(idx, training_=False, size=None):
-        data = array_dataset(x[idx], y[idx], size or batch, training=training_,
+        data = pipeline.array_dataset(x[idx], y[idx], size or batch, training=training_,
                              seed=args.seed, label_dtype="float32")
         # In-memory arrays gain nothing from tf.data's autotuning, whose thread makes a
         # short fit or predict wait seconds after its last batch (ENVIRONMENT.md).
@@ -385,7 +379,7 @@ def run_group(args, scale, segments, rows, root, out: Path, configs, poi: str | 
             results.write_table(out / "scores" / f"{config}-r{repeat}-videos.csv",
                                 [v.as_row() for v in verdicts])
         if repeat == 0:
-            export_model(model, str(out / "models" / f"{config}.keras"),
+            export.export_model(model, str(out / "models" / f"{config}.keras"),
                          experiment="p4_pose_lstm", config=config, scale=scale.name,
                          optimizer=optimizer, segment_frames=pose.SEGMENT_FRAMES,
                          features=list(pose.FEATURE_NAMES), normalization="z-score per "
@@ -520,8 +514,6 @@ def write_plots(out: Path, rows, configs) -> None:
     """Fig. 8 (optimizer study) and Fig. 10 (the final model's curves), through
     ``curves.csv`` (written here from the run logs) and
     :func:`dfdetect.figures.p4_curves`."""
-    from dfdetect import figures
-
     merged = _config_rows(rows, configs)
     fig8 = {c: _history(out, c) for c in configs if c.startswith("fig8-")}
     fig8 = {c: h for c, h in fig8.items() if h["loss"]}
