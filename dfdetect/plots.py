@@ -202,13 +202,16 @@ def roc_panels(path: str | os.PathLike, panels: Mapping[str, Mapping[str, tuple]
 def bar_panels(path: str | os.PathLike, categories: Sequence[str],
                panels: Mapping[str, Mapping[str, Sequence[float]]],
                hatched: Sequence[str] = (), colors: Mapping[str, str] | None = None,
-               ylim: tuple | None = (0, 1.05), title: str = "") -> str:
+               ylim: tuple | None = (0, 1.05), title: str = "",
+               errors: Mapping[str, Mapping[str, Sequence[float]]] | None = None) -> str:
     """One grouped-bar panel per metric, stacked vertically, sharing categories.
 
     Args:
         panels: panel title -> {series name: one value per category}.
         hatched: series drawn hatched and pale (reference numbers such as the paper's).
         colors: optional fixed colour per series, so a series keeps its colour across panels.
+        errors: optional panel title -> {series name: one standard deviation per
+            category}, drawn as error bars clipped to [0, 1] (a metric's range).
     """
     categories = list(categories)
     fig, axes = plt.subplots(len(panels), 1, figsize=(max(7.0, 0.9 * len(categories) + 3),
@@ -220,7 +223,15 @@ def bar_panels(path: str | os.PathLike, categories: Sequence[str],
             style = dict(hatch="//", alpha=0.5) if name in hatched else {}
             if colors and name in colors:
                 style["color"] = colors[name]
-            ax.bar(x + (i - (len(series) - 1) / 2) * width, np.asarray(values, float), width,
+            values = np.asarray(values, float)
+            sd = (errors or {}).get(panel, {}).get(name)
+            if sd is not None:
+                sd = np.nan_to_num(np.asarray(sd, float))
+                # one sd each way, never past the metric's range [0, 1]
+                style["yerr"] = np.stack([np.minimum(sd, np.nan_to_num(values)),
+                                          np.minimum(sd, 1 - np.nan_to_num(values))])
+                style["capsize"] = 2
+            ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width,
                    label=name, **style)
         ax.set_xticks(x, categories, rotation=30, ha="right", fontsize=8)
         ax.set(title=panel)

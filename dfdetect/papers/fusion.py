@@ -379,18 +379,24 @@ def write_plots(out: Path, rows, configs) -> None:
     plots.roc_panels(out / "roc.png", {"in-dataset test": curves["test"],
                                        "cross-dataset test": curves["cross"]})
     merged = {m["model"]: m for m in _model_rows(rows, configs)}
-    panels, hatched, colors = {}, [], {}
+    panels, hatched, colors, errors = {}, [], {}, {}
     palette = {"in-dataset": ("tab:blue", "lightsteelblue"),
                "cross-dataset": ("tab:orange", "navajowhite")}
     for m_index, metric in enumerate(("Acc", "ROC AUC")):
-        series = {}
+        series, spread = {}, {}
         for s_index, (split, label) in enumerate((("test", "in-dataset"), ("cross", "cross-dataset"))):
             ours, paper = f"{label} (ours)", f"{label} (paper)"
             series[ours] = [float(merged[c].get(f"{split} {metric}") or np.nan) for c in configs]
+            spread[ours] = [float(merged[c].get(f"{split} {metric} sd") or 0.0) for c in configs]
             series[paper] = [PAPER_ACC_AUC.get(c, (np.nan,) * 4)[2 * s_index + m_index]
                              for c in configs]
             hatched.append(paper)
             colors[ours], colors[paper] = palette[label]
-        panels["Accuracy" if metric == "Acc" else "ROC AUC"] = series
+        panel = "Accuracy" if metric == "Acc" else "ROC AUC"
+        panels[panel], errors[panel] = series, spread
+    repeats = max((int(m.get("repeats") or 1) for m in merged.values()), default=1)
     plots.bar_panels(out / "accuracy_auc.png", configs, panels, hatched=hatched, colors=colors,
-                     title="P1: ours (solid) beside the paper's numbers (hatched)")
+                     errors=errors if repeats > 1 else None,
+                     title="P1: ours (solid" + (f", mean ± 1 sd of {repeats} runs"
+                                                if repeats > 1 else "")
+                     + ") beside the paper's numbers (hatched)")
