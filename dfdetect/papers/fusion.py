@@ -28,10 +28,10 @@ export = experiment.lazy_import("dfdetect.models.export")
 pipeline = experiment.lazy_import("dfdetect.data.pipeline")
 store = experiment.lazy_import("dfdetect.data.store")
 
-__all__ = ["BASES", "EXTRA", "FusionSettings", "HOLDOUT_METHOD", "PAPER_ACC_AUC", "SCRIPT",
-           "SETTINGS", "TABLES", "TABLE_A", "TABLE_B", "add_args", "load_data",
-           "comparison_pairs", "compare_configs", "load_single_bases", "model_file", "run", "settings_for", "with_singles", "write_plots",
-           "write_tables"]
+__all__ = ["BASES", "COMPARISON_METRIC", "EXTRA", "FusionSettings", "HOLDOUT_METHOD",
+           "PAPER_ACC_AUC", "SCRIPT", "SD_METRICS", "SETTINGS", "TABLES", "TABLE_A", "TABLE_B",
+           "add_args", "compare_configs", "comparison_pairs", "load_data", "load_single_bases",
+           "model_file", "run", "settings_for", "with_singles", "write_plots", "write_tables"]
 
 
 @dataclasses.dataclass(frozen=True)
