@@ -501,13 +501,17 @@ CURVES_FILE = "curves.csv"
 CURVE_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy")
 
 
-def _history(out: Path, config: str) -> dict:
-    """A run's per-epoch curves: its log in ``runs/`` (git-ignored, present after a
-    run), else the committed ``curves.csv`` rows of that configuration."""
-    log = results.read_table(out / "runs" / f"{config}-r0" / "log.csv")
-    if not log:
-        log = [r for r in results.read_table(out / CURVES_FILE) if r.get("config") == config]
-    return {k: [float(r[k]) for r in log if r.get(k) not in (None, "")] for k in CURVE_KEYS}
+def _histories(out: Path, configs) -> dict[str, dict]:
+    """Each configuration's per-epoch curves: its log in ``runs/`` (git-ignored, present
+    after a run), else its rows of the committed ``curves.csv`` (read once)."""
+    committed = results.read_table(out / CURVES_FILE)
+    histories = {}
+    for config in configs:
+        log = results.read_table(out / "runs" / f"{config}-r0" / "log.csv") or \
+            [r for r in committed if r.get("config") == config]
+        histories[config] = {k: [float(r[k]) for r in log if r.get(k) not in (None, "")]
+                             for k in CURVE_KEYS}
+    return histories
 
 
 def write_plots(out: Path, rows, configs) -> None:
@@ -515,8 +519,9 @@ def write_plots(out: Path, rows, configs) -> None:
     ``curves.csv`` (written here from the run logs) and
     :func:`dfdetect.figures.p4_curves`."""
     merged = _config_rows(rows, configs)
-    fig8 = {c: _history(out, c) for c in configs if c.startswith("fig8-")}
-    fig8 = {c: h for c, h in fig8.items() if h["loss"]}
+    wanted = [c for c in configs if c.startswith("fig8-") or c in table_4_configs()]
+    histories = _histories(out, wanted)
+    fig8 = {c: h for c, h in histories.items() if c.startswith("fig8-") and h["loss"]}
     if fig8:
         results.write_table(out / "fig8_optimizers.csv", [{
             "optimizer": c[5:], "best_epoch": merged[c].get("best_epoch"),
@@ -526,12 +531,12 @@ def write_plots(out: Path, rows, configs) -> None:
             if h["val_loss"] else None} for c, h in fig8.items()])
     # Fig. 10 shows the final model (2x512); with a subset of configs, the first Table 4
     # model that ran.
-    main = next((c for c in table_4_configs() if c in configs and _history(out, c)["loss"]),
+    main = next((c for c in table_4_configs() if c in configs and histories[c]["loss"]),
                 None)
     curves = dict(fig8)
     labels = {c: c[5:] for c in fig8}
     if main:
-        curves[main] = _history(out, main)
+        curves[main] = histories[main]
         labels[main] = f"{main[5:]}, {merged[main].get('optimizer') or MAIN_OPTIMIZER}, decay"
     if not curves:
         return
