@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dfdetect import experiment, results
-from dfdetect.data import pose
+from dfdetect.data import pose, pose_benchmark
 from dfdetect.papers import pose_lstm
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,8 +76,9 @@ SMOKE_CONFIGS = "lstm-3x128,cnn+lstm,fig8-sgd-1e-4"
 def test_smoke_run_writes_tables_curves_and_models(tmp_path, monkeypatch):
     monkeypatch.setattr(experiment, "DATA_ROOT", tmp_path / "data")
     out = tmp_path / "p4"
+    # In process: the worker processes of the default mode would not see DATA_ROOT's patch.
     argv = ["--scale", "smoke", "--out", str(out), "--quiet", "--seed", "1",
-            "--configs", SMOKE_CONFIGS]
+            "--configs", SMOKE_CONFIGS, "--in-process"]
     assert p4.main(argv) == 0
     # One model per person of interest (the smoke benchmark has two), then the merge.
     pois = ["poi0", "poi1"]
@@ -170,6 +171,33 @@ def test_poi_choice_each_one_all_and_unknown(tmp_path):
         pose_lstm.poi_groups(rows, "c", tmp_path)
 
 
+def test_default_mode_trains_each_configuration_and_poi_in_its_own_process(tmp_path):
+    # The worker processes read the movements the parent reads (--data here: they would
+    # not see a patched DATA_ROOT) and write only runs; the parent writes every table.
+    from dfdetect import scales
+
+    data = tmp_path / "poses"
+    pose_benchmark.build_pose_benchmark(data, scale=scales.get_scale("smoke"), seed=1)
+    out = tmp_path / "p4"
+    argv = ["--scale", "smoke", "--data", str(data), "--out", str(out), "--quiet",
+            "--seed", "1", "--configs", "lstm-3x128,fig8-sgd-1e-4"]
+    args = p4.parse_args(argv)
+    args.argv = argv
+    worker = experiment.grid_worker(args, pose_lstm.SCRIPT)
+    assert worker[1] == str(pose_lstm.SCRIPT) and worker[-3:] == [
+        "--in-process", "--runs-only", "--quiet"]
+    assert p4.main(argv) == 0
+    for poi in ("poi0", "poi1"):
+        runs = results.read_table(out / poi / "runs.csv")
+        assert [(r["config"], r["status"]) for r in runs] == [
+            ("lstm-3x128", "ok"), ("fig8-sgd-1e-4", "ok")], [r.get("reason") for r in runs]
+        assert {r["poi"] for r in results.read_table(
+            out / poi / "scores" / "lstm-3x128-r0-test.csv")} == {poi}
+        assert (out / poi / "table_4.csv").is_file() and (out / poi / "curves.csv").is_file()
+    assert [r["PoI"] for r in results.read_table(out / "table_4.csv")] == [
+        "poi0", "poi1", "mean"]
+
+
 def test_pose_data_folder_without_both_labels_is_refused(tmp_path):
     segs = np.random.default_rng(0).uniform(0, 1, (6, 150, 24)).astype(np.float32)
     pose.write_segments(tmp_path, segs, [{"label": 0, "video_id": f"v{i}"} for i in range(6)])
@@ -229,7 +257,8 @@ def test_baseline_rows_join_tables_5_and_6_and_keep_the_earlier_rows(tmp_path, m
     monkeypatch.setattr(experiment, "DATA_ROOT", tmp_path / "data")
     monkeypatch.setitem(pose_lstm.BASELINES, "resnet152-face", "pose_vgg16")
     out = tmp_path / "p4"
-    argv = ["--scale", "smoke", "--out", str(out), "--quiet", "--seed", "1", "--poi", "poi0"]
+    argv = ["--scale", "smoke", "--out", str(out), "--quiet", "--seed", "1", "--poi", "poi0",
+            "--in-process"]
     assert p4.main([*argv, "--configs", "lstm-2x512"]) == 0
     kept = {name: (out / name).read_text() for name in pose_lstm.POI_TABLES
             if (out / name).exists()}

@@ -32,10 +32,13 @@ sequence = experiment.lazy_import("dfdetect.models.sequence")
 export = experiment.lazy_import("dfdetect.models.export")
 figures = experiment.lazy_import("dfdetect.figures")
 
+#: The entry point; each configuration's worker process runs it (``--in-process`` not).
+SCRIPT = experiment.REPO_ROOT / "experiments" / "p4_pose_lstm.py"
+
 __all__ = ["BASELINES", "BASELINE_NAMES", "CONFIG_GROUPS", "FIG8_OPTIMIZERS", "MAIN_OPTIMIZER",
            "PAPER", "PAPER_EPOCHS", "PAPER_TABLE_4", "PAPER_TABLE_5", "PAPER_TABLE_6",
-           "POI_TABLES", "PoseLstmSettings", "SEGMENT_COLUMNS", "SETTINGS", "add_args",
-           "all_configs", "baseline_configs", "decay_every", "load_data", "make_model",
+           "POI_TABLES", "PoseLstmSettings", "SCRIPT", "SEGMENT_COLUMNS", "SETTINGS",
+           "add_args", "all_configs", "baseline_configs", "decay_every", "load_data", "make_model",
            "parse_configs", "poi_groups", "recorded_configs", "run", "run_group",
            "settings_for", "table_4_configs", "write_plots", "write_poi_tables",
            "write_tables"]
@@ -232,6 +235,7 @@ def add_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "of interest, in <out>/<poi>/, with every PoI's rows in the "
                              "top-level tables; a PoI's name: that PoI only; 'all': one "
                              "model on every PoI's movements pooled (not in the paper)")
+    experiment.add_grid_args(parser)
     return parser
 
 
@@ -296,6 +300,8 @@ def run(args) -> Path:
     for poi, idx in groups:
         run_group(args, scale, segments[idx], [rows[i] for i in idx], root,
                   out / poi if poi else out, configs, poi)
+    if args.runs_only:  # a worker process: the parent writes the tables and plots
+        return out
     if any(poi for poi, _ in groups):
         write_poi_tables(out, [poi for poi, _ in groups])
     print(f"results written to {out}")
@@ -388,7 +394,15 @@ def run_group(args, scale, segments, rows, root, out: Path, configs, poi: str | 
                          trained_on=str(root), poi=poi or "")
         return row
 
-    experiment.run_grid(configs, repeats, table, one_run, progress=not args.quiet)
+    # One worker process per configuration, as P1 and P3 do: the Table 5 ResNets in one
+    # process grew it to 11 GiB and out of memory. The worker trains this PoI only.
+    worker = experiment.grid_worker(args, SCRIPT)
+    if worker is not None and poi:
+        worker += ["--poi", poi]
+    experiment.run_grid(configs, repeats, table, one_run, progress=not args.quiet,
+                        worker=worker)
+    if args.runs_only:
+        return
     shown = recorded_configs(table.rows, configs)
     write_tables(out, table.rows, shown)
     write_plots(out, table.rows, shown)
