@@ -180,6 +180,21 @@ def test_p3_smoke_end_to_end_with_schedule_gradcam_export_and_resume(tmp_path, s
     clip = np.random.default_rng(0).random((1, 4, 64, 64, 3)).astype("float32")
     probs = np.asarray(model.predict_on_batch(clip))
     assert probs.shape == (1, 2) and abs(float(probs.sum()) - 1.0) < 1e-5
+    # The warm-up frame model is exported too, as the image model predict scores, and
+    # gives the frame scores its row was computed from.
+    frames, meta = load_exported(out / "models" / "xception.keras")
+    assert (meta["config"], meta["kind"], meta["image_size"]) == ("xception", "image", 64)
+    from dfdetect import evaluation, training
+
+    rows = [r for r in manifest if r["split"] == "test"]
+    frame_scores = training.predict_scores(
+        frames, pipeline.image_dataset(rows, smoke_video_store, 64, 8))
+    order, _, video_scores = evaluation.aggregate_by_video(
+        [f"{r['source']}\t{r['video_id']}" for r in rows], pipeline.labels_of(rows),
+        frame_scores)
+    recorded = {f"{r['source']}\t{r['video_id']}": float(r["score"])
+                for r in results.read_table(out / "scores" / "xception-r0-test.csv")}
+    assert [recorded[v] for v in order] == pytest.approx(list(video_scores), abs=1e-4)
 
     before = (out / "runs.csv").read_text()
     assert p3_convlstm_cbam.main(argv) == 0  # resume: nothing retrained, the rows are kept

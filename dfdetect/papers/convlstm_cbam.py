@@ -453,6 +453,14 @@ class Runner:
                 vids, pipeline.labels_of(rows), frame_scores)
             keys = [tuple(v.split("\t", 1)) for v in order]
             row.update(self.score_row(WARMUP_CONFIG, repeat, split, keys, labels, scores))
+        # Exported like the video models, so predict / evaluate score it as an image model
+        # (a video's score is its frames' mean, as in this row). Without optimizer state.
+        lean = frame_model(video_models.build_xception_maps(weights=None))
+        lean.set_weights(model.get_weights())
+        export.export_model(lean, str(self.out / "models" / f"{WARMUP_CONFIG}.keras"),
+                            experiment="p3_convlstm_cbam", config=WARMUP_CONFIG,
+                            scale=self.scale.name, image_size=self.size, threshold=0.5,
+                            repeat=repeat, trained_on=str(self.root))
         return {"model": WARMUP_CONFIG, **row}
 
     # -- video models -------------------------------------------------------------
