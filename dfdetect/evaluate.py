@@ -50,7 +50,8 @@ from dfdetect.results import read_table, to_float, write_table
 
 __all__ = ["EvaluationSummary", "KNOWN_METHODS", "LabelledInput", "METRIC_COLUMNS",
            "SCORE_COLUMNS", "SOURCE_METHODS", "VideoScore", "collect_labelled",
-           "evaluate_inputs", "label_from_path", "metrics_table", "parse_name", "write_outputs"]
+           "evaluate_inputs", "label_from_path", "metrics_table", "model_family", "parse_name",
+           "summarize_folder", "write_outputs"]
 
 #: Manipulation names as FaceForensics++ spells them (matched case-insensitively).
 KNOWN_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter",
@@ -472,11 +473,29 @@ def summarize_folder(root: str | os.PathLike) -> str | None:
         return None
     path = os.path.join(root, "summary.csv")
     write_table(path, rows, SUMMARY_COLUMNS)
-    series = {label: [to_float(r[key]) for r in rows]
-              for label, key in (("all (video AUC)", "video_auc"), ("FF++ AUC", "ffpp_auc"),
-                                 ("Celeb-DF AUC", "celebdf_auc"),
-                                 ("accuracy at threshold", "video_acc"))}
-    plots.grouped_bars(os.path.join(root, "summary.png"), [r["model"] for r in rows], series,
-                       title="real deepfakes (realworld/, 32 videos): chance is 0.5",
-                       ylabel="video ROC AUC / accuracy", ylim=(0, 1))
+    # Ranked bars: with dozens of models, a grouped chart per source was unreadable; the
+    # per-source AUCs stay in the CSV.
+    videos = {r["n_videos"] for r in rows if r["n_videos"]}
+    plots.ranked_bars(os.path.join(root, "summary.png"), [r["model"] for r in rows],
+                      [to_float(r["video_auc"]) for r in rows],
+                      groups=[model_family(r["model"]) for r in rows],
+                      markers={"accuracy at its threshold": [to_float(r["video_acc"])
+                                                             for r in rows]},
+                      lines={"chance": 0.5},
+                      title=f"{os.path.basename(os.path.abspath(root))}: video ROC AUC"
+                            + (f" ({videos.pop()} videos)" if len(videos) == 1 else ""),
+                      xlabel="video ROC AUC (bars), accuracy (points)")
     return path
+
+
+def model_family(name: str) -> str:
+    """The family an evaluated model's folder name belongs to, for the summary's colours.
+
+    ``p1_v3_faces_xception`` -> ``p1_v3_faces`` (paper, generator, face source: the name
+    up to the configuration), ``mesonet_Meso4_DF`` -> ``mesonet``, ``default`` ->
+    ``default``.
+    """
+    parts = name.split("_")
+    if re.fullmatch(r"p\d", parts[0]) and len(parts) > 3:
+        return "_".join(parts[:3])
+    return parts[0]

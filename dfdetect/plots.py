@@ -95,6 +95,50 @@ def grouped_bars(path: str | os.PathLike, categories: Sequence[str],
     return _save(fig, path)
 
 
+def ranked_bars(path: str | os.PathLike, names: Sequence[str], values: Sequence[float],
+                groups: Sequence[str] | None = None,
+                markers: Mapping[str, Sequence[float]] | None = None,
+                lines: Mapping[str, float] | None = None, title: str = "",
+                xlabel: str = "", xlim: tuple | None = (0, 1)) -> str:
+    """Horizontal bars, best first: many models on one readable chart.
+
+    Args:
+        names: one label per bar.
+        values: the bar lengths (NaN bars are left empty and ranked last).
+        groups: optional family of each bar; one colour (and legend entry) per family.
+        markers: optional extra values drawn as points on each bar's row (e.g. accuracy
+            beside AUC), one legend entry per series.
+        lines: reference values drawn as labelled vertical lines (e.g. chance, a target).
+    """
+    values = np.asarray(values, dtype=float)
+    order = sorted(range(len(values)), key=lambda i: (np.isnan(values[i]), -values[i]
+                                                      if not np.isnan(values[i]) else 0))
+    groups = list(groups) if groups is not None else [""] * len(values)
+    families = list(dict.fromkeys(groups[i] for i in order))
+    palette = plt.get_cmap("tab10")
+    color = {g: palette(k % 10) for k, g in enumerate(families)}
+    fig, ax = plt.subplots(figsize=(8.0, 1.2 + 0.24 * len(values)))
+    y = np.arange(len(order))
+    for family in families:
+        rows = [k for k, i in enumerate(order) if groups[i] == family]
+        ax.barh(y[rows], np.nan_to_num(values[[order[k] for k in rows]]), 0.7,
+                color=color[family], label=family or None)
+    for k, (name, series) in enumerate((markers or {}).items()):
+        series = np.asarray(series, dtype=float)
+        ax.plot(series[order], y, "Dos^v"[k % 5], color="black", ls="none", ms=4,
+                label=name)
+    for k, (name, value) in enumerate((lines or {}).items()):
+        ax.axvline(value, color="0.3", ls=("--", ":", "-.")[k % 3], lw=1, label=name)
+    ax.set_yticks(y, [names[i] for i in order], fontsize=7)
+    ax.invert_yaxis()  # best on top
+    ax.set(title=title, xlabel=xlabel)
+    if xlim:
+        ax.set_xlim(*xlim)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)
+
+
 def _draw_confusion(ax, counts: tuple, title: str) -> None:
     tn, fp, fn, tp = counts
     m = np.array([[tn, fp], [fn, tp]])

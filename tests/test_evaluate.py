@@ -350,3 +350,43 @@ def test_summary_puts_every_evaluated_model_on_one_row_and_one_chart(tmp_path):
     assert rows[2].startswith("b,32,0.4,0.5")
     assert len(rows) == 3 and (tmp_path / "summary.png").stat().st_size > 1000
     assert ev.summarize_folder(tmp_path / "missing") is None
+
+
+def test_summary_chart_colours_models_by_family_and_ranks_them(tmp_path, monkeypatch):
+    from dfdetect import evaluate as ev
+    from dfdetect import plots
+
+    assert ev.model_family("p1_v3_faces_meso4+xception") == "p1_v3_faces"
+    assert ev.model_family("p3_v2_procedural_convlstm_cbam") == "p3_v2_procedural"
+    assert ev.model_family("mesonet_Meso4_DF") == "mesonet"
+    assert ev.model_family("default") == "default"
+    seen = {}
+    monkeypatch.setattr(plots, "ranked_bars", lambda path, names, values, **kw: seen.update(
+        names=names, values=values, **kw))
+    header = "group,name,n_videos,video_auc,video_acc,threshold,face_rate\n"
+    for name, auc in (("default", "0.6"), ("p1_v3_faces_meso4", "0.5"),
+                      ("p1_v3_faces_xception", "")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.csv").write_text(header + f"all,all,32,{auc},0.5,0.5,1\n")
+    ev.summarize_folder(tmp_path)
+    assert seen["names"] == ["default", "p1_v3_faces_meso4", "p1_v3_faces_xception"]
+    assert seen["groups"] == ["default", "p1_v3_faces", "p1_v3_faces"]
+    assert seen["values"][:2] == [0.6, 0.5] and np.isnan(seen["values"][2])
+    assert seen["lines"] == {"chance": 0.5} and "(32 videos)" in seen["title"]
+
+
+def test_ranked_bars_draws_best_first_with_empty_bars_last(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    from dfdetect import plots
+
+    labels = []
+    original = matplotlib.axes.Axes.set_yticks
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_yticks",
+                        lambda ax, ticks, names=None, **kw: (labels.append(list(names)),
+                                                             original(ax, ticks, names, **kw)))
+    path = plots.ranked_bars(tmp_path / "r.png", ["a", "b", "c", "d"],
+                             [0.4, float("nan"), 0.9, 0.6], groups=["x", "y", "x", "y"],
+                             markers={"acc": [0.5, 0.5, 0.5, 0.5]}, lines={"chance": 0.5})
+    assert labels == [["c", "d", "a", "b"]]
+    assert Path(path).stat().st_size > 1000
