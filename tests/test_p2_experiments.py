@@ -270,6 +270,18 @@ def test_inception_smoke_starts_from_phase1_and_saves_the_best_model(inception_r
     best = ann_comparison.best_inception(out)
     assert best["config"] == "head" and Path(best["weights"]).is_file()
     assert best["size"] == get_scale("smoke").video_size
+    # The chosen model is also exported, for predict / evaluate, with the grid's weights.
+    from dfdetect.models.export import load_exported
+
+    model, meta = load_exported(out / "models" / ann_comparison.BEST_MODEL)
+    assert (meta["config"], meta["kind"], meta["image_size"]) == ("head", "image", best["size"])
+    saved = transfer.build_inception_transfer("head", (best["size"],) * 2 + (3,),
+                                              weights=best["weights"])
+    x = np.random.default_rng(0).random((2, best["size"], best["size"], 3)).astype("float32")
+    np.testing.assert_allclose(model.predict_on_batch(x), saved.predict_on_batch(x),
+                               atol=1e-5)
+    stamp = (out / "models" / ann_comparison.BEST_MODEL).stat().st_mtime
+    assert ann_comparison.export_best_inception(out).stat().st_mtime == stamp  # up to date
     _check_outputs(out, ["head"], ["fig16_inceptionv3_metrics.png",
                                    "fig17_inceptionv3_convergence.png"])
 

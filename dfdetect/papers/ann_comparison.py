@@ -454,6 +454,8 @@ KERAS_NOTOP = Path(os.path.expanduser("~/.keras/models")) / \
     "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 PHASE1_FILE = "phase1_notop.h5"
 BEST_FILE = "best.json"
+#: The chosen model exported for ``dfdetect predict`` / ``evaluate`` (an image model).
+BEST_MODEL = "best.keras"
 
 
 def inception_size(scale) -> int:
@@ -543,6 +545,35 @@ def best_inception(inception_dir: str | os.PathLike) -> dict | None:
     if not weights.is_file():
         return None
     return {**record, "weights": str(weights)}
+
+
+def export_best_inception(inception_dir: str | os.PathLike) -> Path | None:
+    """Export the chosen InceptionV3 as ``models/best.keras`` for predict and evaluate.
+
+    The grid keeps only weights files (a run is ~90 MB with an optimizer, and the
+    sequence grids need the weights); the chosen one becomes a scorable image model,
+    again whenever its weights are newer than the export.
+
+    Returns:
+        The exported file, or None when the grid has chosen no model yet.
+    """
+    record = best_inception(inception_dir)
+    if record is None:
+        return None
+    path = Path(inception_dir) / "models" / BEST_MODEL
+    weights = Path(record["weights"])
+    if path.is_file() and path.stat().st_mtime >= weights.stat().st_mtime:
+        return path
+    from dfdetect.models import export
+
+    size = int(record["size"])
+    model = registry.build_model("inception_transfer", unfreeze=record["config"],
+                                 input_shape=(size, size, 3), weights=os.fspath(weights))
+    export.export_model(model, path, experiment="p2_inception_unfreeze",
+                        config=record["config"], image_size=size, threshold=0.5,
+                        repeat=record.get("repeat"), selected_by=record.get("selected_by", ""),
+                        trained_on=record.get("store", ""))
+    return path
 
 
 def inception_extractor(weights: str | os.PathLike, size: int):
@@ -743,6 +774,7 @@ def finish_inception(out: Path, rows, configs) -> None:
             record.update(selected_by=why, A_v_mean=chosen.get("A_v_mean"))
             atomic_write_text(out / "models" / BEST_FILE,
                                       json.dumps(record, indent=2, default=float))
+            export_best_inception(out)
         print(f"Table 3 ({INCEPTION_FAMILY}): {best} — {why}")
     plots.family_figures(out, summary, INCEPTION_FIGURES, INCEPTION_FAMILY)
 
