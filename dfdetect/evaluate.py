@@ -44,7 +44,7 @@ import numpy as np
 from dfdetect import plots, predict
 from dfdetect.data.store import MANIFEST, read_manifest
 from dfdetect.errors import DataError
-from dfdetect.evaluation import binary_metrics
+from dfdetect.evaluation import auc_chance_p, binary_metrics
 from dfdetect.predict import collect_inputs
 from dfdetect.results import read_table, to_float, write_table
 
@@ -437,14 +437,15 @@ def write_outputs(out: str | os.PathLike, summary: EvaluationSummary,
 
 # --------------------------------------------------------------------------- across models
 
-SUMMARY_COLUMNS = ("model", "n_videos", "video_auc", "video_acc", "threshold", "ffpp_auc",
-                   "celebdf_auc", "dfdc_acc", "face_rate")
+SUMMARY_COLUMNS = ("model", "n_videos", "video_auc", "video_auc_p", "video_acc", "threshold",
+                   "ffpp_auc", "celebdf_auc", "dfdc_acc", "face_rate")
 
 
 def summarize_folder(root: str | os.PathLike) -> str | None:
     """One row per evaluated model under ``root`` (each ``<root>/<model>/metrics.csv``).
 
-    Writes ``<root>/summary.csv`` (video AUC and accuracy overall, AUC per source with
+    Writes ``<root>/summary.csv`` (video AUC, the chance of a no-skill model reaching it
+    (:func:`dfdetect.evaluation.auc_chance_p`) and accuracy overall, AUC per source with
     both classes, DFDC's accuracy: its clips are all fakes) and ``<root>/summary.png``
     (video AUC per model and source, chance at 0.5), so the models can be compared at a
     glance.
@@ -463,7 +464,12 @@ def summarize_folder(root: str | os.PathLike) -> str | None:
         by = {(r["group"], r["name"]): r for r in table}
         first = by.get(("all", "all"), {})
         rows.append({"model": name, "n_videos": first.get("n_videos"),
-                     "video_auc": first.get("video_auc"), "video_acc": first.get("video_acc"),
+                     "video_auc": first.get("video_auc"),
+                     # how likely a model with no skill scores this well on this set
+                     "video_auc_p": auc_chance_p(to_float(first.get("video_auc")),
+                                                 _count(first.get("n_fake")),
+                                                 _count(first.get("n_real"))),
+                     "video_acc": first.get("video_acc"),
                      "threshold": first.get("threshold"),
                      "ffpp_auc": by.get(("source", "ffpp"), {}).get("video_auc"),
                      "celebdf_auc": by.get(("source", "celebdf"), {}).get("video_auc"),
@@ -486,6 +492,11 @@ def summarize_folder(root: str | os.PathLike) -> str | None:
                             + (f" ({videos.pop()} videos)" if len(videos) == 1 else ""),
                       xlabel="video ROC AUC (bars), accuracy (points)")
     return path
+
+
+def _count(cell) -> int:
+    value = to_float(cell)
+    return int(value) if np.isfinite(value) else 0
 
 
 def model_family(name: str) -> str:

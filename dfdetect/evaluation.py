@@ -117,6 +117,24 @@ def select(metrics: Mapping, columns: Sequence[str]) -> dict:
     return {c: metrics[c] for c in columns}
 
 
+def auc_chance_p(auc: float, n_positive: int, n_negative: int) -> float:
+    """One-sided p-value that a scorer with no skill reaches ROC AUC ``auc`` or more.
+
+    The AUC is the Mann-Whitney U over ``n_positive * n_negative`` pairs; under the null
+    it is ~Normal(0.5, (n_pos + n_neg + 1) / (12 n_pos n_neg)) (no ties). With 12 reals
+    and 20 fakes its sd is 0.107, so one model's 0.70 is no proof of skill.
+
+    Returns:
+        The p-value, NaN when an input is missing or a class is empty.
+    """
+    import math
+
+    if not (n_positive > 0 and n_negative > 0) or auc is None or math.isnan(auc):
+        return float("nan")
+    sd = math.sqrt((n_positive + n_negative + 1) / (12.0 * n_positive * n_negative))
+    return 0.5 * math.erfc((auc - 0.5) / sd / math.sqrt(2.0))
+
+
 def _auc_of_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """ROC AUC of each row of ``scores`` (..., n) against ``labels`` (..., n), by ranks
     (the Mann-Whitney statistic, ties counted half) so thousands of resamples cost one

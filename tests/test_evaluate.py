@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dfdetect import cli, evaluate
+from dfdetect import cli, evaluate, evaluation, results
 from dfdetect.data.store import MANIFEST_COLUMNS
 from dfdetect.errors import DataError, ModelError
 from dfdetect.evaluate import LabelledInput, VideoScore
@@ -346,10 +346,29 @@ def test_summary_puts_every_evaluated_model_on_one_row_and_one_chart(tmp_path):
     rows = (tmp_path / "summary.csv").read_text().splitlines()
     assert path == str(tmp_path / "summary.csv")
     assert rows[0].startswith("model,n_videos,video_auc")
-    assert rows[1].startswith("a,32,0.8,0.75") and ",0.9," in rows[1]
-    assert rows[2].startswith("b,32,0.4,0.5")
+    assert rows[1].startswith("a,32,0.8,,0.75") and ",0.9," in rows[1]
+    assert rows[2].startswith("b,32,0.4,,0.5")
     assert len(rows) == 3 and (tmp_path / "summary.png").stat().st_size > 1000
     assert ev.summarize_folder(tmp_path / "missing") is None
+
+
+def test_chance_p_of_an_auc_is_the_mann_whitney_normal_tail():
+    from dfdetect.evaluation import auc_chance_p
+
+    assert auc_chance_p(0.5, 20, 12) == pytest.approx(0.5)
+    # 12 reals, 20 fakes: sd 0.107, so 0.71 is ~1.96 sd above chance
+    sd = math.sqrt(33 / (12 * 240))
+    assert auc_chance_p(0.5 + 1.959964 * sd, 20, 12) == pytest.approx(0.025, abs=1e-4)
+    assert auc_chance_p(0.3, 20, 12) > 0.95
+    # the normal tail against an exact permutation count on a small set
+    rng = np.random.default_rng(0)
+    labels = np.array([1] * 20 + [0] * 12)
+    scores = np.linspace(0, 1, 32)
+    from sklearn.metrics import roc_auc_score
+
+    null = np.array([roc_auc_score(rng.permutation(labels), scores) for _ in range(4000)])
+    assert auc_chance_p(0.65, 20, 12) == pytest.approx(np.mean(null >= 0.65), abs=0.02)
+    assert math.isnan(auc_chance_p(0.7, 0, 12)) and math.isnan(auc_chance_p(float("nan"), 3, 3))
 
 
 def test_summary_chart_colours_models_by_family_and_ranks_them(tmp_path, monkeypatch):
@@ -363,12 +382,16 @@ def test_summary_chart_colours_models_by_family_and_ranks_them(tmp_path, monkeyp
     seen = {}
     monkeypatch.setattr(plots, "ranked_bars", lambda path, names, values, **kw: seen.update(
         names=names, values=values, **kw))
-    header = "group,name,n_videos,video_auc,video_acc,threshold,face_rate\n"
+    header = "group,name,n_videos,n_real,n_fake,video_auc,video_acc,threshold,face_rate\n"
     for name, auc in (("default", "0.6"), ("p1_v3_faces_meso4", "0.5"),
                       ("p1_v3_faces_xception", "")):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "metrics.csv").write_text(header + f"all,all,32,{auc},0.5,0.5,1\n")
+        (tmp_path / name / "metrics.csv").write_text(
+            header + f"all,all,32,12,20,{auc},0.5,0.5,1\n")
     ev.summarize_folder(tmp_path)
+    summary = results.read_table(tmp_path / "summary.csv")
+    assert float(summary[0]["video_auc_p"]) == pytest.approx(
+        evaluation.auc_chance_p(0.6, 20, 12), abs=1e-5) and summary[2]["video_auc_p"] == ""
     assert seen["names"] == ["default", "p1_v3_faces_meso4", "p1_v3_faces_xception"]
     assert seen["groups"] == ["default", "p1_v3_faces", "p1_v3_faces"]
     assert seen["values"][:2] == [0.6, 0.5] and np.isnan(seen["values"][2])
