@@ -447,8 +447,8 @@ def summarize_folder(root: str | os.PathLike) -> str | None:
     Writes ``<root>/summary.csv`` (video AUC, the chance of a no-skill model reaching it
     (:func:`dfdetect.evaluation.auc_chance_p`) and accuracy overall, AUC per source with
     both classes, DFDC's accuracy: its clips are all fakes) and ``<root>/summary.png``
-    (video AUC per model and source, chance at 0.5), so the models can be compared at a
-    glance.
+    (every model's video AUC as a bar, best first, coloured by :func:`model_family`, its
+    accuracy as a point, chance at 0.5), so the models can be compared at a glance.
 
     Returns:
         The CSV's path, or ``None`` when no evaluation is there yet.

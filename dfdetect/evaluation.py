@@ -5,6 +5,7 @@ Scores are fake-probabilities (label 1 = fake). Column names follow P1's tables.
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -127,8 +128,6 @@ def auc_chance_p(auc: float, n_positive: int, n_negative: int) -> float:
     Returns:
         The p-value, NaN when an input is missing or a class is empty.
     """
-    import math
-
     if not (n_positive > 0 and n_negative > 0) or auc is None or math.isnan(auc):
         return float("nan")
     sd = math.sqrt((n_positive + n_negative + 1) / (12.0 * n_positive * n_negative))

@@ -66,6 +66,7 @@ pipeline = experiment.lazy_import("dfdetect.data.pipeline")
 training = experiment.lazy_import("dfdetect.training")
 transfer = experiment.lazy_import("dfdetect.models.transfer")
 registry = experiment.lazy_import("dfdetect.models.registry")
+export = experiment.lazy_import("dfdetect.models.export")
 backbones = experiment.lazy_import("dfdetect.models.backbones")
 custom_cnn = experiment.lazy_import("dfdetect.models.custom_cnn")
 sequence = experiment.lazy_import("dfdetect.models.sequence")
@@ -550,9 +551,9 @@ def best_inception(inception_dir: str | os.PathLike) -> dict | None:
 def export_best_inception(inception_dir: str | os.PathLike) -> Path | None:
     """Export the chosen InceptionV3 as ``models/best.keras`` for predict and evaluate.
 
-    The grid keeps only weights files (a run is ~90 MB with an optimizer, and the
-    sequence grids need the weights); the chosen one becomes a scorable image model,
-    again whenever its weights are newer than the export.
+    The grid keeps each option's best weights (what the sequence grids read); the chosen
+    one also becomes a scorable image model, exported again whenever its weights are
+    newer than the export.
 
     Returns:
         The exported file, or None when the grid has chosen no model yet.
@@ -564,8 +565,6 @@ def export_best_inception(inception_dir: str | os.PathLike) -> Path | None:
     weights = Path(record["weights"])
     if path.is_file() and path.stat().st_mtime >= weights.stat().st_mtime:
         return path
-    from dfdetect.models import export
-
     size = int(record["size"])
     model = registry.build_model("inception_transfer", unfreeze=record["config"],
                                  input_shape=(size, size, 3), weights=os.fspath(weights))
