@@ -65,36 +65,6 @@ def roc_curves(path: str | os.PathLike, curves: Mapping[str, tuple], title: str 
     return _save(fig, path)
 
 
-def grouped_bars(path: str | os.PathLike, categories: Sequence[str],
-                 series: Mapping[str, Sequence[float]],
-                 errors: Mapping[str, Sequence[float]] | None = None,
-                 title: str = "", ylabel: str = "", ylim: tuple | None = None,
-                 hatched: Sequence[str] = ()) -> str:
-    """Grouped bar chart: one group per category, one bar per series, optional error bars.
-
-    Series named in ``hatched`` are drawn hatched and pale (e.g. the paper's own numbers
-    beside ours).
-    """
-    categories = list(categories)
-    n = max(len(series), 1)
-    width = 0.8 / n
-    x = np.arange(len(categories))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(categories) * max(1, n / 2) + 2), 4.8))
-    for i, (name, values) in enumerate(series.items()):
-        values = np.asarray(values, dtype=float)
-        err = None if not errors or name not in errors else np.asarray(errors[name], float)
-        style = dict(hatch="//", alpha=0.45) if name in hatched else {}
-        ax.bar(x + (i - (n - 1) / 2) * width, values, width, yerr=err, capsize=2,
-               label=name, **style)
-    ax.set_xticks(x, categories, rotation=35, ha="right", fontsize=8)
-    ax.set(title=title, ylabel=ylabel)
-    if ylim:
-        ax.set_ylim(*ylim)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, ncol=min(n, 4))
-    return _save(fig, path)
-
-
 def ranked_bars(path: str | os.PathLike, names: Sequence[str], values: Sequence[float],
                 groups: Sequence[str] | None = None,
                 markers: Mapping[str, Sequence[float]] | None = None,
