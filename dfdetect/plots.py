@@ -81,8 +81,8 @@ def ranked_bars(path: str | os.PathLike, names: Sequence[str], values: Sequence[
         lines: reference values drawn as labelled vertical lines (e.g. chance, a target).
     """
     values = np.asarray(values, dtype=float)
-    order = sorted(range(len(values)), key=lambda i: (np.isnan(values[i]), -values[i]
-                                                      if not np.isnan(values[i]) else 0))
+    # best first, NaN last, ties in the given order
+    order = np.argsort(np.where(np.isnan(values), np.inf, -values), kind="stable").tolist()
     groups = list(groups) if groups is not None else [""] * len(values)
     families = list(dict.fromkeys(groups[i] for i in order))
     palette = plt.get_cmap("tab10")
