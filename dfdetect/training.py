@@ -72,6 +72,61 @@ def compile_model(model: keras.Model, optimizer: str | keras.optimizers.Optimize
     return model
 
 
+@keras.saving.register_keras_serializable(package="dfdetect")
+class ScaledAdamW(keras.optimizers.AdamW):
+    """AdamW whose learning rate is multiplied by ``slow_multiplier`` for some layers.
+
+    Fine-tuning a pretrained backbone under new heads wants a smaller rate for the
+    backbone than for the heads: a full-network AdamW at the heads' rate can wash the
+    ImageNet features out in the first epoch. A gradient-scaling layer would not do it
+    (Adam divides the scale away), so the rate itself is scaled per variable. Layers are
+    picked by the start of their names (a variable's ``path`` begins with its layer's).
+
+    Args:
+        slow_prefixes: layer-name prefixes trained at the lower rate.
+        slow_multiplier: their rate = ``learning_rate x slow_multiplier``.
+        **kwargs: ``keras.optimizers.AdamW``'s.
+    """
+
+    def __init__(self, slow_prefixes: Sequence[str] = (), slow_multiplier: float = 0.1,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.slow_prefixes = tuple(slow_prefixes)
+        self.slow_multiplier = float(slow_multiplier)
+
+    def _is_slow(self, variable) -> bool:
+        # the TF backend hands update_step the raw tf.Variable: find the Keras one (with
+        # its layer path) through the optimizer's own index
+        own = self._trainable_variables[self._get_variable_index(variable)]
+        return str(own.path).startswith(self.slow_prefixes)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self._is_slow(variable):
+            learning_rate = learning_rate * self.slow_multiplier
+        super().update_step(gradient, variable, learning_rate)
+
+    def _apply_weight_decay(self, variables):
+        # the decay step uses the optimizer's own rate: scale it for the slow layers too
+        if self.weight_decay is None:
+            return
+        slow = [v for v in variables if self._is_slow(v)]
+        fast = [v for v in variables if not self._is_slow(v)]
+        super()._apply_weight_decay(fast)
+        if slow:
+            decay = self.weight_decay
+            try:
+                self.weight_decay = decay * self.slow_multiplier
+                super()._apply_weight_decay(slow)
+            finally:
+                self.weight_decay = decay
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(slow_prefixes=list(self.slow_prefixes),
+                      slow_multiplier=self.slow_multiplier)
+        return config
+
+
 def step_decay(initial_lr: float, factor: float = 0.5, every: int = 5) -> Callable[[int], float]:
     """Step-wise decay: the rate is multiplied by ``factor`` every ``every`` epochs."""
     def schedule(epoch: int, lr=None) -> float:

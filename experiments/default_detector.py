@@ -1,17 +1,20 @@
 #!/usr/bin/env python
-"""The shipped default detector: SBI + boundary head, trained from scratch (``make detector``).
+"""The shipped default detector: SBI + boundary head on ImageNet EfficientNet-Lite (``make detector``).
 
 Prepares face canvases from real face photos and frames of real videos (never a
-deepfake set: ``realworld/`` is for evaluation only), trains
-:func:`dfdetect.models.detector.build_default_detector` on fresh Self-Blended Images
-every step, selects the epoch by validation ROC AUC on held-out photos and videos (SBI
-pairs and identity swaps), and exports it to ``dfdetect/weights/default.keras`` (the
-model ``dfdetect predict`` uses when no model is named).
+deepfake set), trains :func:`dfdetect.models.detector.build_lite_detector` (or, with
+``--backbone scratch``, the first release's from-scratch CNN) on fresh Self-Blended
+Images every step, and exports the selected epoch to ``dfdetect/weights/default.keras``
+(the model ``dfdetect predict`` uses when no model is named).
+
+Selection follows the published SBI protocol: with ``--select`` (default: the FF++ clips
+of ``../shared/data/realworld/``, when that folder exists) the epoch and the threshold
+are chosen on real FaceForensics++ deepfakes, which are never trained on; the Celeb-DF
+and DFDC clips beside them stay a cross-dataset test. Without it, on the held-out
+validation photos and videos (SBI pairs and identity swaps).
 
 Resumable: ``--out`` keeps the full training state after every epoch; rerun the same
 command to continue (``--hours`` stops cleanly after the epoch that passes a budget).
-Scales: ``smoke`` (seconds, tests), ``cpu`` (128 px, ~1 h on 2 cores), ``paper``
-(256 px, 100 epochs: for a GPU).
 """
 
 from __future__ import annotations
@@ -23,18 +26,45 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from dfdetect.detector.settings import BACKBONES, SCALES, scratch_recipe  # noqa: E402
 from dfdetect.errors import DfdetectError  # noqa: E402
 from dfdetect.scales import SCALE_NAMES  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "data"))
+REALWORLD = os.path.join(SHARED, "realworld")
+DEFAULT_SELECT = REALWORLD if os.path.isdir(REALWORLD) else "none"
+
+
+def _describe(name: str) -> str:
+    sc = SCALES[name]
+    return (f"{sc.backbone} at {sc.size} px, {sc.epochs} epochs of {sc.steps} steps, "
+            f"lr {sc.lr:g} (backbone x{sc.backbone_lr:g})")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         epilog="Example: python experiments/default_detector.py --scale cpu --hours 1.5")
-    parser.add_argument("--scale", choices=SCALE_NAMES, default="cpu")
+    parser.add_argument("--scale", choices=SCALE_NAMES, default="cpu",
+                        help="; ".join(f"{n}: {_describe(n)}" for n in SCALE_NAMES))
+    parser.add_argument("--backbone", choices=BACKBONES, default=None,
+                        help="the network under the heads: lite0/lite1/lite2 (ImageNet "
+                             "EfficientNet-Lite) or scratch (the first release's CNN); "
+                             "default: the scale's")
+    parser.add_argument("--size", type=int, default=None,
+                        help="input side, divisible by 32 (default: the scale's)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="peak learning rate of the heads (default: the scale's)")
+    parser.add_argument("--backbone-lr", type=float, default=None,
+                        help="the backbone's rate as a multiple of --lr (default: the "
+                             "scale's)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="steps per epoch (default: the scale's)")
+    parser.add_argument("--select", default=DEFAULT_SELECT,
+                        help="folder whose ffpp_* clips pick the epoch and threshold "
+                             "(default ../shared/data/realworld when it exists; 'none': "
+                             "select on the validation split)")
     parser.add_argument("--faces", default=os.path.join(SHARED, "faces"),
                         help="folder of real face photos (default ../shared/data/faces; "
                              "'none' to use videos only)")
@@ -73,14 +103,25 @@ def main(argv=None) -> int:
     from dfdetect import detector
 
     sc = detector.SCALES[args.scale]
-    if args.epochs:
-        sc = dataclasses.replace(sc, epochs=args.epochs)
+    if args.backbone == "scratch":
+        sc = scratch_recipe(sc)
+    elif args.backbone:
+        sc = dataclasses.replace(sc, backbone=args.backbone)
+    changes = {k: v for k, v in (("epochs", args.epochs), ("size", args.size), ("lr", args.lr),
+                                 ("backbone_lr", args.backbone_lr), ("steps", args.steps))
+               if v}
+    sc = dataclasses.replace(sc, **changes)
     out = args.out or os.path.join("build", "detector", args.scale)
     export = args.export or (os.path.join(out, "default.keras") if args.scale == "smoke"
                              else detector.DEFAULT_EXPORT)
     faces = None if args.faces == "none" else args.faces
     videos = None if args.videos == "none" else args.videos
+    select = None if args.select == "none" else args.select
     try:
+        selection = None
+        if select and args.scale != "smoke":
+            selection = detector.load_selection(select, sc.size,
+                                                os.path.join("build", "detector", "selection"))
         pool = detector.prepare_pool(faces, videos, sc, os.path.join("build", "detector",
                                                                       "pools"),
                                      workers=args.workers)
@@ -88,7 +129,7 @@ def main(argv=None) -> int:
             shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
         detector.train_detector(pool, sc, out, export_path=export, seed=args.seed,
                                 hours=args.hours, command=command,
-                                precision_choice=args.precision)
+                                precision_choice=args.precision, selection=selection)
         if args.scale != "smoke":
             print(f"training record: {detector.write_training_record(out, args.results)}")
     except DfdetectError as err:

@@ -18,10 +18,13 @@ and ``evaluate`` see an ordinary sigmoid image model.
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import keras
 from keras import layers
+
+from dfdetect.models import efficientnet_lite
 
 #: Channels of the four stages (strides 2, 2, 2, 2 after a stride-2 stem: 1/32 at the end).
 DEFAULT_WIDTHS = (32, 64, 128, 256)
@@ -93,6 +96,60 @@ def build_default_detector(input_shape: Sequence[int] = (DEFAULT_SIZE, DEFAULT_S
     p_fake = layers.Dense(1, activation="sigmoid", name="p_fake", dtype="float32")(z)
     return keras.Model(inputs, {"p_fake": p_fake, "boundary": boundary},
                        name="default_detector")
+
+
+def _boundary_head(quarter, eighth):
+    """Face X-ray's boundary map at 1/4 from the 1/4 map plus the 1/8 map upsampled."""
+    b = layers.Conv2D(64, 1, use_bias=False, name="bd_lat2")(quarter)
+    u = layers.Conv2D(64, 1, use_bias=False, name="bd_lat3")(eighth)
+    u = layers.UpSampling2D(2, interpolation="bilinear", name="bd_up3")(u)
+    b = layers.Add(name="bd_merge")([b, u])
+    b = layers.BatchNormalization(name="bd_bn")(b)
+    b = layers.Activation("relu", name="bd_relu")(b)
+    b = layers.Conv2D(32, 3, padding="same", activation="relu", name="bd_conv")(b)
+    return layers.Conv2D(1, 1, activation="sigmoid", name="boundary", dtype="float32")(b)
+
+
+def build_lite_detector(variant: str = "lite0",
+                        input_shape: Sequence[int] = (DEFAULT_SIZE, DEFAULT_SIZE, 3),
+                        weights: str | os.PathLike | None = "imagenet",
+                        dropout: float = 0.3) -> keras.Model:
+    """The detector on a pretrained EfficientNet-Lite: image in [0, 1] -> two outputs.
+
+    The backbone is :func:`dfdetect.models.efficientnet_lite.lite_graph` (its layers keep
+    the checkpoint's names, so ImageNet weights load into this model directly); the
+    boundary head reads its 1/4 and 1/8 taps, the label unit its 1/32 map.
+
+    Args:
+        variant: ``lite0``, ``lite1`` or ``lite2``.
+        input_shape: ``(H, W, 3)``; H and W divisible by 32.
+        weights: the backbone's: ``"imagenet"`` (the installed package), a file, or None.
+        dropout: before the classification unit.
+
+    Returns:
+        A ``keras.Model`` named ``lite_detector`` with outputs ``p_fake`` (``(B, 1)``)
+        and ``boundary`` (``(B, H/4, W/4, 1)``).
+    """
+    h, w = int(input_shape[0]), int(input_shape[1])
+    if h % 32 or w % 32:
+        raise ValueError(f"input sides must be divisible by 32, got {h}x{w}")
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = layers.Rescaling(255.0 / 128.0, offset=-127.0 / 128.0, name="imagenet_scaling")(inputs)
+    taps = efficientnet_lite.lite_graph(x, variant)
+    boundary = _boundary_head(taps[efficientnet_lite.TAPS[4]], taps[efficientnet_lite.TAPS[8]])
+    top = taps[efficientnet_lite.TAPS[32]]
+    avg = layers.GlobalAveragePooling2D(name="gap")(top)
+    z = layers.Dropout(dropout, name="dropout")(avg)
+    p_fake = layers.Dense(1, activation="sigmoid", name="p_fake", dtype="float32")(z)
+    model = keras.Model(inputs, {"p_fake": p_fake, "boundary": boundary}, name="lite_detector")
+    if weights is not None:
+        efficientnet_lite.load_lite_weights(model, variant, weights)
+    return model
+
+
+#: Layer-name prefixes of a pretrained backbone inside :func:`build_lite_detector`:
+#: what :class:`dfdetect.models.layers.ScaledAdamW` trains at a lower rate.
+BACKBONE_PREFIXES = efficientnet_lite.LAYER_PREFIXES
 
 
 def detector_for_export(model: keras.Model) -> keras.Model:

