@@ -164,3 +164,67 @@ def test_the_shipped_detector_loads_as_predict_uses_it():
     x = np.random.default_rng(0).uniform(0, 1, (2, 128, 128, 3)).astype(np.float32)
     scores = predict.score_crops(model, x)
     assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+
+
+# --------------------------------------------------------------------------- selection
+
+def _selection_folder(shared_data, tmp_path):
+    """Two real videos named as realworld/ names FF++ clips, plus clips never selected on."""
+    folder = tmp_path / "realworld"
+    folder.mkdir()
+    videos = sorted((shared_data / "videos").glob("closeup_*.mp4"))[:2]
+    shutil.copy(videos[0], folder / "ffpp_real_001.mp4")
+    shutil.copy(videos[1], folder / "ffpp_fake_Deepfakes_c40_001_002.mp4")
+    shutil.copy(videos[1], folder / "celebdf_fake_id0_id1_0001.mp4")
+    shutil.copy(videos[0], folder / "dfdc_fake_abcdefghij.mp4")
+    return folder
+
+
+def test_selection_takes_only_ffpp_clips_and_crops_them_as_predict_does(shared_data, tmp_path):
+    from dfdetect import predict
+    from dfdetect.detector import selection
+
+    folder = _selection_folder(shared_data, tmp_path)
+    sel = selection.load_selection(folder, 128, tmp_path / "cache", frames=3, say=lambda s: None)
+    assert sel.names == ["ffpp_fake_Deepfakes_c40_001_002.mp4", "ffpp_real_001.mp4"]
+    assert sel.labels.tolist() == [1, 0] and sel.compression == ["c40", "c23"]
+    assert sel.methods == ["Deepfakes", "real"]
+    model, meta = predict.load_detector(predict.default_model())
+    for i, name in enumerate(sel.names):
+        result = predict.score_video(model, meta, folder / name, frames=3, keep_crops=True)
+        np.testing.assert_allclose(sel.crops[sel.video == i].astype(np.float32) / 255.0,
+                                   result.crops, atol=1e-6)
+        assert selection.score_selection(lambda x: predict.score_crops(model, x), sel)[i] \
+            == pytest.approx(result.score, abs=1e-5)
+    # a second side reuses the cached face boxes: no detection, same frames
+    again = selection.load_selection(folder, 64, tmp_path / "cache", frames=3,
+                                     say=lambda s: None)
+    assert again.crops.shape[1:] == (64, 64, 3) and len(again.crops) == len(sel.crops)
+
+
+def test_selection_metrics_and_the_balanced_threshold():
+    from dfdetect.detector import selection
+
+    sel = selection.SelectionSet(
+        names=list("abcdef"), labels=np.array([0, 0, 1, 1, 1, 1]),
+        methods=["real", "real", "Deepfakes", "Deepfakes", "Face2Face", "Face2Face"],
+        compression=["c23", "c40", "c23", "c40", "c23", "c40"],
+        crops=np.zeros((6, 2, 2, 3), np.uint8), video=np.arange(6))
+    scores = np.array([0.1, 0.5, 0.9, 0.6, 0.3, 0.7])
+    m = selection.selection_metrics(scores, sel)
+    assert m["ffpp_auc"] == pytest.approx(7 / 8)
+    assert m["ffpp_auc_Deepfakes"] == 1.0 and m["ffpp_auc_Face2Face"] == pytest.approx(0.75)
+    assert m["ffpp_auc_c23"] == 1.0 and m["ffpp_auc_c40"] == 1.0
+    cut = selection.balanced_threshold(sel.labels, scores)
+    assert cut == pytest.approx(0.55)  # midway: both reals below, three of four fakes above
+    # a clip without a face is NaN and left out
+    assert np.isnan(selection.video_scores(np.array([0.2, 0.4]),
+                                           dataclasses.replace(sel, video=np.array([0, 0])))[1])
+
+
+def test_selection_refuses_a_folder_without_ffpp_clips(tmp_path):
+    from dfdetect.detector import selection
+
+    (tmp_path / "celebdf_real_1.mp4").write_bytes(b"x")
+    with pytest.raises(DataError, match="no ffpp_"):
+        selection.selection_clips(tmp_path)

@@ -89,17 +89,24 @@ def selection_clips(folder: str | os.PathLike) -> list[str]:
     return [os.path.join(folder, f) for f in clips]
 
 
-def clip_crops(path: str, side: int, frames: int = PREDICT_FRAMES) -> list[np.ndarray]:
-    """The face crops ``dfdetect predict`` feeds an image model for one video."""
+def clip_boxes(path: str, frames: int = PREDICT_FRAMES) -> list[tuple[int, tuple]]:
+    """``(frame index, square crop box)`` of each sampled frame with a face, as predict
+    finds them (HOG on a copy at most 640 px, the largest face, a 1.3x square)."""
     info = probe_video(path)
     out = []
-    for _, rgb in iter_frames(path, sample_indices(info.frame_count, frames)):
+    for index, rgb in iter_frames(path, sample_indices(info.frame_count, frames)):
         boxes = facelib.detect_faces(rgb, model="hog", max_side=DETECT_MAX_SIDE)
-        if not boxes:
-            continue
-        square = facelib.square_box(boxes[0], rgb.shape, scale=CROP_SCALE)
-        out.append(facelib.crop_face(rgb, square, side))
+        if boxes:
+            square = facelib.square_box(boxes[0], rgb.shape, scale=CROP_SCALE)
+            out.append((int(index), tuple(int(v) for v in square)))
     return out
+
+
+def clip_crops(path: str, side: int, boxes: list[tuple[int, tuple]]) -> list[np.ndarray]:
+    """The face crops ``dfdetect predict`` feeds an image model, from the found boxes."""
+    where = dict(boxes)
+    return [facelib.crop_face(rgb, facelib.Box(*where[int(index)]), side)
+            for index, rgb in iter_frames(path, sorted(where))]
 
 
 def _key(paths: list[str], frames: int) -> str:
@@ -107,6 +114,28 @@ def _key(paths: list[str], frames: int) -> str:
     stats = [(os.path.basename(p), os.path.getsize(p)) for p in paths]
     h.update(json.dumps([SELECTION_VERSION, frames, stats]).encode())
     return h.hexdigest()[:12]
+
+
+def _boxes(paths: list[str], frames: int, cache: Path, say) -> list[list[tuple[int, tuple]]]:
+    """Every clip's face boxes; face detection runs once and is cached (any side)."""
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as z:
+            rows = z["rows"]
+        found = [[] for _ in paths]
+        for video, index, *box in rows.tolist():
+            found[video].append((index, tuple(box)))
+        return found
+    found = []
+    for i, path in enumerate(paths):
+        found.append(clip_boxes(path, frames))
+        if (i + 1) % 20 == 0:
+            say(f"selection: faces found in {i + 1}/{len(paths)} clips")
+    rows = np.asarray([(v, index, *box) for v, clip in enumerate(found) for index, box in clip],
+                      np.int64).reshape(-1, 6)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cache) as tmp:
+        np.savez(tmp, rows=rows)
+    return found
 
 
 def load_selection(folder: str | os.PathLike, side: int, cache_dir: str | os.PathLike,
@@ -117,27 +146,28 @@ def load_selection(folder: str | os.PathLike, side: int, cache_dir: str | os.Pat
     Args:
         folder: a folder laid out as ``realworld/`` (labels in the file names).
         side: the model's input side.
-        cache_dir: where the crops are kept.
+        cache_dir: where the face boxes and the crops are kept.
         frames: frames per clip (predict's default for the detector).
         say: progress lines.
     """
     paths = selection_clips(folder)
-    cache = Path(cache_dir) / f"selection_{_key(paths, frames)}_{int(side)}.npz"
+    key = _key(paths, frames)
+    cache = Path(cache_dir) / f"selection_{key}_{int(side)}.npz"
     names = [os.path.basename(p) for p in paths]
     parsed = [_label(n) for n in names]
     if cache.exists():
         with np.load(cache, allow_pickle=False) as z:
             crops, video = z["crops"], z["video"]
     else:
+        boxes = _boxes(paths, frames, Path(cache_dir) / f"selection_{key}_boxes.npz", say)
         crops, video = [], []
         for i, path in enumerate(paths):
-            found = clip_crops(path, side, frames)
+            found = clip_crops(path, side, boxes[i])
             crops.extend(found)
             video.extend([i] * len(found))
         if not crops:
             raise DataError("no face found in any selection clip", folder)
         crops, video = np.stack(crops), np.asarray(video, np.int32)
-        cache.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(cache) as tmp:
             np.savez(tmp, crops=crops, video=video)
     have = len(set(video.tolist()))
