@@ -109,6 +109,38 @@ def ranked_bars(path: str | os.PathLike, names: Sequence[str], values: Sequence[
     return _save(fig, path)
 
 
+def interval_dots(path: str | os.PathLike, categories: Sequence[str],
+                  series: Mapping[str, Sequence[tuple]], reference: float | None = None,
+                  title: str = "", xlabel: str = "", xlim: tuple | None = (0, 1)) -> str:
+    """Point estimates with their intervals: one row per category, one marker per series.
+
+    Args:
+        categories: one label per row (top to bottom).
+        series: name -> one ``(value, low, high)`` per category (NaN: not drawn).
+        reference: a value drawn as a dashed vertical line (e.g. chance at 0.5).
+    """
+    names = list(series)
+    fig, ax = plt.subplots(figsize=(8.0, 1.4 + 0.55 * len(categories) * max(1, len(names)) / 2))
+    palette = plt.get_cmap("tab10")
+    step = 0.7 / max(1, len(names))
+    for k, name in enumerate(names):
+        values = np.asarray(series[name], dtype=float).reshape(-1, 3)
+        y = np.arange(len(categories)) - 0.35 + step * (k + 0.5)
+        err = np.abs(values[:, 1:] - values[:, :1]).T
+        ax.errorbar(values[:, 0], y, xerr=err, fmt="o", ms=4, capsize=2, lw=1,
+                    color=palette(k % 10), label=name)
+    if reference is not None:
+        ax.axvline(reference, color="0.4", ls="--", lw=1, label=f"chance ({reference:g})")
+    ax.set_yticks(np.arange(len(categories)), categories, fontsize=8)
+    ax.invert_yaxis()
+    ax.set(title=title, xlabel=xlabel)
+    if xlim:
+        ax.set_xlim(*xlim)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return _save(fig, path)
+
+
 def _draw_confusion(ax, counts: tuple, title: str) -> None:
     tn, fp, fn, tp = counts
     m = np.array([[tn, fp], [fn, tp]])

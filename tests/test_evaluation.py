@@ -82,3 +82,41 @@ def test_paired_auc_bootstrap_one_class_and_mismatch():
     assert np.isnan(p)
     with pytest.raises(ValueError, match="labels for 3"):
         evaluation.paired_auc_bootstrap([0, 1, 1], [0.1, 0.5], [0.2, 0.3, 0.4])
+
+
+def test_auc_interval_brackets_the_auc_and_narrows_with_more_items():
+    from dfdetect.evaluation import auc_interval
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(20), np.ones(20)].astype(int)
+    s = rng.normal(size=40) + y
+    auc, lo, hi = auc_interval(y, s, n_boot=1000)
+    assert lo < auc < hi and 0.6 < auc < 0.95
+    y4, s4 = np.tile(y, 4), np.tile(s, 4) + rng.normal(scale=1e-6, size=160)
+    _, lo4, hi4 = auc_interval(y4, s4, n_boot=1000)
+    assert hi4 - lo4 < 0.7 * (hi - lo)  # 4x the items: about half the width
+    assert all(np.isnan(auc_interval([1, 1, 1], [0.1, 0.2, 0.3])))
+
+
+def test_wilson_interval_matches_the_textbook_value():
+    from dfdetect.evaluation import wilson_interval
+
+    p, lo, hi = wilson_interval(8, 10)
+    assert p == 0.8 and lo == pytest.approx(0.4902, abs=1e-3) and hi == pytest.approx(0.9433, abs=1e-3)
+    assert wilson_interval(0, 5)[1] == 0.0 and np.isnan(wilson_interval(0, 0)[0])
+
+
+def test_paired_auc_interval_sees_a_better_model_and_balanced_accuracy():
+    from dfdetect.evaluation import balanced_accuracy, paired_auc_interval
+
+    rng = np.random.default_rng(1)
+    y = np.r_[np.zeros(40), np.ones(40)].astype(int)
+    good, bad = y * 2.0 + rng.normal(size=80), rng.normal(size=80)
+    diff, lo, hi, p = paired_auc_interval(y, good, bad, n_boot=1000)
+    assert 0 < lo < diff < hi and p < 0.01
+    same = paired_auc_interval(y, good, good, n_boot=200)
+    assert same[0] == 0 and same[3] == 1.0
+    # calling everything fake: balanced accuracy 0.5 however many fakes there are
+    assert balanced_accuracy([0, 1, 1, 1], [0.9, 0.9, 0.9, 0.9], 0.5) == 0.5
+    assert balanced_accuracy([0, 0, 1, 1], [0.1, 0.6, 0.7, 0.2], 0.5) == 0.5
+    assert np.isnan(balanced_accuracy([1, 1], [0.1, 0.9], 0.5))
