@@ -4,7 +4,11 @@ Every user-facing failure is printed as one line ``dfdetect: error: <file>: <wha
 wrong / what to do>`` with exit code 2: a :class:`dfdetect.errors.DfdetectError`, and
 also (one error boundary, :func:`main`) any ``OSError`` (full disk, permissions, a
 read-only file system), decode error or damaged archive the library did not turn into
-one. ``--verbose`` adds the traceback. Output paths are checked before the work starts.
+one. ``--verbose`` adds the traceback. Output paths are checked before the work starts,
+and none may name an input (:func:`dfdetect.io.refuse_overwriting_inputs`). After a
+Ctrl-C (exit 130) or a full disk, the line says what the run keeps: each command sets
+``args.kept``, and a library function that knows better notes it on the exception
+(:func:`dfdetect.errors.note_kept`, e.g. the epochs ``train`` checkpointed).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import os
 import sys
 
 from dfdetect import __version__
-from dfdetect.errors import DataError, DfdetectError, ModelError
+from dfdetect.errors import DataError, DfdetectError, ModelError, kept_note, one_line
 from dfdetect.pose_cli import add_pose_parser
 from dfdetect.scales import SCALE_NAMES, get_scale
 
@@ -23,6 +27,12 @@ from dfdetect.scales import SCALE_NAMES, get_scale
 # cv2 or TensorFlow), and TensorFlow is imported through _import_tensorflow_silently.
 
 LAYOUTS = ("ffpp", "celebdf", "openforensics", "dfdc", "folder")
+#: What --plot can be: the formats matplotlib's savefig writes, checked before scoring.
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".webp", ".tif", ".tiff",
+                 ".eps", ".ps")
+#: What a store keeps after a fault: finished videos are committed to its manifest.
+STORE_KEPT = ("the store keeps every video finished before this; rerun the same command "
+              "to resume")
 
 
 def _quiet_tensorflow() -> None:
@@ -58,9 +68,11 @@ def _import_tensorflow_silently() -> None:
 
 def _cmd_data_crop(args: argparse.Namespace) -> int:
     from dfdetect.data import store
-    from dfdetect.io import check_output_dir
+    from dfdetect.io import check_output_dir, refuse_overwriting_inputs
 
     check_output_dir(args.out, "store folder")
+    refuse_overwriting_inputs(args.out, [args.source], "store folder")
+    args.kept = STORE_KEPT
     summary = store.crop_dataset(
         args.source, layout=args.layout, out=args.out, frames=args.frames,
         size=args.size, label=args.label, detector=args.detector, workers=args.workers,
@@ -72,9 +84,12 @@ def _cmd_data_crop(args: argparse.Namespace) -> int:
 
 def _cmd_data_build(args: argparse.Namespace) -> int:
     from dfdetect.data import benchmark
-    from dfdetect.io import check_output_dir
+    from dfdetect.io import check_output_dir, refuse_overwriting_inputs
 
     check_output_dir(args.out, "store folder")
+    if args.faces != "procedural":
+        refuse_overwriting_inputs(args.out, [args.faces], "store folder")
+    args.kept = STORE_KEPT
     summary = benchmark.build_benchmark(
         args.benchmark, faces=args.faces, scale=get_scale(args.scale), out=args.out,
         seed=args.seed,
@@ -126,10 +141,19 @@ def _print_failure(result) -> None:
     print(f"dfdetect: error: {result.path}: {result.error}", file=sys.stderr, flush=True)
 
 
-def _finish_run(summary, inputs: list[str]) -> int:
-    if len(summary.results) != 1 or summary.ignored or any(os.path.isdir(i) for i in inputs):
+def _finish_run(summary, inputs: list[str], quiet: bool = False) -> int:
+    if not quiet and (len(summary.results) != 1 or summary.ignored
+                      or any(os.path.isdir(i) for i in inputs)):
         print(summary.report())
     return 2 if summary.failures else 0
+
+
+def _scored_so_far(done: int, total: int, unit: str = "inputs") -> str:
+    """``3 of 10 inputs were scored (their lines are above)``: what an interrupted
+    scoring run has to show."""
+    if not done:
+        return f"none of the {total} {unit} was scored"
+    return f"{done} of {total} {unit} were scored (their lines are above)"
 
 
 def _log_warnings() -> None:
@@ -168,8 +192,11 @@ def _model_and_inputs(args: argparse.Namespace) -> tuple[str, list[str]]:
     return model, items
 
 
-def _require_media(inputs: list[str]) -> None:
+def _require_media(inputs: list[str]) -> list[str]:
     """Refuses a run with nothing to score (e.g. an empty folder) before loading a model.
+
+    Returns:
+        The media files the inputs name or hold.
 
     Raises:
         DataError: the inputs hold no video or image (one line naming them).
@@ -181,6 +208,28 @@ def _require_media(inputs: list[str]) -> None:
         others = f" ({ignored} other files ignored)" if ignored else ""
         raise DataError(f"no videos or images found{others}: name a folder that holds "
                         "some, or the files themselves", ", ".join(inputs))
+    return paths
+
+
+def _check_output_files(outputs: dict[str, str], inputs: list[str]) -> None:
+    """Checks each output file (writable, a regular file or new, not an input, not
+    another output) before any work.
+
+    Args:
+        outputs: what the message calls it -> the path (``JSON report`` -> ``r.json``).
+        inputs: every input of the run, the model included.
+    """
+    from dfdetect.io import check_output_file, refuse_overwriting_inputs, same_file
+
+    seen: dict[str, str] = {}
+    for what, path in outputs.items():
+        check_output_file(path, what)
+        refuse_overwriting_inputs(path, inputs, what)
+        for other, earlier in seen.items():
+            if same_file(path, earlier):
+                raise DataError(f"the {what} and the {other} are the same file: give "
+                                "each its own path", path)
+        seen[what] = path
 
 
 def _write_json_or_print(path: str, summary, model_path: str, meta: dict) -> None:
@@ -202,47 +251,71 @@ def _write_json_or_print(path: str, summary, model_path: str, meta: dict) -> Non
     print(f"scores written to {written}")
 
 
+def _check_plot_name(path: str) -> None:
+    # savefig picks the format from the name: a video's name fails after the scoring.
+    if path.strip() and os.path.splitext(path)[1].lower() not in PLOT_SUFFIXES:
+        raise DataError(f"the plot must be a picture file: end its name in "
+                        f"{', '.join(PLOT_SUFFIXES)}", path)
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from dfdetect import predict
-    from dfdetect.io import check_output_file
 
     _log_warnings()
     args.model, args.inputs = _model_and_inputs(args)
-    # Outputs checked before an hour of scoring, not after it.
-    if args.json:
-        check_output_file(args.json, "JSON report")
-    if args.plot:
-        check_output_file(args.plot, "plot")
-    _require_media(args.inputs)
+    paths = _require_media(args.inputs)
+    # Outputs checked before an hour of scoring, not after it; '-' is stdout.
+    to_stdout = args.json == "-"
+    outputs = {}
+    if args.json is not None and not to_stdout:
+        outputs["JSON report"] = args.json
+    if args.plot is not None:
+        _check_plot_name(args.plot)
+        outputs["plot"] = args.plot
+    _check_output_files(outputs, [args.model, *args.inputs, *paths])
+    done: list = []
+    unwritten = " and ".join(outputs) or "no output file was asked for"
+    args.kept = lambda: (f"{_scored_so_far(len(done), len(paths))}; "
+                         f"{unwritten + ' not written' if outputs else unwritten}")
     model, meta = predict.load_detector(args.model)
 
     def show(result) -> None:
+        done.append(result)
         if result.failed:
             _print_failure(result)
-        else:
+        elif not to_stdout:  # stdout is the JSON document's alone
             print(result.line(), flush=True)
 
     summary = predict.predict_inputs(model, meta, args.inputs, on_result=show,
                                      **_scoring_options(args))
-    if args.json:
+    if to_stdout:
+        print(predict.json_report(summary, args.model, meta), end="", flush=True)
+    elif args.json is not None:
         _write_json_or_print(args.json, summary, args.model, meta)
-    if args.plot:
+    if args.plot is not None:
         drawn = predict.write_plot(args.plot, summary.results, threshold=args.threshold)
-        print(f"plot written to {drawn}" if drawn else "no plot: no input had a face to score")
-    return _finish_run(summary, args.inputs)
+        message = f"plot written to {drawn}" if drawn else "no plot: no input had a face to score"
+        print(message, file=sys.stderr if to_stdout else sys.stdout)
+    return _finish_run(summary, args.inputs, quiet=to_stdout)
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from dfdetect import predict
-    from dfdetect.io import check_output_dir
+    from dfdetect.io import check_output_dir, refuse_overwriting_inputs
 
     _log_warnings()
     args.model, args.inputs = _model_and_inputs(args)
     check_output_dir(args.out, "folder for the PNGs")
-    _require_media(args.inputs)
+    paths = _require_media(args.inputs)
+    refuse_overwriting_inputs(args.out, [args.model, *args.inputs, *paths],
+                              "folder for the PNGs")
+    done: list = []
+    args.kept = lambda: (f"{_scored_so_far(len(done), len(paths))}; their pictures are "
+                         f"in {args.out}")
     model, meta = predict.load_detector(args.model)
 
     def show(item) -> None:
+        done.append(item)
         if item.result.failed:
             _print_failure(item.result)
         else:
@@ -256,26 +329,42 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from dfdetect import evaluate, predict
+    from dfdetect.io import check_output_dir, refuse_overwriting_inputs
 
     _log_warnings()
     if args.mesonet:
-        from dfdetect.models.released import load_mesonet
-
         if args.model or (args.items and args.items[0].lower().endswith(".keras")):
             raise DataError("give either a model (.keras / --model) or --mesonet, not both")
-        inputs = list(args.items)
-        model, meta = load_mesonet(args.mesonet)
+        model_path, inputs = args.mesonet, list(args.items)
         name = f"mesonet_{os.path.splitext(os.path.basename(args.mesonet))[0]}"
     else:
         model_path, inputs = _model_and_inputs(args)
-        model, meta = predict.load_detector(model_path)
         name = os.path.splitext(os.path.basename(model_path))[0]
-    out = args.out or os.path.join("results", "evaluate", name)
-    from dfdetect.io import check_output_dir
-
+    out = args.out if args.out is not None else os.path.join("results", "evaluate", name)
+    # Everything checked before the model loads and the scoring starts.
     check_output_dir(out, "output folder")
+    evaluate.refuse_split_on_media(inputs, args.split)
+    media = predict.collect_inputs([i for i in inputs if not evaluate.is_store(i)])[0]
+    refuse_overwriting_inputs(out, [model_path, *inputs, *media], "output folder",
+                              holds=True)
+    evaluate.check_out_folder(out)
+    progress = {"done": 0, "total": 0}
+
+    def kept() -> str:
+        scored = (_scored_so_far(progress["done"], progress["total"], "videos")
+                  if progress["total"] else "no video was scored")
+        return f"{scored}; {out} was not changed"
+
+    args.kept = kept
+    if args.mesonet:
+        from dfdetect.models.released import load_mesonet
+
+        model, meta = load_mesonet(args.mesonet)
+    else:
+        model, meta = predict.load_detector(model_path)
 
     def show(position: int, total: int, video, result) -> None:
+        progress.update(done=position, total=total)
         if result.failed:
             _print_failure(result)
             return
@@ -298,7 +387,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from dfdetect import train
-    from dfdetect.io import check_output_file
+    from dfdetect.io import check_output_file, refuse_overwriting_inputs
 
     # Refused before TensorFlow starts: default_detector, a bad --out; train_model then
     # checks the store, then (with TensorFlow) the name.
@@ -306,6 +395,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not str(args.out).lower().endswith(".keras"):
         raise ModelError("the model file name must end in .keras", args.out)
     check_output_file(args.out, "model file")  # before the training, not after it
+    refuse_overwriting_inputs(args.out, [args.data], "model file")
+    args.kept = "no epoch had finished: nothing was kept"  # train_model notes better
     summary = train.train_model(
         args.model_name, args.data, args.out, epochs=args.epochs,
         batch_size=args.batch_size, image_size=args.image_size, learning_rate=args.lr,
@@ -546,10 +637,10 @@ def _error_line(err: BaseException) -> str:
     from dfdetect.io import os_error_line
 
     if isinstance(err, DfdetectError):
-        return str(err)
+        return one_line(err)
     if isinstance(err, OSError):
-        return os_error_line(err)
-    detail = " ".join(str(err).split())[:300]
+        return one_line(os_error_line(err))
+    detail = one_line(err, 300)
     if isinstance(err, (zipfile.BadZipFile, zlib.error, EOFError)):
         return f"a damaged archive or compressed file ({detail}): download or build it again"
     if isinstance(err, (UnicodeDecodeError, json.JSONDecodeError)):
@@ -558,29 +649,57 @@ def _error_line(err: BaseException) -> str:
             "traceback and report it")
 
 
+def _check_environment() -> None:
+    """Refuses an invalid ``DFDETECT_*`` setting before any work, in every command (a
+    video run used to ignore what an image run refused)."""
+    from dfdetect.data.faces import max_pixels
+    from dfdetect.progress import every_seconds
+
+    every_seconds()
+    max_pixels()
+
+
+def _kept(args: argparse.Namespace, err: BaseException) -> str:
+    """What the interrupted or failed run leaves: the library's note on the error, else
+    the command's ``args.kept`` (text, or a function of the progress so far)."""
+    kept = kept_note(err) or getattr(args, "kept", None) or "nothing was written"
+    return kept() if callable(kept) else kept
+
+
+def _disk_full(err: BaseException) -> bool:
+    import errno
+
+    return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dfdetect`` console command.
 
     The one error boundary: whatever goes wrong below it reaches the user as one line
-    and exit code 2 (130 on Ctrl-C); ``--verbose`` adds the traceback.
+    and exit code 2 (130 on Ctrl-C, with what the run keeps); ``--verbose`` adds the
+    traceback.
     """
     _quiet_tensorflow()
     parser = build_parser()
     _add_verbose(parser)
     args = parser.parse_args(argv)
     try:
+        _check_environment()
         if args.command in TENSORFLOW_COMMANDS and not getattr(args, "verbose", False):
             _import_tensorflow_silently()
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("dfdetect: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        print(f"dfdetect: interrupted; {_kept(args, err)}", file=sys.stderr, flush=True)
         return 130
     except Exception as err:  # noqa: BLE001 - the boundary: one line, never a traceback
         if getattr(args, "verbose", False):
             import traceback
 
             traceback.print_exc()
-        print(f"dfdetect: error: {_error_line(err)}", file=sys.stderr, flush=True)
+        line = _error_line(err)
+        if _disk_full(err):
+            line += f"; {_kept(args, err)}"
+        print(f"dfdetect: error: {line}", file=sys.stderr, flush=True)
         return 2
 
 

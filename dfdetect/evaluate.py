@@ -24,9 +24,11 @@ Method: ``real`` for reals; for fakes a known manipulation name after ``_fake_``
 file, the source's only method (``Celeb-synthesis`` for Celeb-DF, ``DFDC`` for DFDC,
 whose names carry a video id there instead), else ``unknown``.
 
-Outputs (written atomically to ``out``): ``scores.csv`` (one row per video),
+Outputs (``out``, written as a fresh folder and swapped in whole, so a rerun never
+leaves one run's table beside another's figure): ``scores.csv`` (one row per video),
 ``metrics.csv`` (all videos, each source, each method: video ROC AUC, AP, EER,
 accuracy at the model's threshold, frame ROC AUC, frames with a face) and ``roc.png``.
+An existing ``out`` may hold only an earlier run's files (:func:`check_out_folder`).
 
 Nothing here fits, tunes or selects anything: the threshold is the model's (or the
 user's), so a held-out evaluation set stays held out.
@@ -45,12 +47,14 @@ from dfdetect import plots, predict
 from dfdetect.data.store import MANIFEST, read_manifest
 from dfdetect.errors import DataError
 from dfdetect.evaluation import auc_chance_p, binary_metrics
+from dfdetect.io import replaced_folder
 from dfdetect.predict import collect_inputs
 from dfdetect.results import read_table, to_float, write_table
 
 __all__ = ["EvaluationSummary", "KNOWN_METHODS", "LabelledInput", "METRIC_COLUMNS",
-           "SCORE_COLUMNS", "SOURCE_METHODS", "VideoScore", "collect_labelled",
-           "evaluate_inputs", "label_from_path", "metrics_table", "model_family", "parse_name",
+           "RUN_FILES", "SCORE_COLUMNS", "SOURCE_METHODS", "VideoScore", "check_out_folder",
+           "collect_labelled", "evaluate_inputs", "is_store", "label_from_path",
+           "metrics_table", "model_family", "parse_name", "refuse_split_on_media",
            "summarize_folder", "write_outputs"]
 
 #: Manipulation names as FaceForensics++ spells them (matched case-insensitively).
@@ -68,6 +72,8 @@ METRIC_COLUMNS = ("group", "name", "n_videos", "n_real", "n_fake", "n_scored", "
                   "face_rate")
 
 _CAPITALISED = re.compile(r"^[A-Z][A-Za-z0-9-]*$")
+#: What one evaluation writes into its folder (and all an earlier run's folder may hold).
+RUN_FILES = ("scores.csv", "metrics.csv", "roc.png")
 
 
 # --------------------------------------------------------------------------- labels
@@ -171,10 +177,28 @@ def label_from_path(path: str | os.PathLike) -> LabelledInput | None:
     return LabelledInput(path=path, label=label, source=source, method=method)
 
 
-def _is_store(item: str) -> bool:
+def is_store(item: str | os.PathLike) -> bool:
+    """Whether an input is a store: a folder holding ``manifest.csv``, or a ``.csv``."""
+    item = os.fspath(item)
     if os.path.isdir(item):
         return os.path.isfile(os.path.join(item, MANIFEST))
     return item.lower().endswith(".csv")
+
+
+def refuse_split_on_media(inputs: Iterable[str | os.PathLike], split: str | None) -> None:
+    """Refuses ``--split`` beside an input it cannot apply to (it used to be ignored).
+
+    Raises:
+        DataError: ``split`` is given and an input is not a store (media files and
+            folders of them carry no split).
+    """
+    if split is None:
+        return
+    for item in inputs:
+        if not is_store(item):
+            raise DataError(f"--split {split} selects rows of a store's manifest.csv, and "
+                            "this input is not a store (media files have no split): drop "
+                            "--split, or give the store", item)
 
 
 def _store_videos(item: str, split: str | None) -> list[LabelledInput]:
@@ -216,12 +240,14 @@ def collect_labelled(inputs: Iterable[str | os.PathLike], split: str | None = No
         ``(labelled, unlabelled paths, other files ignored)``.
 
     Raises:
-        DataError: a manifest that cannot be read.
+        DataError: a manifest that cannot be read, or ``split`` beside a media input.
     """
+    inputs = list(inputs)
+    refuse_split_on_media(inputs, split)
     labelled, unlabelled, ignored, media = [], [], 0, []
     for item in inputs:
         item = os.fspath(item)
-        if _is_store(item):
+        if is_store(item):
             labelled.extend(_store_videos(item, split))
         else:
             media.append(item)
@@ -402,37 +428,66 @@ def metrics_table(videos: Sequence[VideoScore], threshold: float) -> list[dict]:
     return rows
 
 
+def check_out_folder(out: str | os.PathLike) -> None:
+    """Refuses an output folder that holds anything but an earlier run's :data:`RUN_FILES`.
+
+    The run replaces ``out`` whole (:func:`write_outputs`), so anything else in it would
+    be lost.
+
+    Raises:
+        DataError: ``out`` holds other files (names the first).
+    """
+    out = os.fspath(out)
+    if not os.path.isdir(out):
+        return
+    foreign = sorted(name for name in os.listdir(out) if name not in RUN_FILES)
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise DataError(f"the output folder holds {foreign[0]!r}{more}, not only an earlier "
+                        f"evaluation's {', '.join(RUN_FILES)}; the run replaces the folder "
+                        "whole: choose a new or empty folder", out)
+
+
 def write_outputs(out: str | os.PathLike, summary: EvaluationSummary,
                   title: str = "") -> dict[str, str]:
-    """Writes ``scores.csv``, ``metrics.csv`` and ``roc.png`` into ``out`` (atomically).
+    """Writes ``scores.csv``, ``metrics.csv`` and ``roc.png`` as the folder ``out``.
+
+    They are written into a fresh folder that then replaces ``out`` whole
+    (:func:`dfdetect.io.replaced_folder`): an earlier run's ``roc.png`` never stays beside
+    this run's tables, and a failure (a full disk between two files) leaves ``out`` as it
+    was. Call :func:`check_out_folder` first.
 
     Returns:
         ``{"scores": path, "metrics": path, "roc": path or None}`` (no ROC when no group
         has both classes scored).
     """
     out = os.fspath(out)
-    os.makedirs(out, exist_ok=True)
     paths = {"scores": os.path.join(out, "scores.csv"),
              "metrics": os.path.join(out, "metrics.csv"), "roc": None}
-    write_table(paths["scores"], [v.row() for v in summary.videos], SCORE_COLUMNS)
-    write_table(paths["metrics"], metrics_table(summary.videos, summary.threshold),
-                METRIC_COLUMNS)
+    by_source = _roc_curves(summary.videos)
+    drawable = {k: c for k, c in by_source.items() if len(set(c[0])) == 2}
+    with replaced_folder(out) as fresh:
+        write_table(os.path.join(fresh, "scores.csv"), [v.row() for v in summary.videos],
+                    SCORE_COLUMNS)
+        write_table(os.path.join(fresh, "metrics.csv"),
+                    metrics_table(summary.videos, summary.threshold), METRIC_COLUMNS)
+        if drawable:
+            plots.roc_curves(os.path.join(fresh, "roc.png"), drawable,
+                             title=title or "video ROC: all and per source")
+            paths["roc"] = os.path.join(out, "roc.png")
+    return paths
 
-    def curve(videos):
-        scored = [v for v in videos if v.score is not None]
+
+def _roc_curves(videos: Sequence[VideoScore]) -> dict[str, tuple[list, list]]:
+    """``{"all": (labels, scores), <source>: ...}`` over the scored videos."""
+    def curve(group):
+        scored = [v for v in group if v.score is not None]
         return [v.item.label for v in scored], [v.score for v in scored]
 
-    by_source = {"all": curve(summary.videos)}
-    for source in sorted({v.item.source for v in summary.videos}):
-        by_source[source] = curve([v for v in summary.videos if v.item.source == source])
-    drawable = {k: c for k, c in by_source.items() if len(set(c[0])) == 2}
-    if drawable:
-        # Drawn to a temporary name and renamed, so a reader never sees half a PNG.
-        tmp = os.path.join(out, ".tmp-roc.png")
-        plots.roc_curves(tmp, drawable, title=title or "video ROC: all and per source")
-        os.replace(tmp, os.path.join(out, "roc.png"))
-        paths["roc"] = os.path.join(out, "roc.png")
-    return paths
+    curves = {"all": curve(videos)}
+    for source in sorted({v.item.source for v in videos}):
+        curves[source] = curve([v for v in videos if v.item.source == source])
+    return curves
 
 
 # --------------------------------------------------------------------------- across models

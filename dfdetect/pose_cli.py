@@ -7,6 +7,7 @@ Hooked into ``dfdetect/cli.py`` with ``add_pose_parser(subparsers)``.
 from __future__ import annotations
 
 import argparse
+import sys
 
 EXTRACT_DESCRIPTION = """\
 Per frame, the 12 upper-body keypoints of OpenPose's COCO-18 model (nose, neck,
@@ -24,17 +25,32 @@ Backends: mediapipe (MediaPipe Pose 0.10.14 in its own environment: `make pose-e
 or openpose (inputs are folders of OpenPose --write_json output, COCO-18 or BODY_25)."""
 
 
+def _print_failure(source: str, error: str) -> None:
+    # The one-line form of every dfdetect error, on stderr (the error may name the file).
+    line = error if error.startswith(f"{source}: ") else f"{source}: {error}"
+    print(f"dfdetect: error: {line}", file=sys.stderr, flush=True)
+
+
 def _cmd_pose_extract(args: argparse.Namespace) -> int:
     from dfdetect.data import pose  # deferred: 'dfdetect --help' imports this module
+    from dfdetect.io import check_output_dir, refuse_overwriting_inputs
 
+    check_output_dir(args.out, "output folder")
+    refuse_overwriting_inputs(args.out, args.inputs, "output folder")
+    args.kept = (f"the videos extracted so far are kept in {args.out}/poses; rerun the same "
+                 "command to go on")
     label = {"real": 0, "fake": 1, None: None}[args.label]
     videos = pose.extract_poses(args.inputs, args.out, backend=args.backend,
                                 visibility=args.visibility, confidence=args.confidence,
                                 fps=args.fps, python=args.pose_python,
-                                overwrite=args.overwrite)
+                                overwrite=args.overwrite, log=lambda line: None)
+    failed = [v for v in videos if v.error]
+    for v in failed:
+        _print_failure(v.source, v.error)
+    if len(failed) == len(videos):
+        return 2  # nothing extracted: no data set tables rewritten (or left empty)
     n_videos, n_segments = pose.update_dataset(args.out, videos, label=label, poi=args.poi,
                                                method=args.method)
-    failed = [v for v in videos if v.error]
     low = [v for v in videos if not v.error and v.fraction < args.min_detected]
     for v in videos:
         if not v.error:
@@ -50,7 +66,7 @@ def _cmd_pose_extract(args: argparse.Namespace) -> int:
     for v in low:
         print(f"{v.source}: keypoints in only {100 * v.fraction:.1f} % of frames "
               f"(required {100 * args.min_detected:.0f} %)")
-    return 1 if failed or low else 0
+    return 2 if failed else 1 if low else 0
 
 
 def add_pose_parser(subparsers) -> argparse.ArgumentParser:

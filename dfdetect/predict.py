@@ -50,7 +50,7 @@ from dfdetect.data.faces import CROP_SCALE, DETECT_MAX_SIDE
 from dfdetect.data.sources import (IMAGE_EXTENSIONS, UNSUPPORTED_IMAGE_EXTENSIONS,
                                    VIDEO_EXTENSIONS)
 from dfdetect.data.video import iter_frames, probe_video, sample_indices
-from dfdetect.errors import DataError, DfdetectError, ModelError
+from dfdetect.errors import DataError, DfdetectError, ModelError, one_line
 from dfdetect.io import atomic_write_bytes, atomic_write_text
 
 __all__ = ["DEFAULT_FRAMES", "DEFAULT_MODEL", "ExplainResult", "FrameResult",
@@ -231,6 +231,11 @@ def model_spec(model, meta: dict) -> ModelSpec:
     frames = None
     if kind == "video":
         frames, shape = shape[0] or meta.get("frames"), shape[1:]
+    if shape[-1] not in (None, 3):
+        # Caught here, the model is blamed; caught by Keras, each input would be.
+        raise ModelError(f"this model takes {kind}s with {shape[-1]} colour channel"
+                         f"{'s' if shape[-1] != 1 else ''} (input {tuple(shape)}); dfdetect "
+                         "feeds RGB crops (3 channels): export a model that takes them")
     # Backbones built on (None, None, 3) leave the size to the metadata.
     height = shape[0] or meta.get("image_size")
     width = shape[1] or meta.get("image_size")
@@ -336,7 +341,9 @@ def _face_crop(rgb: np.ndarray, spec: ModelSpec, detect: bool, detect_max_side: 
         found = len(boxes)
     else:
         height, width = rgb.shape[:2]
-        face, found = facelib.Box(0, width, height, 0), 1
+        # A crop smaller than any store's holds no face (a 1x1 image is not one).
+        small = min(height, width) < facelib.MIN_CROP_SIDE
+        face, found = (None, 0) if small else (facelib.Box(0, width, height, 0), 1)
     if face is None:
         return None, None, 0, None
     square = facelib.square_box(face, rgb.shape, scale=CROP_SCALE if detect else 1.0)
@@ -605,7 +612,7 @@ def _failure(path: str, err: BaseException) -> VideoResult:
             message = message[len(path) + 2:]
     else:  # not expected: still one line, and the batch goes on
         log.debug("unexpected error on %s", path, exc_info=True)
-        message = f"unexpected {type(err).__name__}: {' '.join(str(err).split())[:300]}"
+        message = f"unexpected {type(err).__name__}: {one_line(err, 300)}"
     return VideoResult(path=path, media="unknown", verdict=ERROR, error=message)
 
 

@@ -8,7 +8,6 @@ the rate and the time left, and a last line when the work ends.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import Iterable, Iterator, TextIO
@@ -17,11 +16,17 @@ from typing import Iterable, Iterator, TextIO
 EVERY_SECONDS = 30.0
 
 
-def _every() -> float:
-    try:
-        return max(0.0, float(os.environ.get("DFDETECT_PROGRESS_SECONDS", EVERY_SECONDS)))
-    except ValueError:
-        return EVERY_SECONDS
+def every_seconds() -> float:
+    """Seconds between two progress lines: ``DFDETECT_PROGRESS_SECONDS``, else
+    :data:`EVERY_SECONDS`.
+
+    Raises:
+        DataError: the variable is set to something that is not a number >= 0 (it was
+            silently ignored once; the CLI checks it before any command).
+    """
+    from dfdetect.io import env_number  # deferred: io imports NumPy
+
+    return env_number("DFDETECT_PROGRESS_SECONDS", EVERY_SECONDS)
 
 
 def _duration(seconds: float) -> str:
@@ -50,7 +55,7 @@ class LineProgress:
         self.total = total if total is not None else (
             len(iterable) if hasattr(iterable, "__len__") else None)
         self.desc, self.unit = desc or "progress", unit
-        self.every = _every() if every is None else every
+        self.every = every_seconds() if every is None else every
         self.stream = stream
         self.n = 0
         self.started = self.last = time.monotonic()

@@ -1,12 +1,15 @@
-"""Bad input and faults, as a hostile user would try them (issue 22): the table.
+"""Bad input and faults, as a hostile user would try them (issues 22 and 34): the table.
 
 Each row runs ``dfdetect ...`` in-process and asserts the promise README makes: exit
-code 2, exactly one stderr line ``dfdetect: error: <the file>: ...`` (no traceback),
-and nothing the user had is changed or gone (the fixture's files are hashed before
-and after every row). Rows marked ``was broken`` gave a traceback or did the wrong
-thing silently before issue 22; the others already worked and must keep working.
-After the table: the JSON fallback, ``--verbose``, unique explain names, and the fault
-tests (a full disk during a crop and during a results-table append).
+code 2, exactly one stderr line ``dfdetect: error: <the file>: ...`` (no traceback, no
+terminal colour codes), nothing on stdout (the failure comes before any work), and
+nothing the user had is changed or gone (the fixture's files are hashed before and
+after every row). Rows marked ``was broken`` gave a traceback or did the wrong thing
+silently before issue 22 (or 34, which the id says); the others already worked and must
+keep working. After the table: the JSON fallback, ``--verbose``, unique explain names,
+the cases of issue 34 that are not one error line, and the fault tests (a full disk
+during a crop, a results-table append and an evaluation; a FIFO, a symlink and a device
+as outputs; Ctrl-C in the middle of a training epoch).
 """
 
 import errno
@@ -21,7 +24,7 @@ import numpy as np
 import pytest
 
 from dfdetect import cli
-from test_predict import export_image_model, face_frames, write_png
+from test_predict import export_image_model, face_frames, write_png, write_video
 from dfdetect.scales import get_scale
 
 SMOKE = get_scale("smoke")  # build_benchmark takes sizes, not a preset name
@@ -78,8 +81,20 @@ def world(tmp_path_factory):
     data[offset + 30 + len("model.weights.h5") + 40] ^= 0xFF  # inside the stored member
     (root / "flipped_byte.keras").write_bytes(bytes(data))
     (root / "text.keras").write_text("not a model")
+    import keras
+
+    from dfdetect.models.export import export_model
+
+    inp = keras.Input((32, 32, 1))  # a grey-scale model: predict feeds RGB
+    out = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Flatten()(inp))
+    export_model(keras.Model(inp, out), root / "gray.keras", image_size=32, threshold=0.5)
     # inputs
     face = write_png(root / "face.png", face_frames(1)[0])
+    write_video(root / "v.mp4", face_frames(3))
+    os.link(face, root / "hard_link.png")  # another name of face.png's inode
+    os.symlink("v.mp4", root / "link.mp4")
+    (root / "folder_in").mkdir()
+    write_png(root / "folder_in" / "f.png", face_frames(1, seed=3)[0])
     (root / "empty_folder").mkdir()
     # a PNG whose header says 40000 x 40000 (a decompression bomb needs no more)
     def chunk(kind: bytes, body: bytes) -> bytes:
@@ -109,6 +124,15 @@ def world(tmp_path_factory):
 
 def _model_case(name):
     return (lambda w: ["predict", w / name, w / "face.png"], lambda w: w / name)
+
+
+def _predict(*extra):
+    return lambda w: ["predict", w / "model.keras", w / "face.png",
+                      *[w / e if isinstance(e, Path) else e for e in extra]]
+
+
+def _issue34(case: str) -> str:
+    return f"{case} (issue 34)"
 
 
 # id, argv(world), the file the one line must name, a phrase it must hold, was broken
@@ -184,6 +208,79 @@ CASES = [
                 w.parent / f"{w.name}-dfdc-store"],
      lambda w: w / "dfdc" / "dfdc_train_part_0" / "metadata.json",
      "points outside the dataset folder", True),
+    # issue 34, item 1: no output may name an input (resolved paths and inodes)
+    (_issue34("predict --json names the video"),
+     lambda w: ["predict", w / "model.keras", w / "v.mp4", "--json", w / "v.mp4"],
+     lambda w: w / "v.mp4", "is the input", True),
+    (_issue34("predict --json names the model"), _predict("--json", Path("model.keras")),
+     lambda w: w / "model.keras", "is the input", True),
+    (_issue34("predict --json a hard link to the input"),
+     _predict("--json", Path("hard_link.png")),
+     lambda w: w / "hard_link.png", "is the input", True),
+    (_issue34("predict --json a symlink to the input"),
+     lambda w: ["predict", w / "model.keras", w / "v.mp4", "--json", w / "link.mp4"],
+     lambda w: w / "link.mp4", "is the input", True),
+    (_issue34("predict --plot names the input"), _predict("--plot", Path("face.png")),
+     lambda w: w / "face.png", "is the input", True),
+    (_issue34("predict --json names a file in an input folder"),
+     lambda w: ["predict", w / "model.keras", w / "folder_in", "--json",
+                w / "folder_in" / "f.png"],
+     lambda w: w / "folder_in" / "f.png", "is the input", True),
+    (_issue34("predict --json and --plot the same file"),
+     _predict("--json", Path("r.png"), "--plot", Path("r.png")),
+     lambda w: w / "r.png", "same file", True),
+    (_issue34("explain --out the input folder"),
+     lambda w: ["explain", w / "model.keras", w / "folder_in", "--out", w / "folder_in"],
+     lambda w: w / "folder_in", "is the input", True),
+    (_issue34("evaluate --out a folder holding the model"),
+     lambda w: ["evaluate", w / "model.keras", w / "folder_in", "--out", w],
+     lambda w: w, "holds the input", True),
+    (_issue34("data crop --out the source folder"),
+     lambda w: ["data", "crop", w / "folder_in", "--label", "fake", "--out", w / "folder_in"],
+     lambda w: w / "folder_in", "is the input", True),
+    (_issue34("data build --out the --faces folder"),
+     lambda w: ["data", "build", "--benchmark", "images", "--scale", "smoke", "--faces",
+                w / "folder_in", "--out", w / "folder_in"],
+     lambda w: w / "folder_in", "is the input", True),
+    (_issue34("pose extract --out the input folder"),
+     lambda w: ["pose", "extract", w / "folder_in", "--backend", "openpose", "--out",
+                w / "folder_in"],
+     lambda w: w / "folder_in", "is the input", True),
+    # item 2: only regular files are replaced
+    (_issue34("predict --json a character device"), _predict("--json", "/dev/null"),
+     lambda w: "/dev/null", "a character device, not a regular file", True),
+    # item 3: an evaluation never leaves a folder of the user's half replaced
+    (_issue34("evaluate --out a folder of the user's"),
+     lambda w: ["evaluate", w / "model.keras", w / "folder_in", "--out", w / "photos"],
+     lambda w: w / "photos", "holds 'holiday.txt'", True),
+    # item 10: empty paths, --split on media
+    (_issue34("predict --json ''"), _predict("--json", ""), lambda w: None,
+     "the JSON report path is empty", True),
+    (_issue34("predict --plot ''"), _predict("--plot", ""), lambda w: None,
+     "the plot path is empty", True),
+    (_issue34("evaluate --out ''"),
+     lambda w: ["evaluate", w / "model.keras", w / "folder_in", "--out", ""],
+     lambda w: None, "the output folder path is empty", True),
+    (_issue34("explain --out ''"),
+     lambda w: ["explain", w / "model.keras", w / "face.png", "--out", ""],
+     lambda w: None, "path is empty", True),
+    (_issue34("data crop --out ''"),
+     lambda w: ["data", "crop", w / "face.png", "--label", "fake", "--out", ""],
+     lambda w: None, "the store folder path is empty", True),
+    (_issue34("evaluate --split test on plain media"),
+     lambda w: ["evaluate", w / "model.keras", w / "folder_in", "--split", "test",
+                "--out", w.parent / "eval-split"],
+     lambda w: w / "folder_in", "this input is not a store", True),
+    # item 11: the one line blames the right file, and comes before the work
+    (_issue34("a model with 1 colour channel"), *_model_case("gray.keras"),
+     "1 colour channel", True),
+    (_issue34("predict v.mp4 --plot v.mp4"),
+     lambda w: ["predict", w / "model.keras", w / "v.mp4", "--plot", w / "v.mp4"],
+     lambda w: w / "v.mp4", "must be a picture file", True),
+    (_issue34("pose extract --backend openpose on an empty folder"),
+     lambda w: ["pose", "extract", w / "empty_folder", "--backend", "openpose", "--out",
+                w / "pose_out"],
+     lambda w: w / "empty_folder", "no *_keypoints.json files", True),
 ]
 
 
@@ -194,9 +291,12 @@ def test_bad_input_is_one_line_exit_2_and_nothing_lost(capsys, world, argv, name
     code, out, err = run(capsys, *argv(world))
     assert code == 2, (out, err)
     assert len(err) == 1, err
-    assert err[0].startswith(f"dfdetect: error: {named(world)}: "), err[0]
+    name = named(world)
+    assert err[0].startswith("dfdetect: error: " + ("" if name is None else f"{name}: ")), \
+        err[0]
     assert phrase in err[0], err[0]
-    assert "Traceback" not in "\n".join(out + err)
+    assert "Traceback" not in "\n".join(out + err) and "\x1b" not in err[0]
+    assert out == []  # refused before any input was scored
     assert tree_digest(world) == before  # nothing the user had changed, nothing left over
 
 
@@ -407,3 +507,175 @@ def test_a_figure_that_fails_to_save_leaves_the_old_one_and_no_temp(monkeypatch,
     with pytest.raises(OSError):
         plots.roc_curves(path, {"a": (np.array([0, 1]), np.array([.3, .7]))})
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["roc.png"]
+
+
+# --------------------------------------------------------------------------- issue 34
+
+@pytest.fixture()
+def labelled(tmp_path):
+    """A folder of labelled face crops (one real, one fake) and a 32-px model."""
+    root = tmp_path / "labelled"
+    for label, seed in (("real", 1), ("fake", 2)):
+        (root / label).mkdir(parents=True)
+        write_png(root / label / f"{label}.png", face_frames(1, seed=seed)[0])
+    return root, export_image_model(tmp_path / "model.keras")
+
+
+def _evaluate(capsys, model, inputs, out, *extra):
+    return run(capsys, "evaluate", model, inputs, "--out", out, "--no-detect", *extra)
+
+
+def test_evaluate_replaces_an_earlier_run_whole(capsys, labelled, tmp_path):
+    """Item 3: the second run has one class (no ROC to draw): the first run's roc.png
+    must not stay beside its tables."""
+    root, model = labelled
+    out = tmp_path / "E"
+    assert _evaluate(capsys, model, root, out)[0] == 0
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.csv", "roc.png", "scores.csv"]
+    code, lines, err = _evaluate(capsys, model, root / "real", out)
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.csv", "scores.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["E", "labelled", "model.keras"]
+
+
+def test_full_disk_during_an_evaluation_leaves_the_earlier_run_whole(capsys, monkeypatch,
+                                                                     labelled, tmp_path):
+    """Item 3, fault: the disk fills after the first table: the folder of the earlier
+    run is byte for byte as it was, no temporary folder is left, and the line says what
+    was kept (the scores printed above) instead of "finished work is kept"."""
+    from dfdetect import evaluate
+
+    root, model = labelled
+    out = tmp_path / "E"
+    assert _evaluate(capsys, model, root, out)[0] == 0
+    before = tree_digest(out)
+    real_write, written = evaluate.write_table, []
+
+    def filling(path, rows, columns=None):
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        written.append(path)
+        real_write(path, rows, columns)
+
+    monkeypatch.setattr(evaluate, "write_table", filling)
+    code, lines, err = _evaluate(capsys, model, root / "fake", out)
+    assert code == 2 and len(err) == 1, err
+    assert "no space left on the device" in err[0]
+    assert err[0].endswith(f"1 of 1 videos were scored (their lines are above); {out} was "
+                           "not changed"), err[0]
+    assert tree_digest(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["E", "labelled", "model.keras"]
+
+
+def test_output_fifo_is_refused_and_left_a_fifo(capsys, world, tmp_path):
+    """Item 2, fault: renaming over a FIFO made it a regular file whose reader never got
+    the report, while dfdetect said it was written."""
+    import stat
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    code, out, err = run(capsys, "predict", world / "model.keras", world / "face.png",
+                         "--json", pipe)
+    assert code == 2 and out == [] and len(err) == 1
+    assert err[0].startswith(f"dfdetect: error: {pipe}: the JSON report path is a FIFO")
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
+
+
+def test_output_socket_is_refused(capsys, world, tmp_path):
+    import socket
+    import stat
+
+    path = tmp_path / "sock"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+        code, out, err = run(capsys, "predict", world / "model.keras", world / "face.png",
+                             "--plot", tmp_path / "sock.png", "--json", path)
+    assert code == 2 and "is a socket, not a regular file" in err[0]
+    assert stat.S_ISSOCK(os.lstat(path).st_mode) and not (tmp_path / "sock.png").exists()
+
+
+def test_devices_are_refused_before_the_work():
+    from dfdetect.errors import DataError
+    from dfdetect.io import check_output_file
+
+    for device in ("/dev/null", "/dev/full"):
+        with pytest.raises(DataError, match="is a character device, not a regular file"):
+            check_output_file(device, "JSON report")
+
+
+def test_output_symlink_writes_its_target(capsys, world, tmp_path):
+    """Item 2, fault: the rename replaced the link itself and left its target as it was."""
+    target = tmp_path / "reports" / "r.json"
+    target.parent.mkdir()
+    target.write_text("old report")
+    os.chmod(target, 0o640)
+    link = tmp_path / "latest.json"
+    link.symlink_to(target)
+    code, out, err = run(capsys, "predict", world / "model.keras", world / "face.png",
+                         "--json", link)
+    assert code == 0 and err == []
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert json.loads(target.read_text())["summary"]["inputs"] == 1
+    assert os.stat(target).st_mode & 0o777 == 0o640  # the replaced file's mode kept
+    assert sorted(p.name for p in target.parent.iterdir()) == ["r.json"]
+
+
+def test_json_to_stdout(capsys, world):
+    code, out, err = run(capsys, "predict", world / "model.keras", world / "face.png",
+                         "--json", "-")
+    assert code == 0 and err == []
+    assert json.loads("\n".join(out))["summary"]["inputs"] == 1  # stdout is the JSON alone
+    assert not (Path.cwd() / "-").exists()
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("DFDETECT_PROGRESS_SECONDS", "abc"), ("DFDETECT_PROGRESS_SECONDS", "-1"),
+    ("DFDETECT_MAX_PIXELS", "-1"), ("DFDETECT_MAX_PIXELS", "many"),
+])
+@pytest.mark.parametrize("command", ["predict video", "data crop video"])
+def test_invalid_environment_values_are_refused_everywhere(capsys, monkeypatch, world,
+                                                           tmp_path, variable, value, command):
+    """Item 10: a video run ignored what an image run refused (or the other way)."""
+    monkeypatch.setenv(variable, value)
+    argv = {"predict video": ["predict", world / "model.keras", world / "v.mp4"],
+            "data crop video": ["data", "crop", world / "v.mp4", "--label", "real",
+                                "--workers", "1", "--out", tmp_path / "store"]}[command]
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == [], out
+    assert err == [f"dfdetect: error: environment variable {variable} must be a "
+                   f"{'whole number >= 1' if 'PIXELS' in variable else 'number >= 0'}, got "
+                   f"{value!r}: fix or unset it"]
+    assert not (tmp_path / "store").exists()
+
+
+def test_no_detect_on_a_1x1_image_is_no_face(capsys, world, tmp_path):
+    import cv2
+
+    tiny = tmp_path / "dot.png"
+    cv2.imwrite(str(tiny), np.zeros((1, 1, 3), np.uint8))
+    code, out, err = run(capsys, "predict", world / "model.keras", tiny, "--no-detect")
+    assert code == 0 and err == []
+    assert out[0].split()[1:] == ["NO", "FACE", "-", "0/1", "frame", "with", "a", "face"]
+
+
+def test_native_libraries_print_nothing_beside_the_one_line(capfd, world, tmp_path):
+    """Item 11: OpenCV's WARN lines and libpng's errors went to file descriptor 2 around
+    the one line (capfd sees the descriptor, capsys only sys.stderr)."""
+    video = Path(world / "v.mp4").read_bytes()
+    (tmp_path / "random.mp4").write_bytes(
+        np.random.default_rng(0).integers(0, 256, 300, np.uint8).tobytes())
+    (tmp_path / "cut.mp4").write_bytes(video[:len(video) // 3])
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (len(body).to_bytes(4, "big") + kind + body
+                + zlib.crc32(kind + body).to_bytes(4, "big"))
+
+    (tmp_path / "short.png").write_bytes(  # a 4000 x 4000 header, 1 kB of pixels
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", (4000).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0]))
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b""))
+    for name in ("random.mp4", "cut.mp4", "short.png"):
+        capfd.readouterr()
+        assert cli.main(["predict", str(world / "model.keras"), str(tmp_path / name)]) == 2
+        err = capfd.readouterr().err.splitlines()
+        assert len(err) == 1 and err[0].startswith(f"dfdetect: error: {tmp_path / name}: "), err

@@ -23,6 +23,7 @@ import numpy as np
 from dfdetect.data import face_api
 from dfdetect.data.video import resize_max_side
 from dfdetect.errors import DataError, DfdetectError
+from dfdetect.io import env_number, quiet_stderr
 
 __all__ = ["Box", "LANDMARK_GROUPS", "crop_face", "detect_faces", "detect_small_faces",
            "face_landmarks", "inset_box", "largest_face", "load_image", "merge_boxes",
@@ -99,6 +100,9 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
 DETECT_MAX_SIDE = 640
 #: FaceForensics++'s crop: a square of 1.3x the face's larger side, centred.
 CROP_SCALE = 1.3
+#: The smallest face crop side in pixels: stores refuse a smaller ``--size``, and with
+#: detection off a frame whose centre square is smaller holds no face (a 1x1 image).
+MIN_CROP_SIDE = 8
 
 
 def detect_faces(rgb: np.ndarray, model: str = "hog", max_side: int | None = DETECT_MAX_SIDE,
@@ -477,16 +481,7 @@ def max_pixels() -> int:
     Raises:
         DataError: ``DFDETECT_MAX_PIXELS`` is set but not a positive whole number.
     """
-    text = os.environ.get("DFDETECT_MAX_PIXELS", "").strip()
-    if not text:
-        return DEFAULT_MAX_PIXELS
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise DataError(f"DFDETECT_MAX_PIXELS must be a positive whole number, got {text!r}")
-    return value
+    return int(env_number("DFDETECT_MAX_PIXELS", DEFAULT_MAX_PIXELS, minimum=1, whole=True))
 
 
 def _refuse_huge_image(path: str) -> None:
@@ -531,7 +526,9 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     except OSError as err:
         raise DataError(f"cannot read: {err.strerror or err}", path) from None
     try:
-        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        # libpng prints "Not enough image data" itself; the DataError below says it once.
+        with quiet_stderr():
+            bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
     except cv2.error as err:  # OpenCV's own limits: its assertion text is not a message
         raise DataError("cannot decode as an image (OpenCV refused it: "
                         f"{' '.join(str(err).split())[-120:]})", path) from None

@@ -426,8 +426,8 @@ def _check_args(frames: int, size: int, detector: str, workers: int | None,
                 scale: float) -> int:
     if int(frames) < 1:
         raise DataError(f"--frames must be >= 1, got {frames}")
-    if int(size) < 8:
-        raise DataError(f"--size must be >= 8 pixels, got {size}")
+    if int(size) < faces.MIN_CROP_SIDE:
+        raise DataError(f"--size must be >= {faces.MIN_CROP_SIDE} pixels, got {size}")
     if detector not in ("hog", "cnn"):
         raise DataError(f"--detector must be hog or cnn, got {detector!r}")
     if not scale > 0:

@@ -40,6 +40,11 @@ import numpy as np  # noqa: E402
 
 from dfdetect.errors import DataError  # noqa: E402
 
+# OpenCV's own "[ WARN:0@2.1] ... can't be used to capture by name" around a file it
+# cannot open, printed beside the one-line DataError that says the same: off, for every
+# module that reads media (faces.py imports this one).
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
 __all__ = ["FrameCountMismatch", "VideoInfo", "iter_frames", "probe_video", "read_frames",
            "resize_max_side", "sample_indices"]
 
