@@ -2,7 +2,8 @@
 # depend on it. Knobs: SCALE=smoke|cpu|paper, DATA=<store or dataset>, FACES=procedural|DIR,
 # REPEATS=N, CROSS=<second dataset store>, CONFIGS=a,b, WEIGHTS=imagenet|FILE, EPOCHS=N,
 # OUT=DIR, PRECISION=auto|float32|mixed_bfloat16, GENERATOR=2|3 (the benchmark's forgery
-# generator; 2 made the committed tables) (see EXP_ARGS).
+# generator; 2 made the committed tables) (see EXP_ARGS); NETWORK= for inception-unfreeze
+# and BACKBONE= for reproduce-deepforense (see there).
 
 PYTHON_SYS ?= python3
 VENV       ?= .venv
@@ -100,8 +101,12 @@ reproduce-pose: setup
 grid-custom-cnn: setup
 	$(PY) experiments/p2_custom_cnn_grid.py $(EXP_ARGS)
 
+# NETWORK=lite0: the same unfreezing study (top 50 % / top 25 % / head, same head and
+# training) on ImageNet EfficientNet-Lite0, into results/p2/lite0_unfreeze/ beside the
+# InceptionV3 one, with comparison.csv pairing its runs with results/p2/inception/'s.
+NETWORK ?=
 inception-unfreeze: setup
-	$(PY) experiments/p2_inception_unfreeze.py $(EXP_ARGS)
+	$(PY) experiments/p2_inception_unfreeze.py $(EXP_ARGS) $(if $(NETWORK),--network $(NETWORK))
 
 grid-sequence: setup
 	$(PY) experiments/p2_sequence_grid.py $(EXP_ARGS)
@@ -138,8 +143,11 @@ bench-whole-runs: setup pose-env
 # SVM / random forest / MLP, bagging / boosting / stacking; k-fold CV grouped by identity.
 # Writes results/p5/{cv,stacking,selection,videos,setup}.csv, pca.png, tsne.png,
 # frame_scores.png, cv.png. SCALE=smoke runs in a few minutes, cpu in under 30.
+# BACKBONE=lite0 WEIGHTS=imagenet: the same protocol on ImageNet EfficientNet-Lite0, into
+# results/p5/lite0-imagenet/, its comparison.csv pairing its folds with results/p5/'s.
+BACKBONE ?=
 reproduce-deepforense: setup
-	$(PY) experiments/p5_deepforense.py $(EXP_ARGS)
+	$(PY) experiments/p5_deepforense.py $(EXP_ARGS) $(if $(BACKBONE),--backbone $(BACKBONE))
 
 # Real deepfakes (FaceForensics++, DFDC, Celeb-DF: 32 videos in ../shared/data/realworld/):
 # does a detector recognise what real face-swap and reenactment tools make? An EVALUATION

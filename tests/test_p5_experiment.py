@@ -108,3 +108,51 @@ def test_unknown_model_is_a_clean_error(tmp_path, capsys):
     script = _load_script()
     assert script.main(["--scale", "smoke", "--models", "svm,knn", "--out", str(tmp_path)]) == 2
     assert "unknown classifier 'knn'" in capsys.readouterr().err
+
+
+def test_p5_on_imagenet_lite0_sits_beside_the_scratch_run_and_pairs_its_folds(tmp_path):
+    images, videos, reference = tmp_path / "images", tmp_path / "videos", tmp_path / "p5"
+    _toy_store(images, identities=24, frames=1, seed=0)
+    _toy_store(videos, identities=2, frames=2, seed=1)
+    script = _load_script()
+    common = ["--scale", "smoke", "--data", str(images), "--videos", str(videos),
+              "--models", "svm,random_forest", "--no-selection", "--quiet"]
+    assert script.main([*common, "--out", str(reference)]) == 0
+    out = reference / "lite0-imagenet"
+    assert script.main([*common, "--backbone", "lite0", "--weights", "imagenet",
+                        "--out", str(out)]) == 0
+
+    setup = {r["key"]: r["value"] for r in _read(out / "setup.csv")}
+    assert setup["backbone"] == "lite0" and setup["weights"] == "imagenet"
+    assert setup["feature dims"] == "1280"
+    assert setup["features"].startswith("lite0-imagenet-ft")  # its own feature cache
+    ref_setup = {r["key"]: r["value"] for r in _read(reference / "setup.csv")}
+    assert setup["cv folds sha256"] == ref_setup["cv folds sha256"] != ""
+    assert [r["model"] for r in _read(out / "cv.csv")] == ["svm", "random_forest"]
+    assert (out / "cv.png").stat().st_size > 5000
+
+    comparison = _read(out / "comparison.csv")
+    assert [(r["model"], r["metric"]) for r in comparison] == [
+        ("svm", "AUC"), ("svm", "Accuracy"), ("random_forest", "AUC"),
+        ("random_forest", "Accuracy")]
+    for row in comparison:
+        assert row["pairs"] == "2" and row["reference"].startswith("meso4-")
+        assert row["folds"].startswith("same crops in the same folds")
+    mine = [float(r["AUC"]) for r in _read(out / "folds.csv") if r["model"] == "svm"]
+    assert float(comparison[0]["a mean"]) == pytest.approx(np.mean(mine))
+    # the reference run itself is untouched and compares with nothing
+    assert not (reference / "comparison.csv").exists()
+
+
+def test_p5_results_folder_names_the_extractor():
+    import argparse
+
+    def folder(**flags):
+        return deepforense.results_folder(argparse.Namespace(
+            **{"scale": "cpu", "backbone": None, "weights": None, **flags}))
+
+    assert folder() == "p5"
+    assert folder(backbone=deepforense.settings_for("cpu").backbone) == "p5"
+    assert folder(backbone="lite0", weights="imagenet") == "p5/lite0-imagenet"
+    assert folder(backbone="lite0") == "p5/lite0-scratch"
+    assert folder(weights="/w/my weights.h5") == "p5/meso4-my-weights"

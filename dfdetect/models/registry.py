@@ -28,6 +28,7 @@ BUILDERS: dict[str, str] = {
     "custom_cnn": "dfdetect.models.custom_cnn:build_custom_cnn",
     "inception_transfer": "dfdetect.models.transfer:build_inception_transfer",
     "inception_phase1": "dfdetect.models.transfer:build_phase1_model",
+    "lite_transfer": "dfdetect.models.transfer:build_lite_transfer",
     "rnn_head": "dfdetect.models.sequence:build_rnn_head",
     "mlp_head": "dfdetect.models.sequence:build_mlp_head",
     "sequence_head": "dfdetect.models.sequence:build_sequence_head",

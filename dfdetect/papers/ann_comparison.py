@@ -18,7 +18,9 @@ grid's run here (:func:`run_custom_cnn`, :func:`run_inception`,
 - InceptionV3: initialisation offline (a first training phase standing in for
   ImageNet), the unfreezing grid itself (:func:`run_inception`, which the sequence grid
   also calls to train its default feature extractor), and the best transfer model as
-  the sequence grids' feature extractor;
+  the sequence grids' feature extractor; the same grid on ImageNet EfficientNet-Lite0
+  (``--network lite0``, :data:`UNFREEZE_NETWORKS`), compared run by run with the
+  InceptionV3 one (:func:`compare_unfreeze`);
 - the custom CNN grid itself (:func:`run_custom_cnn`; Table 1 on frames, each
   configuration in a worker process running :data:`CUSTOM_CNN_SCRIPT`);
 - the LSTM, GRU and MLP grids over cached feature sequences (:func:`run_sequence`,
@@ -68,6 +70,7 @@ transfer = experiment.lazy_import("dfdetect.models.transfer")
 registry = experiment.lazy_import("dfdetect.models.registry")
 export = experiment.lazy_import("dfdetect.models.export")
 backbones = experiment.lazy_import("dfdetect.models.backbones")
+efficientnet_lite = experiment.lazy_import("dfdetect.models.efficientnet_lite")
 custom_cnn = experiment.lazy_import("dfdetect.models.custom_cnn")
 sequence = experiment.lazy_import("dfdetect.models.sequence")
 
@@ -394,25 +397,28 @@ def table_3_column(summary_row: Mapping, selected_by: str = "",
 
 
 def write_table_3(path: str | os.PathLike, columns: Mapping[str, Mapping],
-                  with_paper: bool = True) -> None:
+                  with_paper: bool = True, paper_of: Mapping[str, str] | None = None) -> None:
     """Table 3 as the paper lays it out: one row per metric, one column per family.
 
     Args:
         columns: family name (a key of :data:`FAMILIES`) -> :func:`table_3_column`.
         with_paper: add ``<family> (paper)`` beside each family's column.
+        paper_of: family -> the paper's family to put beside it, for a family the
+            paper did not have (EfficientNet-Lite0 beside the paper's InceptionV3).
     """
+    paper_of = {f: f for f in columns} | dict(paper_of or {})
     header = ["metric"]
     for family in columns:
         header.append(family)
-        if with_paper and family in PAPER_TABLE_3:
-            header.append(f"{family} (paper)")
+        if with_paper and paper_of[family] in PAPER_TABLE_3:
+            header.append(f"{paper_of[family]} (paper)")
     rows = []
     for label, key in TABLE_3_ROWS.items():
         row = {"metric": label}
         for family, col in columns.items():
             row[family] = col.get(key, "")
-            if with_paper and family in PAPER_TABLE_3:
-                row[f"{family} (paper)"] = PAPER_TABLE_3[family].get(key, "")
+            if with_paper and paper_of[family] in PAPER_TABLE_3:
+                row[f"{paper_of[family]} (paper)"] = PAPER_TABLE_3[paper_of[family]].get(key, "")
         rows.append(row)
     write_table(path, rows, header)
 
@@ -566,8 +572,9 @@ def export_best_inception(inception_dir: str | os.PathLike) -> Path | None:
     if path.is_file() and path.stat().st_mtime >= weights.stat().st_mtime:
         return path
     size = int(record["size"])
-    model = registry.build_model("inception_transfer", unfreeze=record["config"],
-                                 input_shape=(size, size, 3), weights=os.fspath(weights))
+    # records written before the Lite0 study name no network: InceptionV3's
+    model = build_unfreeze_model(record.get("network", DEFAULT_NETWORK), record["config"],
+                                 size, os.fspath(weights))
     export.export_model(model, path, experiment="p2_inception_unfreeze",
                         config=record["config"], image_size=size, threshold=0.5,
                         repeat=record.get("repeat"), selected_by=record.get("selected_by", ""),
@@ -636,19 +643,112 @@ INCEPTION_FIGURES = (16, 17, "17b")
 INCEPTION_CONFIGS = ("top50", "top25", "head")  # dfdetect.models.transfer.UNFREEZE_OPTIONS
 
 
+@dataclasses.dataclass(frozen=True)
+class UnfreezeNetwork:
+    """A network the unfreezing study runs on (same options, head and training).
+
+    Attributes:
+        family: its name in Table 3 and on the figures.
+        builder: its registry name (``unfreeze``, ``input_shape``, ``weights`` and, for
+            EfficientNet-Lite, ``variant``).
+        folder: its committed results folder under ``results/``.
+        variant: the EfficientNet-Lite variant; None for InceptionV3.
+    """
+
+    family: str
+    builder: str
+    folder: str
+    variant: str | None = None
+
+
+#: ``--network`` -> the network. InceptionV3 is the paper's (from a first phase on the
+#: benchmark offline, the committed results); ``lite0`` runs the same protocol on
+#: ImageNet EfficientNet-Lite0, the one ImageNet network installable here.
+UNFREEZE_NETWORKS: dict[str, UnfreezeNetwork] = {
+    "inceptionv3": UnfreezeNetwork(INCEPTION_FAMILY, "inception_transfer", "p2/inception"),
+    "lite0": UnfreezeNetwork("EfficientNet-Lite0", "lite_transfer", "p2/lite0_unfreeze",
+                             variant="lite0"),
+}
+DEFAULT_NETWORK = "inceptionv3"
+#: A Lite study's runs compared with these of the InceptionV3 study (comparison.csv).
+COMPARED_METRICS = ("A_v", "L_v")
+#: Within one network: does unfreezing more than the head help?
+UNFREEZE_CONTRASTS = (("top50", "head"), ("top25", "head"), ("top50", "top25"))
+
+
+def build_unfreeze_model(network: str, config: str, size: int, weights):
+    """The study's model for ``network`` (a key of :data:`UNFREEZE_NETWORKS`)."""
+    net = UNFREEZE_NETWORKS[network]
+    extra = {"variant": net.variant} if net.variant else {}
+    return registry.build_model(net.builder, unfreeze=config, input_shape=(size, size, 3),
+                                weights=weights, **extra)
+
+
+def unfreeze_size(network: str, scale) -> int:
+    """The study's input side: at ``paper`` scale the network's own (InceptionV3 299,
+    Lite its ImageNet resolution), else the frames' side (both networks alike)."""
+    net = UNFREEZE_NETWORKS[network]
+    if net.variant is None:
+        return inception_size(scale)
+    if scale.name == "paper":
+        return int(efficientnet_lite.VARIANTS[net.variant].resolution)
+    return int(scale.video_size)
+
+
+def resolve_lite_init(variant: str, weights: str | None, init: str) -> tuple[str | None, str]:
+    """Where a Lite study's weights come from, and how to say it in results.
+
+    ``--init auto`` is ImageNet (the installed package): the point of this network.
+    ``phase1`` is InceptionV3's offline stand-in for ImageNet and is refused here.
+
+    Returns:
+        ``(weights argument for build_lite_transfer, description)``.
+    """
+    package = efficientnet_lite.VARIANTS[variant].package
+    if weights == "imagenet" or (not weights and init == "auto"):
+        return "imagenet", f"imagenet ({package})"
+    if weights:
+        if not os.path.isfile(weights):
+            raise ModelError("weights file not found", weights)
+        return os.fspath(weights), f"file {Path(weights).name}"
+    if init == "random":
+        return None, "random (no pretraining)"
+    raise ModelError(f"--init {init} is InceptionV3's offline stand-in for ImageNet; "
+                     f"{variant} has ImageNet weights (--init auto) or none (--init random)")
+
+
+def _study_folder(args: argparse.Namespace) -> str:
+    return UNFREEZE_NETWORKS[args.network].folder
+
+
 def inception_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The InceptionV3 grid's flags (common ones included) on ``parser``."""
-    experiment.add_common_args(parser, out="p2/inception")
+    """The unfreezing grid's flags (common ones included) on ``parser``."""
+    # One committed folder per network: --network lite0 writes results/p2/lite0_unfreeze
+    # and never touches InceptionV3's tables.
+    experiment.add_common_args(parser, out=UNFREEZE_NETWORKS[DEFAULT_NETWORK].folder,
+                               committed_may_vary=("network",), out_of=_study_folder)
+    parser.add_argument("--network", choices=tuple(UNFREEZE_NETWORKS), default=DEFAULT_NETWORK,
+                        help="the network whose top 50 %% / top 25 %% / head is retrained: "
+                             + "; ".join(f"{k} = {v.family} (results/{v.folder})"
+                                         for k, v in UNFREEZE_NETWORKS.items())
+                             + f" (default {DEFAULT_NETWORK})")
     parser.add_argument("--configs", default=None,
                         help="comma-separated subset of top50,top25,head (default: all)")
     parser.add_argument("--init", choices=("auto", "phase1", "random"), default="auto",
-                        help="initial weights when --weights is not given (see above)")
+                        help="initial weights when --weights is not given (see above; "
+                             "for lite0 auto = ImageNet, phase1 is refused)")
+    parser.add_argument("--reference", default=None,
+                        help="for another network than InceptionV3: the InceptionV3 study "
+                             "its runs are compared with in comparison.csv (default: the "
+                             "folder 'inception' beside --out)")
     parser.add_argument("--phase1-epochs", type=int, default=None,
                         help="epochs of the first phase (default: the scale's)")
     parser.add_argument("--frames", type=int, default=None,
                         help="frames per video used as images (default: the scale's)")
     parser.add_argument("--size", type=int, default=None,
-                        help="input side (default: 299 at paper scale, else the frames')")
+                        help=f"input side (default at paper scale: InceptionV3 "
+                             f"{SETTINGS['paper'].inception_size}, Lite its ImageNet "
+                             "resolution; else the frames')")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="batch size (default: the scale's)")
     return parser
@@ -660,7 +760,10 @@ def describe_inception(config: str) -> dict:
 
 
 def run_inception(args) -> Path:
-    """The InceptionV3 unfreezing grid (``experiments/p2_inception_unfreeze.py``).
+    """The unfreezing grid (``experiments/p2_inception_unfreeze.py``) on InceptionV3,
+    or with ``--network lite0`` the same grid on ImageNet EfficientNet-Lite0 (same
+    options, head, data, epochs, optimiser and seeds), then compared with the
+    InceptionV3 study (:func:`compare_unfreeze`).
 
     Args:
         args: the flags of :func:`inception_parser`.
@@ -670,11 +773,13 @@ def run_inception(args) -> Path:
     """
     scale = experiment.scale_of(args)
     settings = settings_for(scale.name)
+    network = getattr(args, "network", None) or DEFAULT_NETWORK
+    net = UNFREEZE_NETWORKS[network]
     configs = parse_configs(args.configs, list(INCEPTION_CONFIGS))
     out = Path(args.out)
     models_dir = out / "models"
     models_dir.mkdir(parents=True, exist_ok=True)
-    size = args.size or inception_size(scale)
+    size = args.size or unfreeze_size(network, scale)
     frames = args.frames or settings.inception_frames
     epochs = args.epochs or settings.inception_epochs
     phase1_epochs = args.phase1_epochs or settings.phase1_epochs
@@ -697,23 +802,30 @@ def run_inception(args) -> Path:
            "frames_per_video": frames, "epochs": epochs, "batch_size": batch,
            "learning_rate": settings.learning_rate, "init": args.init, "weights": args.weights,
            "phase1_epochs": phase1_epochs}
+    if network != DEFAULT_NETWORK:  # InceptionV3's key stays as committed: no new entry
+        key["network"] = network
     results.start_or_resume(out, key, also=[f"models/{c}{ext}" for c in INCEPTION_CONFIGS
                                        for ext in (".json", ".weights.h5")]
                        + [f"models/{BEST_FILE}"])
     table = results.ResultsTable(out / "runs.csv")
     pending = [(c, r) for c in configs for r in range(repeats)
                if not table.done(config=c, repeat=r)]
-    if pending:
+    if not pending:  # a finished grid: nothing to initialise (and no first phase to redo)
+        init_weights, init = None, next((r["init"] for r in table.rows if r.get("init")), "")
+    elif net.variant is None:
         init_weights, init = resolve_inception_init(experiment.weights_arg(args.weights),
                                                        args.init, phase1)
-    else:  # a finished grid: nothing to initialise (and no first phase to redo)
-        init_weights, init = None, next((r["init"] for r in table.rows if r.get("init")), "")
+    else:
+        init_weights, init = resolve_lite_init(net.variant,
+                                               experiment.weights_arg(args.weights), args.init)
     info = {"scale": scale.name, "store": str(splits.root), "videos": splits.videos,
             "frames_per_video": frames, "train_frames": n_train, "val_frames": n_val,
             "size": size, "epochs": epochs, "repeats": repeats, "batch_size": batch,
             "learning_rate": settings.learning_rate, "init": init, "configs": configs}
+    if network != DEFAULT_NETWORK:
+        info["network"] = network
     atomic_write_text(out / "settings.json", json.dumps(info, indent=2))
-    print(f"P2 InceptionV3 unfreezing: scale={scale.name} {configs} x {repeats} repeats, "
+    print(f"P2 {net.family} unfreezing: scale={scale.name} {configs} x {repeats} repeats, "
           f"{epochs} epochs, {size} px, {n_train} train / {n_val} val frames, init: {init}")
 
     inits = {r.get("init") for r in table.rows if r.get("status") == "ok"}
@@ -725,25 +837,29 @@ def run_inception(args) -> Path:
         keras.backend.clear_session()
         seed = args.seed + repeat
         training.set_seed(seed)
-        model = registry.build_model("inception_transfer", unfreeze=config,
-                                     input_shape=(size, size, 3), weights=init_weights)
+        model = build_unfreeze_model(network, config, size, init_weights)
         tmp = models_dir / f".{config}-r{repeat}.weights.h5"
         row = training.train_run(model, train_ds, val_ds, epochs, tmp, keep_weights=True,
                                  verbose=verbose)
-        _keep_if_best(models_dir, config, repeat, tmp, row["A_v"], init, size, str(splits.root))
+        _keep_if_best(models_dir, config, repeat, tmp, row["A_v"], init, size, str(splits.root),
+                      network)
         return {**describe_inception(config), **row, "seed": seed, "size": size, "init": init,
                 "trainable_layers": transfer.count_trainable_layers(model),
                 "trainable_params": int(sum(int(w.numpy().size) for w in model.trainable_weights)),
                 "train_frames": n_train, "val_frames": n_val}
 
     experiment.run_grid(configs, repeats, table, one_run, progress=not args.quiet)
-    finish_inception(out, table.rows, configs)
+    finish_inception(out, table.rows, configs, network)
+    if network != DEFAULT_NETWORK:
+        reference = Path(args.reference) if getattr(args, "reference", None) else \
+            out.parent / Path(UNFREEZE_NETWORKS[DEFAULT_NETWORK].folder).name
+        compare_unfreeze(out, reference, network)
     print(f"results written to {out}")
     return out
 
 
 def _keep_if_best(models_dir: Path, config: str, repeat: int, tmp: Path, a_v: float,
-                  init: str, size: int, store: str) -> None:
+                  init: str, size: int, store: str, network: str = DEFAULT_NETWORK) -> None:
     """Keep ``tmp`` as ``<config>.weights.h5`` when it is the option's best repeat so far."""
     record_path = models_dir / f"{config}.json"
     dest = models_dir / f"{config}.weights.h5"
@@ -754,18 +870,24 @@ def _keep_if_best(models_dir: Path, config: str, repeat: int, tmp: Path, a_v: fl
     os.replace(tmp, dest)
     atomic_write_text(record_path, json.dumps(
         {"config": config, "repeat": repeat, "A_v": a_v, "init": init, "size": size,
-         "store": store, "weights": dest.name}, indent=2))
+         "store": store, "weights": dest.name, "network": network}, indent=2))
 
 
-def finish_inception(out: Path, rows, configs) -> None:
-    """summary.csv, table_3.csv, models/best.json and the figures."""
+def finish_inception(out: Path, rows, configs, network: str = DEFAULT_NETWORK) -> None:
+    """summary.csv, table_3.csv, models/best.json and the figures of one network's study.
+
+    InceptionV3's Table 3 column joins ``results/p2/table_3.csv``; another network's
+    stays in its own folder, the paper's InceptionV3 column beside it.
+    """
+    family = UNFREEZE_NETWORKS[network].family
     summary = summarize_runs(rows, configs, describe_inception)
     write_table(out / "summary.csv", summary)
     best, why = select_best(summary)
     if best is not None:
         chosen = next(r for r in summary if r["config"] == best)
-        write_table_3(out / "table_3.csv", {INCEPTION_FAMILY: table_3_column(chosen, why)})
-        if out.name == "inception":
+        write_table_3(out / "table_3.csv", {family: table_3_column(chosen, why)},
+                      paper_of={family: INCEPTION_FAMILY})
+        if out.name == "inception" and network == DEFAULT_NETWORK:
             merge_table_3(out.parent)
         record_path = out / "models" / f"{best}.json"
         if record_path.is_file():
@@ -774,8 +896,93 @@ def finish_inception(out: Path, rows, configs) -> None:
             atomic_write_text(out / "models" / BEST_FILE,
                                       json.dumps(record, indent=2, default=float))
             export_best_inception(out)
-        print(f"Table 3 ({INCEPTION_FAMILY}): {best} — {why}")
-    plots.family_figures(out, summary, INCEPTION_FIGURES, INCEPTION_FAMILY)
+        print(f"Table 3 ({family}): {best} — {why}")
+    plots.family_figures(out, summary, INCEPTION_FIGURES, family)
+
+
+def _setup_differences(mine: Mapping, theirs: Mapping) -> str:
+    """What differs between two studies' settings.json in what makes runs comparable."""
+    keys = ("store", "frames_per_video", "train_frames", "val_frames", "size", "epochs",
+            "batch_size", "learning_rate")
+    diff = []
+    for k in keys:
+        a, b = mine.get(k), theirs.get(k)
+        if k == "store":  # the same store may sit under another checkout's path
+            a, b = Path(str(a)).name, Path(str(b)).name
+        if a != b:
+            diff.append(f"{k} {a} vs {b}")
+    return "same data, size and training" if not diff else "differs: " + "; ".join(diff)
+
+
+def compare_unfreeze(out: str | os.PathLike, reference: str | os.PathLike,
+                     network: str, log: Callable[[str], None] = print) -> list[dict]:
+    """``comparison.csv``: a network's unfreezing study against InceptionV3's, run by run.
+
+    Rows, for each of :data:`COMPARED_METRICS` (A_v, L_v):
+
+    - each option on this network against the same option on InceptionV3 (the
+      reference), paired by repeat: repeat r of both used seed ``--seed + r``, so the same
+      shuffling of the same frames (the networks' initial weights differ by design);
+    - within each network, the options against each other (:data:`UNFREEZE_CONTRASTS`:
+      does retraining more than the head help, on ImageNet features and on the
+      first-phase base?).
+
+    Each row holds :func:`dfdetect.results.paired_comparison` (means, sd, mean
+    difference a - b, repeats won / lost, paired t-test p; NaN below 2 pairs) and
+    ``setup``: whether both studies ran on the same data, size and training (from their
+    ``settings.json``).
+
+    Args:
+        out: this network's study (``runs.csv``, ``settings.json``).
+        reference: the InceptionV3 study; when it has no ``runs.csv`` only the
+            within-network rows are written.
+        network: this study's network (a key of :data:`UNFREEZE_NETWORKS`).
+
+    Returns:
+        The rows written.
+    """
+    out, reference = Path(out), Path(reference)
+    family = UNFREEZE_NETWORKS[network].family
+    studies = {family: (read_table(out / "runs.csv"), out)}
+    if (reference / "runs.csv").is_file() and reference.resolve() != out.resolve():
+        studies[INCEPTION_FAMILY] = (read_table(reference / "runs.csv"), reference)
+    else:
+        log(f"{reference}: no InceptionV3 study to compare with; within-network rows only")
+
+    def values(rows, config, metric):
+        return {int(r["repeat"]): r.get(metric) for r in rows
+                if r.get("status") == "ok" and r.get("config") == config}
+
+    def settings_of(folder):
+        path = folder / "settings.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    table = []
+    for metric in COMPARED_METRICS:
+        if INCEPTION_FAMILY in studies:
+            setup = _setup_differences(settings_of(out), settings_of(reference))
+            for config in INCEPTION_CONFIGS:
+                stats = results.paired_comparison(
+                    values(studies[family][0], config, metric),
+                    values(studies[INCEPTION_FAMILY][0], config, metric))
+                if stats["pairs"]:
+                    table.append({"a": f"{family} {config}", "b": f"{INCEPTION_FAMILY} {config}",
+                                  "comparison": "network, same option", "metric": metric,
+                                  **stats, "setup": setup})
+        for name, (rows, _) in studies.items():
+            for a, b in UNFREEZE_CONTRASTS:
+                stats = results.paired_comparison(values(rows, a, metric),
+                                                  values(rows, b, metric))
+                if stats["pairs"]:
+                    table.append({"a": f"{name} {a}", "b": f"{name} {b}",
+                                  "comparison": "option, same network", "metric": metric,
+                                  **stats, "setup": "one study"})
+    write_table(out / "comparison.csv", table)
+    for row in table:
+        if row["metric"] == "A_v" and row["comparison"] == "network, same option":
+            log(f"{row['a']} vs {row['b']}: A_v {row['a mean']:.3f} vs {row['b mean']:.3f}, "
+                f"won {row['won']}/{row['pairs']}, paired t p={row['paired t p']:.3g}")
+    return table
 
 
 def train_default_extractor(args, out: Path) -> dict:

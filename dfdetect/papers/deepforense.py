@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import re
 import time
 import warnings
@@ -36,10 +37,11 @@ plots = experiment.lazy_import("dfdetect.plots")
 store = experiment.lazy_import("dfdetect.data.store")
 training = experiment.lazy_import("dfdetect.training")
 
-__all__ = ["DeepForenseSettings", "Extractor", "METRICS", "PAPER_ACCURACY", "SETTINGS",
-           "add_args", "compare_stacking", "embedding_plots", "fold_values", "image_store",
-           "log", "run", "run_cv", "run_selection", "settings_for", "summary_rows",
-           "video_store", "video_tests"]
+__all__ = ["COMPARED_METRICS", "DeepForenseSettings", "Extractor", "METRICS", "PAPER_ACCURACY",
+           "SETTINGS", "add_args", "compare_features", "compare_stacking", "embedding_plots",
+           "fold_digests", "fold_values", "image_store", "log", "results_folder", "run",
+           "run_cv", "run_selection", "settings_for", "summary_rows", "video_store",
+           "video_tests"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +107,8 @@ SELECTION_POOL = _PAPER.selection_pool  # importance prefilter before sequential
 TSNE_POINTS, THRESHOLD = _PAPER.tsne_points, _PAPER.threshold
 HOLDOUT_METHOD = _PAPER.holdout_method
 METRICS = ("Accuracy", "Precision", "Recall", "F1", "AUC")
+#: What comparison.csv compares between two feature extractors, fold by fold.
+COMPARED_METRICS = ("AUC", "Accuracy")
 _START = time.monotonic()
 
 
@@ -113,12 +117,41 @@ def log(message: str) -> None:
     print(f"[{time.monotonic() - _START:6.0f} s] {message}", flush=True)
 
 
+def _weights_tag(weights: str | None) -> str:
+    if weights is None:
+        return "scratch"
+    return "imagenet" if weights == "imagenet" else re.sub(r"[^A-Za-z0-9._-]+", "-",
+                                                           Path(weights).stem)
+
+
+def results_folder(args: argparse.Namespace) -> str:
+    """A run's results folder under ``results/``: ``p5`` for the scale's own backbone
+    trained from scratch (the committed tables), ``p5/<backbone>-<imagenet|scratch|file
+    stem>`` for any other extractor (e.g. ``p5/lite0-imagenet``), so pretrained rows sit
+    beside the from-scratch ones and never replace them."""
+    default = settings_for(args.scale).backbone
+    backbone = args.backbone or default
+    weights = experiment.weights_arg(args.weights)
+    if backbone == default and weights is None:
+        return "p5"
+    return f"p5/{backbone}-{_weights_tag(weights)}"
+
+
 def add_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """P5's flags (common ones included) on ``parser``."""
-    experiment.add_common_args(parser, out="p5")
+    # The extractor names its own folder (results_folder); more repeats extend the same
+    # tables (a resumed k-fold keeps its finished folds), as P1's and P3's do.
+    experiment.add_common_args(parser, out="p5", out_of=results_folder,
+                               committed_may_vary=("backbone", "weights", "repeats"))
+    defaults = {name: s.backbone for name, s in SETTINGS.items()}
     parser.add_argument("--backbone", default=None,
-                        help="feature extractor (default: meso4 at smoke/cpu, resnet50 at "
-                             "paper scale)")
+                        help="feature extractor, any backbone of dfdetect.models.backbones, "
+                             "e.g. lite0 with --weights imagenet for ImageNet "
+                             "EfficientNet-Lite0 (default: "
+                             + ", ".join(f"{b} at {n}" for n, b in defaults.items())
+                             + " scale); another extractor than the scale's from scratch "
+                             "writes results/p5/<backbone>-<weights> and compares itself "
+                             "with the run in --reference")
     parser.add_argument("--finetune-epochs", type=int, default=None,
                         help="epochs of fine-tuning the backbone as a classifier first "
                              "(default: --epochs or the scale's finetune_epochs; 0: no "
@@ -140,6 +173,10 @@ def add_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--frames", type=int, default=10,
                         help="frames per video when --data/--videos/--cross are video "
                              "dataset roots")
+    parser.add_argument("--reference", default=None,
+                        help="a P5 run on other features to compare with fold by fold in "
+                             "comparison.csv (default: the folder above --out when it holds "
+                             "one, e.g. results/p5 for results/p5/lite0-imagenet)")
     return parser
 
 
@@ -379,6 +416,90 @@ def compare_stacking(table, features_tag, members) -> tuple[list[dict], str]:
     return rows, verdict
 
 
+def fold_digests(index, fold_sets) -> list[str]:
+    """One short SHA-256 per repeat of which crop lies in which test fold.
+
+    Two runs whose digests agree cross-validated the same crops in the same folds, so
+    their fold metrics can be paired (the extractor is the only difference).
+    """
+    out = []
+    for folds in fold_sets:
+        fold_of = {}
+        for i, (_, test) in enumerate(folds):
+            for j in test:
+                fold_of[int(j)] = i
+        text = "\n".join(f"{index[j]['crop_path']}\t{fold_of.get(j, -1)}"
+                          for j in range(len(index)))
+        out.append(hashlib.sha256(text.encode("utf-8")).hexdigest()[:16])
+    return out
+
+
+def compare_features(table, features_tag, digests, reference: Path, models,
+                     out: Path) -> list[dict]:
+    """``comparison.csv``: this run's features against a reference run's, fold by fold.
+
+    For every model both runs cross-validated and each of :data:`COMPARED_METRICS`, the
+    :func:`dfdetect.results.paired_comparison` of the two runs' (repeat, fold) values:
+    means, sd, mean difference (this run - the reference), folds won / lost, paired
+    t-test p. Folds are paired only where both runs used the same folds: the same
+    crops in the same test fold (:func:`fold_digests`, recorded in ``setup.csv``); a
+    reference written before the digests existed is paired when its store, pool size,
+    identities and k agree (``folds`` says which check was made).
+
+    Args:
+        table: this run's fold table; ``features_tag`` its rows' features.
+        digests: this run's :func:`fold_digests`.
+        reference: the other run's folder (``folds.csv``, ``setup.csv``).
+        models: the models to compare.
+        out: this run's folder.
+
+    Returns:
+        The rows written (none when the reference has no run or its folds differ).
+    """
+    ref_setup = {r["key"]: r["value"] for r in results.read_table(reference / "setup.csv")}
+    ref_table = results.ResultsTable(reference / "folds.csv",
+                                     key=("features", "model", "repeat", "fold"))
+    if not ref_setup or not ref_table.rows:
+        log(f"{reference}: no P5 run to compare with")
+        return []
+    ref_tag = f"{ref_setup.get('features')}@{Path(ref_setup.get('store', '')).name}"
+    if ref_tag == features_tag:
+        return []  # the same features: nothing to compare
+    mine = {r["key"]: r["value"] for r in results.read_table(out / "setup.csv")}
+    ref_digests = ref_setup.get("cv folds sha256", "").split()
+    if ref_digests:
+        shared = min(len(ref_digests), len(digests))
+        same = shared > 0 and ref_digests[:shared] == digests[:shared]
+        how = f"same crops in the same folds ({shared} repeat(s) checked)"
+    else:
+        keys = ("cv crops", "cv identities", "folds")
+        same = (all(ref_setup.get(k) == str(mine.get(k)) for k in keys)
+                and Path(ref_setup.get("store", "")).name == Path(mine.get("store", "")).name)
+        shared = len(digests)
+        how = "same store, pool size, identities and k (the reference has no fold digest)"
+    if not same:
+        log(f"{reference}: its cross-validation folds differ from this run's; not compared")
+        (out / "comparison.csv").unlink(missing_ok=True)  # never leave an earlier verdict
+        return []
+    rows = []
+    for name in models:
+        a, b = fold_values(table, features_tag, name), fold_values(ref_table, ref_tag, name)
+        # repeats beyond the checked digests may hold other folds: leave them out
+        b = {k: v for k, v in b.items() if k[0] < shared}
+        for metric in COMPARED_METRICS:
+            c = results.paired_comparison({k: v[metric] for k, v in a.items()},
+                                          {k: v[metric] for k, v in b.items()})
+            if c["pairs"]:
+                rows.append({"model": name, "metric": metric, "features": features_tag,
+                             "reference": ref_tag, **c, "folds": how})
+    results.write_table(out / "comparison.csv", rows)
+    for row in rows:
+        if row["metric"] == "AUC":
+            log(f"  {row['model']}: AUC {row['a mean']:.3f} vs {row['b mean']:.3f} (reference), "
+                f"won {row['won']}/{row['pairs']} folds, paired t p={row['paired t p']:.3g}")
+    return rows
+
+
 def run_selection(x, y, folds, table, features_tag, seed, quiet) -> list[dict]:
     """SVM after each selection method on the same folds (first repetition)."""
     dims = x.shape[1]
@@ -532,6 +653,7 @@ def run(args) -> Path:
     groups = np.array([experiment.group_key(r) for r in index])
     tag = f"{extractor.name}@{Path(root).name}"
     fold_sets = [classical.group_folds(y, groups, k, seed=args.seed + r) for r in range(repeats)]
+    digests = fold_digests(index, fold_sets)
 
     with threadpool_limits(limits=1):  # BLAS threads only fight the folds on 2 cores
         table = results.ResultsTable(out / "folds.csv", key=("features", "model", "repeat", "fold"))
@@ -551,8 +673,9 @@ def run(args) -> Path:
                    "fit_seconds_mean", "folds", "status", "reason", "stacking vs best member"]
         results.write_table(out / "cv.csv", summary, columns)
         # from cv.csv: error bars clipped to [0, 1], the paper's 0.875 marked
+        source = backbone + (" ImageNet" if extractor.weights == "imagenet" else "")
         figures.p5_cv(out, title=f"P5: {k}-fold cross-validation (grouped by identity) on "
-                                 f"{backbone} features")
+                                 f"{source} features")
         if verdict:
             log(f"stacking vs its best member: {verdict}")
 
@@ -601,7 +724,14 @@ def run(args) -> Path:
                              if extractor.epochs > 0 else "none: features from --weights"),
              "cv crops": len(y), "cv identities": len(set(groups)), "folds": k,
              "repeats": repeats, "pca components (max)": PCA_COMPONENTS,
+             "cv folds sha256": " ".join(digests),
              "final model": f"models/{final_name}.skops", **extractor.fit_info(), **info}
     results.write_table(out / "setup.csv", [{"key": a, "value": b} for a, b in setup.items()])
+    reference = Path(args.reference) if args.reference else out.parent
+    if reference.resolve() != out.resolve() and (reference / "folds.csv").is_file():
+        log(f"comparing with the features of {reference}, fold by fold")
+        compare_features(table, tag, digests, reference, models, out)
+    elif args.reference:
+        log(f"{reference}: no P5 run to compare with")
     log(f"results written to {out}")
     return out

@@ -13,7 +13,8 @@ from dfdetect.models.backbones import BACKBONES, ApplicationPreprocess, build_ba
 
 SHAPE = (64, 64, 3)
 EXPECTED_DIMS = {"xception": 2048, "densenet121": 1024, "resnet50": 2048,
-                 "inceptionv3": 2048, "meso4": 1024, "mesoinception4": 1024}
+                 "inceptionv3": 2048, "meso4": 1024, "mesoinception4": 1024,
+                 "lite0": 1280, "lite1": 1280, "lite2": 1280}
 PREPROCESS = {"xception": "tf", "inceptionv3": "tf", "densenet121": "torch", "resnet50": "caffe"}
 
 
@@ -231,3 +232,30 @@ def test_scratch_batchnorm_counts_nested_layers():
     outer = keras.Model(outer_in, keras.layers.BatchNormalization()(inner(outer_in)))
     assert scratch_batchnorm(outer, 0.8) == 2
     assert _bn_momenta(outer) == {0.8}
+
+
+def test_lite0_backbone_with_imagenet_weights_gives_1280_features():
+    from dfdetect import features
+    from dfdetect.models import efficientnet_lite
+    from dfdetect.models.backbones import SCRATCH_BN_MOMENTUM
+
+    model = build_backbone("lite0", SHAPE, weights="imagenet", trainable=False)
+    assert model.name == "lite0_features"
+    assert model.output_shape == (None, feature_dim("lite0", SHAPE)) == (None, 1280)
+    assert model.trainable_weights == []
+    # a frozen backbone is a fixed function: no stochastic depth inside fit
+    assert not any(isinstance(layer, keras.layers.Dropout)
+                   for layer in model._flatten_layers(include_self=False))
+    ref = efficientnet_lite.build_efficientnet_lite("lite0", SHAPE, weights="imagenet")
+    x = np.random.default_rng(5).random((2, *SHAPE), dtype=np.float32)
+    np.testing.assert_allclose(model.predict_on_batch(x), ref.predict_on_batch(x),
+                               rtol=1e-4, atol=1e-4)
+    # ImageNet features and random ones never share a feature cache
+    assert features.feature_name("lite0", "imagenet") == "lite0-imagenet"
+    assert features.feature_name("lite0", None, seed=0) == "lite0-random-s0"
+    # pretrained BN keeps Keras' momentum; trainable keeps stochastic depth for fine-tuning
+    random = build_backbone("lite0", SHAPE)
+    assert _bn_momenta(random) == {SCRATCH_BN_MOMENTUM}
+    assert _bn_momenta(model) == {0.99}
+    assert any(isinstance(layer, keras.layers.Dropout)
+               for layer in random._flatten_layers(include_self=False))

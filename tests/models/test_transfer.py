@@ -175,5 +175,83 @@ def test_bad_arguments_raise_model_error_before_building(tmp_path):
     other.write_bytes(b"")
     with pytest.raises(ModelError, match="unsupported weights file"):
         build_inception_transfer("head", weights=other)
-    with pytest.raises(ModelError, match="not an InceptionV3 transfer model"):
+    with pytest.raises(ModelError, match="not a transfer model of InceptionV3 or EfficientNet"):
         count_trainable_layers(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+
+
+# ---------------------------------------------------------------- ImageNet EfficientNet-Lite0
+
+@pytest.fixture(scope="module")
+def lite():
+    """Lite0 + the paper's head at 32 px with ImageNet weights (top50 unfrozen)."""
+    return transfer.build_lite_transfer("top50", (32, 32, 3), weights="imagenet")
+
+
+def test_lite0_counts_144_layers_as_inception_counts_314(lite):
+    layers = paper_layers(lite)
+    assert len(layers) == transfer.LITE0_LAYER_COUNT == 144
+    assert isinstance(layers[0], keras.layers.InputLayer)
+    assert [layer.name for layer in layers[-3:]] == list(transfer.HEAD_LAYERS)
+    kinds = {}
+    for layer in layers[:-3]:
+        kinds[type(layer).__name__] = kinds.get(type(layer).__name__, 0) + 1
+    assert kinds == {"InputLayer": 1, "Conv2D": 33, "DepthwiseConv2D": 16,
+                     "InferenceBatchNormalization": 49, "ReLU": 33, "Add": 9}
+    # left out: the input scaling and the Identity layers that only name the taps
+    base = lite.get_layer("efficientnet_lite0")
+    assert len(base.layers) - len(layers[:-3]) == 4
+    assert lite.count_params() == 4_726_818
+
+
+@pytest.mark.parametrize("unfreeze, n_top, first, params", [
+    ("top50", 72, "blocks_8_dwconv", 4_391_458),
+    ("top25", 36, "blocks_12_dwconv_relu6", 3_505_282),
+    ("head", 2, "fc1024", 1280 * 1024 + 1024 + 1024 * 2 + 2)])
+def test_lite0_unfreeze_makes_exactly_the_top_share_trainable(lite, unfreeze, n_top, first,
+                                                             params):
+    try:
+        apply_unfreeze(lite, unfreeze)
+        assert count_trainable_layers(lite) == n_top
+        layers = paper_layers(lite)
+        assert [layer.trainable for layer in layers] == [False] * (144 - n_top) + [True] * n_top
+        assert layers[144 - n_top].name == first
+        assert sum(int(np.prod(v.shape)) for v in lite.trainable_weights) == params
+    finally:
+        apply_unfreeze(lite, "top50")
+
+
+def test_lite0_imagenet_weights_batchnorm_frozen_and_1280_features(lite):
+    from dfdetect.models import efficientnet_lite
+
+    ref = efficientnet_lite.build_efficientnet_lite("lite0", (32, 32, 3), weights="imagenet",
+                                                    drop_connect=0.0)
+    x = np.random.default_rng(3).random((2, 32, 32, 3), dtype=np.float32)
+    extractor = transfer_feature_extractor(lite)
+    assert extractor.output_shape == (None, 1280)
+    # the ImageNet network, unchanged by the BN swap: same pooled features
+    np.testing.assert_allclose(extractor(x, training=False), ref(x, training=False),
+                               rtol=1e-4, atol=1e-4)
+    bns = [layer for layer in paper_layers(lite) if isinstance(layer, InferenceBatchNormalization)]
+    assert bns and not any(type(layer) is keras.layers.BatchNormalization
+                           for layer in paper_layers(lite))
+    before = bns[-1].moving_mean.numpy().copy()
+    np.testing.assert_allclose(lite(x, training=True), lite(x, training=False),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(bns[-1].moving_mean.numpy(), before)
+
+
+def test_lite0_transfer_weights_file_and_round_trip(lite, tmp_path, round_trip):
+    path = tmp_path / "lite.weights.h5"
+    lite.save_weights(path)
+    again = transfer.build_lite_transfer("head", (32, 32, 3), weights=path)
+    _assert_same_weights(again.get_weights(), lite.get_weights())
+    assert count_trainable_layers(again) == 2
+    x = np.random.default_rng(4).random((1, 32, 32, 3), dtype=np.float32)
+    loaded = round_trip(again, x, "lite.keras")
+    assert count_trainable_layers(loaded) == 2
+    with pytest.raises(ModelError, match="unsupported weights file"):
+        other = tmp_path / "w.npz"
+        other.write_bytes(b"")
+        transfer.build_lite_transfer("head", (32, 32, 3), weights=other)
+    with pytest.raises(ModelError, match="weights file not found"):
+        transfer.build_lite_transfer("head", (32, 32, 3), weights=tmp_path / "nope.pth")
