@@ -34,9 +34,9 @@ import numpy as np
 from dfdetect.errors import DataError
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "check_output_dir",
-           "check_output_file", "env_number", "format_cell", "os_error_line", "quiet_stderr",
-           "read_table", "refuse_overwriting_inputs", "replaced_folder", "rows_to_csv",
-           "same_file", "sha256_of", "write_table", "write_target"]
+           "check_output_file", "env_number", "format_cell", "os_error_line", "quick_digest",
+           "quiet_stderr", "read_table", "refuse_overwriting_inputs", "replaced_folder",
+           "rows_to_csv", "same_file", "sha256_of", "write_table", "write_target"]
 
 
 _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
@@ -91,9 +91,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yields a temporary path beside ``path``; renames it over ``path`` on success.
 
     ``path`` goes through :func:`write_target` first: a symlink's target is written, a
-    FIFO, device or socket refused. The temporary name keeps ``path``'s extension (``.tmp-<random>-name.png``) because
-    writers such as matplotlib and Keras choose the format from it. On any exception the
-    temporary file is removed and the exception propagates; ``path`` is untouched.
+    FIFO, device or socket refused. The temporary name keeps ``path``'s extension
+    (``.tmp-<random>-name.png``) because writers such as matplotlib and Keras choose the
+    format from it. On any exception the temporary file is removed and the exception
+    propagates; ``path`` is untouched. A replaced file's permissions are kept.
 
     Args:
         path: the final file.
@@ -218,6 +219,29 @@ def sha256_of(path: str | os.PathLike) -> str:
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+    return digest.hexdigest()
+
+
+#: Bytes read from each end of a file for :func:`quick_digest`.
+QUICK_DIGEST_BYTES = 1 << 16
+
+
+def quick_digest(path: str | os.PathLike) -> str:
+    """A content fingerprint that costs two reads: SHA-256 over the file's size, its
+    first and its last 64 KiB.
+
+    Tells two different videos with the same name apart (their containers' headers and
+    tails differ) without reading gigabytes on every resumed run; it is not a checksum
+    against tampering.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        digest.update(str(size).encode())
+        digest.update(handle.read(QUICK_DIGEST_BYTES))
+        if size > QUICK_DIGEST_BYTES:
+            handle.seek(max(QUICK_DIGEST_BYTES, size - QUICK_DIGEST_BYTES))
+            digest.update(handle.read())
     return digest.hexdigest()
 
 

@@ -119,6 +119,22 @@ def world(tmp_path_factory):
                               workers=1, identities=4)
     (root / "photos").mkdir()
     (root / "photos" / "holiday.txt").write_text("the user's notes")
+    _tiny_store(root / "one_class", [(1, "train"), (1, "train"), (0, "val")])
+    return root
+
+
+def _tiny_store(root: Path, units, size: int = 32, seed: int = 0) -> Path:
+    """A store of random ``size``-px crops, one per ``(label, split)`` of ``units``."""
+    from dfdetect.data import store
+    from dfdetect.data.sample import Sample
+
+    rng = np.random.default_rng(seed)
+    with store.StoreWriter(root) as writer:
+        for i, (label, split) in enumerate(units):
+            writer.add(Sample(f"/data/{i}.png", label, f"v{i}", split, "toy",
+                              "fake" if label else "real"), 0,
+                       rng.integers(0, 256, (size, size, 3), np.uint8))
+            writer.commit()
     return root
 
 
@@ -277,6 +293,10 @@ CASES = [
     (_issue34("predict v.mp4 --plot v.mp4"),
      lambda w: ["predict", w / "model.keras", w / "v.mp4", "--plot", w / "v.mp4"],
      lambda w: w / "v.mp4", "must be a picture file", True),
+    # items 4-6: stores that cannot mix
+    (_issue34("data crop into a data build store"),
+     lambda w: ["data", "crop", w / "face.png", "--label", "fake", "--out", w / "store_seed0"],
+     lambda w: w / "store_seed0", "a benchmark store made by 'dfdetect data build'", True),
     (_issue34("pose extract --backend openpose on an empty folder"),
      lambda w: ["pose", "extract", w / "empty_folder", "--backend", "openpose", "--out",
                 w / "pose_out"],
@@ -678,4 +698,133 @@ def test_native_libraries_print_nothing_beside_the_one_line(capfd, world, tmp_pa
         capfd.readouterr()
         assert cli.main(["predict", str(world / "model.keras"), str(tmp_path / name)]) == 2
         err = capfd.readouterr().err.splitlines()
-        assert len(err) == 1 and err[0].startswith(f"dfdetect: error: {tmp_path / name}: "), err
+        assert len(err) == 1, err
+        assert err[0].startswith(f"dfdetect: error: {tmp_path / name}: "), err
+
+
+def _crop(capsys, source, out, *extra):
+    return run(capsys, "data", "crop", source, "--out", out, "--workers", "1", "--size", "32",
+               *extra)
+
+
+@pytest.fixture()
+def two_named_alike(tmp_path):
+    """``A/v.png`` and ``B/v.png``: two different faces under one file name."""
+    for folder, seed in (("A", 1), ("B", 3)):  # HOG finds both faces
+        (tmp_path / folder).mkdir()
+        write_png(tmp_path / folder / "v.png", face_frames(1, seed=seed)[0])
+    return tmp_path / "A", tmp_path / "B"
+
+
+def test_crops_are_keyed_by_path_and_content_not_by_name(capsys, two_named_alike, tmp_path):
+    """Item 4: the second run said "1 already in the store" and the store had no fake."""
+    from dfdetect.data import store
+
+    a, b = two_named_alike
+    out = tmp_path / "S"
+    assert _crop(capsys, a, out, "--label", "real")[0] == 0
+    code, lines, err = _crop(capsys, b, out, "--label", "fake")
+    assert code == 0 and err == []
+    rows = store.read_manifest(out)
+    assert sorted((r["path"], r["label"]) for r in rows) == [(str(a / "v.png"), 0),
+                                                            (str(b / "v.png"), 1)]
+    renamed = next(r["video_id"] for r in rows if r["label"] == 1)
+    assert renamed.startswith("v-") and f"  {b / 'v.png'}: video id {renamed}" in lines
+    # each is now in the store: a rerun of either crops nothing and changes nothing
+    before = tree_digest(out)
+    for folder, label in ((a, "real"), (b, "fake")):
+        code, lines, err = _crop(capsys, folder, out, "--label", label)
+        assert code == 0 and any("1 already in the store" in line for line in lines)
+    assert tree_digest(out) == before
+
+
+@pytest.mark.parametrize("change, phrase", [
+    (["--size", "48"], "cropped with --size 32, --frames 40, box scale 1.3; this run asks "
+                       "--size 48"),
+    (["--frames", "3"], "this run asks --frames 3"),
+    (["--label", "fake"], "labelled real; this run says fake"),
+])
+def test_crop_refuses_other_settings_than_the_store_has(capsys, two_named_alike, tmp_path,
+                                                        change, phrase):
+    """Item 5: another --size, --frames or --label was "already in the store"."""
+    a, _ = two_named_alike
+    out = tmp_path / "S"
+    assert _crop(capsys, a, out, "--label", "real")[0] == 0
+    before = tree_digest(out)
+    argv = ["--label", "real", *change] if change[0] != "--label" else change
+    code, lines, err = _crop(capsys, a, out, *argv)
+    named = a / "v.png" if change[0] == "--label" else out
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"dfdetect: error: {named}: ") and phrase in err[0], err[0]
+    assert tree_digest(out) == before
+
+
+def test_a_file_changed_since_it_was_cropped_is_refused(capsys, two_named_alike, tmp_path):
+    a, b = two_named_alike
+    out = tmp_path / "S"
+    assert _crop(capsys, a, out, "--label", "real")[0] == 0
+    (a / "v.png").write_bytes((b / "v.png").read_bytes())
+    code, lines, err = _crop(capsys, a, out, "--label", "real")
+    assert code == 2 and "changed since it was cropped into this store as folder/v" in err[0]
+
+
+def test_data_build_refuses_a_crop_store(capsys, two_named_alike, tmp_path):
+    a, _ = two_named_alike
+    out = tmp_path / "S"
+    assert _crop(capsys, a, out, "--label", "real")[0] == 0
+    code, lines, err = run(capsys, "data", "build", "--benchmark", "images", "--scale",
+                           "smoke", "--out", out)
+    assert code == 2 and err == [f"dfdetect: error: {out}: --out is a store made by "
+                                 "'dfdetect data crop' (it holds crop.json): build into "
+                                 "another --out"]
+
+
+def test_a_torn_last_manifest_row_is_refused_with_its_line(capsys, two_named_alike, tmp_path):
+    """Item 6: a manifest cut mid-row (by another writer) was accepted and extended."""
+    a, b = two_named_alike
+    out = tmp_path / "S"
+    assert _crop(capsys, a, out, "--label", "real")[0] == 0
+    manifest = out / "manifest.csv"
+    manifest.write_bytes(manifest.read_bytes()[:-9])  # cuts into the file_digest column
+    before = tree_digest(out)
+    code, lines, err = _crop(capsys, b, out, "--label", "fake")
+    assert code == 2 and err == [f"dfdetect: error: {manifest}: line 2 is cut short (the "
+                                 "file does not end with a line break: a write to it was "
+                                 "interrupted); delete that line and rerun to crop its video "
+                                 "again"]
+    assert tree_digest(out) == before
+
+
+def _ffpp(root: Path, splits: tuple[str, ...] | None) -> Path:
+    """A FaceForensics++ layout: one real and one fake video of a face, and ``splits``."""
+    for folder, name in (("original_sequences/youtube/c23/videos", "000.mp4"),
+                         ("manipulated_sequences/Deepfakes/c23/videos", "000_001.mp4")):
+        (root / folder).mkdir(parents=True)
+        write_video(root / folder / name, face_frames(2))
+    if splits is not None:
+        (root / "splits").mkdir()
+        for split in splits:
+            (root / "splits" / f"{split}.json").write_text('[["000", "001"]]'
+                                                           if split == "train" else "[]")
+    return root
+
+
+def test_ffpp_with_a_split_file_missing_is_refused(capsys, tmp_path):
+    """Item 7: splits/ without test.json cropped on with empty splits and exit 0."""
+    root = _ffpp(tmp_path / "ffpp", ("train", "val"))
+    code, lines, err = _crop(capsys, root, tmp_path / "S", "--layout", "ffpp")
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith(f"dfdetect: error: {root / 'splits' / 'test.json'}: "
+                             "FaceForensics++ split file missing (the folder holds "
+                             "train.json, val.json)"), err[0]
+    assert not (tmp_path / "S").exists()
+
+
+def test_ffpp_without_splits_says_the_splits_are_left_empty(capsys, tmp_path):
+    root = _ffpp(tmp_path / "ffpp", None)
+    code, lines, err = _crop(capsys, root, tmp_path / "S", "--layout", "ffpp",
+                             "--frames", "1")
+    assert err == []
+    assert f"note: no {root / 'splits'} folder with FaceForensics++'s train.json, val.json " \
+           "and test.json: every video's split is left empty (the split column), so a " \
+           "store made from this cannot be trained on as it is" in lines

@@ -73,7 +73,7 @@ from dfdetect.data.sources import is_image, is_video
 # Splits are decided in one module; the benchmark keeps its old name for the function.
 from dfdetect.data.splits import CROSS_SPLIT, SPLIT_FRACTIONS, SPLIT_FRACTIONS_HOLDOUT
 from dfdetect.data.splits import assign_identities as assign_splits
-from dfdetect.data.store import StoreWriter
+from dfdetect.data.store import CROP_SETTINGS, StoreWriter
 from dfdetect.data.video import sample_indices
 from dfdetect.errors import DataError
 from dfdetect.io import atomic_write_bytes, atomic_write_text
@@ -723,6 +723,9 @@ def _refuse_foreign_folder(out: Path) -> None:
     """Refuses to write a store into an existing folder that holds something else."""
     if not out.is_dir():
         return
+    if (out / CROP_SETTINGS).exists():  # its samples are a dataset's, not generated
+        raise DataError(f"--out is a store made by 'dfdetect data crop' (it holds "
+                        f"{CROP_SETTINGS}): build into another --out", out)
     foreign = sorted(p.name for p in out.iterdir()
                      if p.name not in _STORE_NAMES and not p.name.startswith("."))
     if foreign and store_generator_version(out) is None:

@@ -80,12 +80,15 @@ class SampleList(list):
         skipped: reason -> count of entries left out (e.g. ``{"missing": 3}`` when a
             dataset's metadata lists files that are not on disk).
         skipped_paths: the paths left out, for a report.
+        notes: what the adapter did that the user should be told (e.g. splits left
+            empty for want of split files), one line each.
     """
 
     def __init__(self, samples: Iterable[Sample] = ()):
         super().__init__(samples)
         self.skipped: dict[str, int] = {}
         self.skipped_paths: list[str] = []
+        self.notes: list[str] = []
 
     def skip(self, reason: str, path: str | os.PathLike) -> None:
         """Counts one entry left out for ``reason``."""
@@ -180,18 +183,31 @@ def _read_json(path: Path):
 
 # --------------------------------------------------------------------------- FF++
 
-def _ffpp_split_files(root: Path, splits_dir: str | os.PathLike | None) -> dict[str, Path]:
-    if splits_dir is not None:
-        folder = Path(os.path.abspath(os.fspath(splits_dir)))
-        found = {s: folder / f"{s}.json" for s in SPLITS}
-        for path in found.values():
-            if not path.is_file():
-                raise DataError("FaceForensics++ split file missing: expected train.json, "
-                                "val.json and test.json (lists of [target, source] pairs)",
-                                path)
-        return found
-    folder = root / "splits"
-    return {s: folder / f"{s}.json" for s in SPLITS if (folder / f"{s}.json").is_file()}
+def _ffpp_split_files(root: Path, splits_dir: str | os.PathLike | None,
+                      notes: list[str]) -> dict[str, Path]:
+    """The official split files: all three, or none (with a note saying so).
+
+    Raises:
+        DataError: a splits folder (``splits_dir``, or ``<root>/splits/``) that lacks one
+            of ``train.json``, ``val.json``, ``test.json``: some videos would silently
+            get no split.
+    """
+    folder = Path(os.path.abspath(os.fspath(splits_dir))) if splits_dir is not None \
+        else root / "splits"
+    if splits_dir is None and not folder.is_dir():
+        notes.append(f"no {folder} folder with FaceForensics++'s train.json, val.json and "
+                     "test.json: every video's split is left empty (the split column), so "
+                     "a store made from this cannot be trained on as it is")
+        return {}
+    found = {s: folder / f"{s}.json" for s in SPLITS}
+    for path in found.values():
+        if not path.is_file():
+            have = ", ".join(p.name for p in found.values() if p.is_file()) or "none"
+            raise DataError(f"FaceForensics++ split file missing (the folder holds {have}): "
+                            "expected train.json, val.json and test.json (lists of "
+                            "[target, source] pairs); add it, or remove the folder to "
+                            "crop without splits", path)
+    return found
 
 
 def _ffpp_pairs(split_files: dict[str, Path]) -> dict[str, dict]:
@@ -247,7 +263,8 @@ def discover_ffpp(root: str | os.PathLike, compression: str = "c23",
             reals (``original_sequences/actors/``) are kept only when ``methods`` is
             ``None`` or names a DeepFakeDetection folder.
         splits_dir: folder with the official ``train.json``, ``val.json``, ``test.json``;
-            by default ``<root>/splits/`` is used if present, else every split is ``""``.
+            by default ``<root>/splits/`` is used if present, else every split is ``""``
+            (and the list's ``notes`` say so). A folder missing one of them is refused.
 
     Returns:
         Samples with video_id ``NNN`` for YouTube reals, ``actors__<stem>`` for actor
@@ -260,7 +277,8 @@ def discover_ffpp(root: str | os.PathLike, compression: str = "c23",
     expected = f"original_sequences/youtube/{compression}/videos/"
     if not root.is_dir():
         raise DataError(f"not a FaceForensics++ root: expected a folder with {expected}", root)
-    split_info = _ffpp_pairs(_ffpp_split_files(root, splits_dir))
+    samples = SampleList()
+    split_info = _ffpp_pairs(_ffpp_split_files(root, splits_dir, samples.notes))
     wanted = _ffpp_methods(methods)
 
     originals = _child_dir(root, "original_sequences")
@@ -289,7 +307,6 @@ def discover_ffpp(root: str | os.PathLike, compression: str = "c23",
         keep = {by_lower[m.lower()] for m in wanted}
         method_dirs = {k: v for k, v in method_dirs.items() if k in keep}
 
-    samples = SampleList()
     if youtube is not None:
         for path in _files(youtube, is_video):
             samples.append(Sample(str(path), 0, path.stem,
@@ -684,5 +701,6 @@ def discover(root: str | os.PathLike, layout: str, label: str | int | None = Non
         renamed = SampleList(Sample(s.path, s.label, s.video_id, s.split, source, s.method)
                              for s in samples)
         renamed.skipped, renamed.skipped_paths = samples.skipped, samples.skipped_paths
+        renamed.notes = samples.notes
         samples = renamed
     return samples

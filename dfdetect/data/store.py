@@ -9,12 +9,20 @@ Layout of a store (DESIGN.md, "Store")::
 
 ``manifest.csv`` columns: the Sample fields ``path, label, video_id, split, source,
 method`` then ``frame_index, crop_path`` (``crop_path`` relative to ``root``, with ``/``),
-then any extra columns a writer adds (``identity``, ``mask_path``...). Readers keep
-extra columns and must not depend on their order.
+then any extra columns a writer adds (``identity``, ``mask_path``, ``file_digest``...).
+Readers keep extra columns and must not depend on their order.
+
+A store made by :func:`crop_dataset` records its settings in ``crop.json`` (crop size,
+frames per video, box scale) and each source file's :func:`dfdetect.io.quick_digest`
+in the ``file_digest`` column: a rerun with other settings is refused, a file already
+cropped is recognised by its path and content (not its name: ``A/v.mp4`` and
+``B/v.mp4`` are two videos), and one cropped under another label, or changed since, is
+refused.
 
 Writing (:class:`StoreWriter`): a crop's PNG is written (atomically) when it is added;
 the manifest is rewritten atomically, so a killed run leaves either the previous or the
-next manifest, never a torn one. Rows become durable per *unit* (a video): ``commit()``
+next manifest, never a torn one (a manifest cut short by another writer is refused with
+the line number, not extended). Rows become durable per *unit* (a video): ``commit()``
 marks the rows added since the last commit as complete, and only complete units are
 written. A resumed run therefore never sees half a video, and ``has(source, video_id)``
 is enough to skip finished work. Re-adding a crop with the same ``(source, video_id,
@@ -35,6 +43,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import multiprocessing
 import os
 import re
@@ -49,7 +58,7 @@ from dfdetect.data import faces, sources, video
 from dfdetect.data.sample import SAMPLE_FIELDS, Sample
 from dfdetect.errors import DataError, DfdetectError
 from dfdetect.data.splits import STORE_SPLITS, manifest_split  # noqa: F401  (re-exported)
-from dfdetect.io import atomic_write_bytes, atomic_write_text, rows_to_csv
+from dfdetect.io import atomic_write_bytes, atomic_write_text, quick_digest, rows_to_csv
 from dfdetect.progress import progress as progress_bar
 
 __all__ = ["CropSummary", "MANIFEST", "MANIFEST_COLUMNS", "STORE_SPLITS", "StoreWriter",
@@ -58,6 +67,13 @@ __all__ = ["CropSummary", "MANIFEST", "MANIFEST_COLUMNS", "STORE_SPLITS", "Store
 
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = (*SAMPLE_FIELDS, "frame_index", "crop_path")
+#: The extra column :func:`crop_dataset` records each source file's content in.
+DIGEST_COLUMN = "file_digest"
+#: A crop store's settings; the values every crop in it shares.
+CROP_SETTINGS = "crop.json"
+CROP_SETTING_KEYS = ("size", "frames", "scale")
+#: Files 'dfdetect data build' writes into its stores (data/benchmark.py owns them).
+BENCHMARK_FILES = ("generator.json", "benchmark.json")
 _PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 3]  # fixed, so identical crops give identical bytes
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -141,6 +157,25 @@ def _int_field(row: dict, name: str, line: int, path: Path, allowed=None) -> int
     return value
 
 
+def _refuse_torn(path: Path) -> None:
+    """Refuses a manifest whose last line was cut short (a write from elsewhere died).
+
+    This module always ends the file with a line break. Without one, the last row may
+    still parse (a ``crop_path`` cut to ``crops/x/v/0``), and extending the manifest
+    would keep it: a crop left unreferenced, a video never cropped again.
+
+    Raises:
+        DataError: naming the manifest and the line.
+    """
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if data and not data.endswith(b"\n"):
+        line = data.count(b"\n") + 1
+        raise DataError(f"line {line} is cut short (the file does not end "
+                        "with a line break: a write to it was interrupted); delete that "
+                        "line and rerun to crop its video again", path)
+
+
 # --------------------------------------------------------------------------- writing
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
@@ -176,6 +211,8 @@ class StoreWriter:
         self.root.mkdir(parents=True, exist_ok=True)
         self.flush_interval = float(flush_interval)
         existing = self.root / MANIFEST
+        if existing.exists():
+            _refuse_torn(existing)
         self._rows: list[dict] = read_manifest(self.root) if existing.exists() else []
         self._columns: list[str] = list(MANIFEST_COLUMNS)
         for row in self._rows:
@@ -310,6 +347,10 @@ class CropSummary:
         frames_undecodable: sampled frames that failed to decode.
         skipped_files: path -> reason, for files left out entirely.
         notes: path -> remark, for files kept with some frames missing.
+        renamed: path -> the video id it is stored under, for files whose name another
+            file in the store already has (``B/v.mp4`` beside ``A/v.mp4``).
+        dataset_notes: what the dataset's adapter did that the user should know (e.g.
+            FaceForensics++ without split files: splits left empty).
         manifest_rows: rows in ``manifest.csv`` after the run.
         seconds: wall-clock time of the run.
     """
@@ -326,6 +367,8 @@ class CropSummary:
     frames_undecodable: int = 0
     skipped_files: dict[str, str] = dataclasses.field(default_factory=dict)
     notes: dict[str, str] = dataclasses.field(default_factory=dict)
+    renamed: dict[str, str] = dataclasses.field(default_factory=dict)
+    dataset_notes: list[str] = dataclasses.field(default_factory=list)
     manifest_rows: int = 0
     seconds: float = 0.0
 
@@ -350,6 +393,11 @@ class CropSummary:
         if self.notes:
             lines.append(f"files with missing frames: {len(self.notes)}")
             lines += [f"  {path}: {note}" for path, note in self.notes.items()]
+        if self.renamed:
+            lines.append(f"files named like another file in the store, stored under "
+                         f"their own id: {len(self.renamed)}")
+            lines += [f"  {path}: video id {vid}" for path, vid in self.renamed.items()]
+        lines += [f"note: {note}" for note in self.dataset_notes]
         lines.append(f"time: {self.seconds:.1f} s")
         return "\n".join(lines)
 
@@ -485,15 +533,19 @@ def crop_dataset(source: str | os.PathLike, layout: str = "folder",
         raise DataError("an output store directory is required (--out)")
     workers = _check_args(frames, size, detector, workers, scale)
     samples = sources.discover(source, layout, label=label, **options)
-    summary = CropSummary(out=os.fspath(out), samples=len(samples))
+    summary = CropSummary(out=os.fspath(out), samples=len(samples),
+                          dataset_notes=list(getattr(samples, "notes", [])))
     for path in getattr(samples, "skipped_paths", []):
         summary.skipped_files[path] = "listed by the dataset but missing on disk"
+    settings = {"size": int(size), "frames": int(frames), "scale": float(scale)}
 
     with StoreWriter(out) as store:
-        todo = [s for s in samples if not store.has(s.source, s.video_id)]
-        summary.already_done = len(samples) - len(todo)
+        _refuse_other_settings(store.root, settings, store.rows)
+        plan = _plan(samples, store.rows)  # refuses a file cropped under another label
+        _record_settings(store.root, settings)
+        summary.already_done, summary.renamed = plan.already_done, plan.renamed
         tasks = [(s, int(frames), int(size), detector, float(scale), max_side, min_face)
-                 for s in todo]
+                 for s in plan.todo]
         workers = max(1, min(workers, len(tasks)))
         pool = None
         if workers > 1:
@@ -505,7 +557,7 @@ def crop_dataset(source: str | os.PathLike, layout: str = "folder",
             bar = progress_bar(results, total=len(tasks), unit="file", desc="crop",
                                enabled=progress)
             for result in bar:
-                _record(result, store, summary)
+                _record(result, store, summary, plan.digests)
             if pool is not None:
                 pool.close()
                 pool.join()
@@ -513,14 +565,144 @@ def crop_dataset(source: str | os.PathLike, layout: str = "folder",
             if pool is not None:
                 pool.terminate()
     rows = store.rows
-    wanted = {(s.source, s.video_id) for s in samples}
-    summary.faces_found = sum((r["source"], r["video_id"]) in wanted for r in rows)
+    summary.faces_found = sum((r["source"], r["video_id"]) in plan.units for r in rows)
     summary.manifest_rows = len(rows)
     summary.seconds = time.monotonic() - started
     return summary
 
 
-def _record(result: dict, store: StoreWriter, summary: CropSummary) -> None:
+def _flags(settings: Mapping) -> str:
+    names = {"size": "--size", "frames": "--frames", "scale": "box scale"}
+    return ", ".join(f"{names[k]} {settings[k]:g}" for k in CROP_SETTING_KEYS if k in settings)
+
+
+def _recorded_settings(root: Path, rows: Sequence[Mapping]) -> dict | None:
+    """The settings the store's crops were made with: ``crop.json``, else (a store made
+    before it was written) the side of its first crop; None for a store with no crop."""
+    if not rows:
+        return None  # an empty store (every file failed) takes any settings
+    try:
+        recorded = json.loads((root / CROP_SETTINGS).read_text())
+        if isinstance(recorded, dict):
+            return {k: recorded[k] for k in CROP_SETTING_KEYS if k in recorded}
+    except (OSError, ValueError):
+        pass
+    crop = cv2.imread(str(root / rows[0]["crop_path"]))
+    return None if crop is None else {"size": int(crop.shape[1])}
+
+
+def _refuse_other_settings(root: Path, settings: Mapping, rows: Sequence[Mapping]) -> None:
+    """Refuses to add crops to a benchmark store, or to a store cropped with another size,
+    frame count or box scale (its crops would be kept and called 'already in the store').
+
+    Raises:
+        DataError: one line naming the store and the settings that differ.
+    """
+    built = [name for name in BENCHMARK_FILES if (root / name).exists()]
+    if built:
+        raise DataError(f"is a benchmark store made by 'dfdetect data build' (it holds "
+                        f"{built[0]}): crop into another --out", root)
+    recorded = _recorded_settings(root, rows)
+    differ = {k: v for k, v in (recorded or {}).items() if settings[k] != v}
+    if differ:
+        raise DataError(f"this store was cropped with {_flags(recorded)}; this run asks "
+                        f"{_flags({k: settings[k] for k in differ})}: a store holds one crop "
+                        "size and frame count, crop into another --out", root)
+
+
+def _record_settings(root: Path, settings: Mapping) -> None:
+    path = root / CROP_SETTINGS
+    text = json.dumps(dict(settings), sort_keys=True) + "\n"
+    if not path.is_file() or path.read_text() != text:
+        atomic_write_text(path, text)
+
+
+@dataclasses.dataclass
+class _Plan:
+    """What :func:`crop_dataset` crops, decided by path and content, never by name.
+
+    Attributes:
+        todo: the samples to crop, each with the video id it is stored under.
+        digests: sample path -> :func:`dfdetect.io.quick_digest` ("" when unreadable:
+            the worker then reports the file).
+        units: ``(source, video_id)`` of every sample of the dataset, in the store.
+        already_done: samples whose crops the store holds.
+        renamed: path -> video id, for files whose name another file already has.
+    """
+
+    todo: list[Sample]
+    digests: dict[str, str]
+    units: set[tuple[str, str]]
+    already_done: int
+    renamed: dict[str, str]
+
+
+def _digest(path: str) -> str:
+    try:
+        return quick_digest(path)
+    except OSError:
+        return ""
+
+
+def _plan(samples: Sequence[Sample], rows: Sequence[Mapping]) -> _Plan:
+    """Matches the dataset's samples with the videos the store already holds.
+
+    A sample is done when the store holds a video from its path (with the same content
+    where the store recorded it), or from a file with its content under its id (the
+    dataset moved). Otherwise it is cropped, under its own id, or ``<id>-<digest>``
+    when another file holds that id.
+
+    Raises:
+        DataError: a file in the store under another label, or changed since it was
+            cropped.
+    """
+    first: dict[tuple[str, str], Mapping] = {}
+    for row in rows:
+        first.setdefault((row["source"], row["video_id"]), row)
+    by_path = {os.path.realpath(r["path"]): r for r in first.values()}
+    plan = _Plan([], {}, set(), 0, {})
+    taken = set(first)
+    for sample in samples:
+        digest = plan.digests[sample.path] = _digest(sample.path)
+        own_ids = [sample.video_id] + [f"{sample.video_id}-{digest[:n]}" for n in (8, 16)
+                                       if digest]
+        row = by_path.get(os.path.realpath(sample.path))
+        if row is None and digest:  # the same content under one of its ids: moved
+            row = next((first[(sample.source, v)] for v in own_ids
+                        if first.get((sample.source, v), {}).get(DIGEST_COLUMN) == digest),
+                       None)
+        if row is not None:
+            _refuse_changed(sample, row, digest)
+            plan.already_done += 1
+            plan.units.add((row["source"], row["video_id"]))
+            continue
+        video_id = next((v for v in own_ids if (sample.source, v) not in taken), own_ids[-1])
+        if video_id != sample.video_id:
+            plan.renamed[sample.path] = video_id
+            sample = dataclasses.replace(sample, video_id=video_id)
+        taken.add((sample.source, video_id))
+        plan.units.add((sample.source, video_id))
+        plan.todo.append(sample)
+    return plan
+
+
+def _refuse_changed(sample: Sample, row: Mapping, digest: str) -> None:
+    unit = f"{row['source']}/{row['video_id']}"
+    recorded = row.get(DIGEST_COLUMN)
+    if recorded and digest and recorded != digest:
+        raise DataError(f"changed since it was cropped into this store as {unit} (its "
+                        "content differs): crop into another --out, or delete that "
+                        "video's rows from manifest.csv to crop it again", sample.path)
+    if int(row["label"]) != int(sample.label):
+        names = {0: "real", 1: "fake"}
+        raise DataError(f"is in the store as {unit} labelled {names[int(row['label'])]}; "
+                        f"this run says {names[int(sample.label)]}: crop into another "
+                        "--out, or delete that video's rows from manifest.csv to crop it "
+                        "again", sample.path)
+
+
+def _record(result: dict, store: StoreWriter, summary: CropSummary,
+            digests: Mapping[str, str]) -> None:
     sample: Sample = result["sample"]
     if result["kind"] == "video":
         summary.videos += 1
@@ -538,7 +720,7 @@ def _record(result: dict, store: StoreWriter, summary: CropSummary) -> None:
         summary.notes[sample.path] = (f"{missing} of {result['sampled']} sampled frames "
                                       "failed to decode")
     for frame_index, crop in result["crops"]:
-        store.add(sample, frame_index, crop)
+        store.add(sample, frame_index, crop, extra={DIGEST_COLUMN: digests[sample.path]})
     store.commit()
     summary.new_crops += len(result["crops"])
 
