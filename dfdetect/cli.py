@@ -294,8 +294,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         _write_json_or_print(args.json, summary, args.model, meta)
     if args.plot is not None:
         drawn = predict.write_plot(args.plot, summary.results, threshold=args.threshold)
-        message = f"plot written to {drawn}" if drawn else "no plot: no input had a face to score"
-        print(message, file=sys.stderr if to_stdout else sys.stdout)
+        print(f"plot written to {drawn}" if drawn else "no plot: no input had a face to score",
+              file=sys.stderr if to_stdout else sys.stdout)
     return _finish_run(summary, args.inputs, quiet=to_stdout)
 
 

@@ -191,7 +191,8 @@ def fit(model: keras.Model, train_ds, val_ds=None, epochs: int = 10,
         patience: int | None = 5, decay_factor: float | None = 0.5, decay_every: int = 5,
         monitor: str = "val_loss", mode: str = "min", tensorboard: bool = False,
         class_weight: Mapping[int, float] | None = None, verbose: int | str = "auto",
-        extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> FitResult:
+        extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+        initial_epoch: int = 0) -> FitResult:
     """Train a compiled model with the house callbacks.
 
     Args:
@@ -207,6 +208,9 @@ def fit(model: keras.Model, train_ds, val_ds=None, epochs: int = 10,
         tensorboard: also write TensorBoard logs.
         class_weight: optional class weights, e.g. for imbalanced data.
         verbose: Keras verbosity.
+        initial_epoch: 0-based epoch to start at, resuming a training whose weights were
+            restored (the decay and the callbacks see the true epoch numbers; the
+            history and early stopping cover only the epochs run by this call).
     """
     if val_ds is None and monitor.startswith("val_"):
         monitor = monitor[4:]
@@ -232,7 +236,8 @@ def fit(model: keras.Model, train_ds, val_ds=None, epochs: int = 10,
     start = time.perf_counter()
     # The tf.data pipelines shuffle themselves; Keras' default shuffle=True only warns.
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
-                        callbacks=callbacks, class_weight=class_weight, verbose=verbose)
+                        callbacks=callbacks, class_weight=class_weight, verbose=verbose,
+                        initial_epoch=initial_epoch)
     seconds = time.perf_counter() - start
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     result = FitResult(hist, seconds, len(hist.get("loss", [])), 0, checkpoint)

@@ -293,10 +293,14 @@ CASES = [
     (_issue34("predict v.mp4 --plot v.mp4"),
      lambda w: ["predict", w / "model.keras", w / "v.mp4", "--plot", w / "v.mp4"],
      lambda w: w / "v.mp4", "must be a picture file", True),
-    # items 4-6: stores that cannot mix
+    # items 4-8: stores that cannot mix, trainings that cannot learn
     (_issue34("data crop into a data build store"),
      lambda w: ["data", "crop", w / "face.png", "--label", "fake", "--out", w / "store_seed0"],
      lambda w: w / "store_seed0", "a benchmark store made by 'dfdetect data build'", True),
+    (_issue34("train on a store whose train split has one class"),
+     lambda w: ["train", "meso4", "--data", w / "one_class", "--epochs", "1", "--out",
+                w / "m1.keras"],
+     lambda w: w / "one_class", "has 2 crops, 0 real and 2 fake", True),
     (_issue34("pose extract --backend openpose on an empty folder"),
      lambda w: ["pose", "extract", w / "empty_folder", "--backend", "openpose", "--out",
                 w / "pose_out"],
@@ -828,3 +832,125 @@ def test_ffpp_without_splits_says_the_splits_are_left_empty(capsys, tmp_path):
     assert f"note: no {root / 'splits'} folder with FaceForensics++'s train.json, val.json " \
            "and test.json: every video's split is left empty (the split column), so a " \
            "store made from this cannot be trained on as it is" in lines
+
+
+def test_train_names_a_crop_that_does_not_decode(capsys, tmp_path):
+    """Item 8: "unexpected InvalidArgumentError ... DecodeImage", no file named."""
+    root = _tiny_store(tmp_path / "S", [(0, "train"), (1, "train"), (1, "train")])
+    bad = root / "crops" / "toy" / "v2" / "000.png"
+    bad.write_bytes(bad.read_bytes()[:50])
+    code, out, err = run(capsys, "train", "meso4", "--data", root, "--epochs", "1",
+                         "--batch-size", "2", "--out", tmp_path / "m.keras")
+    assert code == 2 and len(err) == 1, err
+    assert err[0] == (f"dfdetect: error: {bad}: this crop does not decode as an image "
+                      "(Invalid PNG data, size 50): crop it again, or delete its row from "
+                      "manifest.csv")
+    assert not (tmp_path / "m.keras").exists()
+
+
+def _train(capsys, root, out, epochs=3):
+    return run(capsys, "train", "meso4", "--data", root, "--epochs", epochs, "--batch-size",
+               "2", "--no-augment", "--out", out)
+
+
+def test_ctrl_c_mid_epoch_then_the_rerun_resumes_at_the_next_epoch(capsys, monkeypatch,
+                                                                    tmp_path):
+    """Item 9, fault: a real SIGINT in the middle of epoch 2 of a tiny training. The
+    interrupt says which epochs are kept, and the same command continues at epoch 2
+    (it printed "finished work is kept" and started again at epoch 1)."""
+    import signal
+
+    import keras
+
+    from dfdetect import train
+    from dfdetect.models.export import read_metadata
+
+    root = _tiny_store(tmp_path / "S", [(0, "train"), (1, "train")] * 3
+                       + [(0, "val"), (1, "val")])
+    out = tmp_path / "m.keras"
+    real_epoch_lines = train.epoch_lines
+
+    def interrupting(epochs, log):
+        lines = real_epoch_lines(epochs, log)
+
+        class SigintInEpoch2(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.epoch = epoch
+                lines.on_epoch_begin(epoch, logs)
+
+            def on_train_batch_end(self, batch, logs=None):
+                if self.epoch == 1 and batch == 1:  # the second of three batches
+                    os.kill(os.getpid(), signal.SIGINT)
+
+            def on_epoch_end(self, epoch, logs=None):
+                lines.on_epoch_end(epoch, logs)
+
+        return SigintInEpoch2()
+
+    monkeypatch.setattr(train, "epoch_lines", interrupting)
+    code, lines, err = _train(capsys, root, out)
+    checkpoint = tmp_path / "m.keras.checkpoint"
+    assert code == 130, (lines, err)
+    assert err == [f"dfdetect: interrupted; epoch 1 is checkpointed in {checkpoint} (best: "
+                   "epoch 1); rerun the same command to resume at epoch 2"]
+    assert [line.split(":")[0] for line in lines if line.startswith("epoch ")] == ["epoch 1/3"]
+    assert not out.exists() and checkpoint.is_dir()
+
+    monkeypatch.undo()
+    code, lines, err = _train(capsys, root, out)
+    assert code == 0 and err == [], err
+    assert any(line.startswith(f"resuming from {checkpoint}: epoch 1 done")
+               and line.endswith("training on from epoch 2") for line in lines), lines
+    assert [line.split(":")[0] for line in lines if line.startswith("epoch ")] == [
+        "epoch 2/3", "epoch 3/3"]
+    assert "resumed at epoch 2" in lines[-1]
+    assert read_metadata(out)["epochs"] == 3 and not checkpoint.exists()
+
+
+def test_full_disk_at_export_keeps_the_trained_epochs(capsys, monkeypatch, tmp_path):
+    """Item 9, fault: the disk fills when the model is written after the last epoch:
+    the line says the training is checkpointed, and the rerun exports it untrained."""
+    from dfdetect.models import export
+
+    root = _tiny_store(tmp_path / "S", [(0, "train"), (1, "train"), (0, "val"), (1, "val")])
+    out = tmp_path / "m.keras"
+
+    def full_disk(model, path, **metadata):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(export, "export_model", full_disk)
+    code, lines, err = _train(capsys, root, out, epochs=2)
+    checkpoint = tmp_path / "m.keras.checkpoint"
+    assert code == 2 and len(err) == 1
+    assert err[0].endswith(f"no space left on the device: free some space (or choose "
+                           f"another disk) and rerun; the training finished (2 epochs, best "
+                           f"epoch {err[0].split('best epoch ')[1][0]}) and is checkpointed "
+                           f"in {checkpoint}: rerun the same command to export it without "
+                           "training again"), err[0]
+    monkeypatch.undo()
+    code, lines, err = _train(capsys, root, out, epochs=2)
+    assert code == 0 and not any(line.startswith("epoch ") for line in lines), lines
+    assert "the training is over: exporting the best epoch" in "\n".join(lines)
+    assert out.is_file() and not checkpoint.exists()
+
+
+def test_ctrl_c_in_predict_says_what_was_scored_and_not_written(capsys, monkeypatch, world,
+                                                                tmp_path):
+    """Item 9: predict said "finished work is kept" and kept nothing."""
+    from dfdetect import predict
+
+    real_score, calls = predict.score_input, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_score(*args, **kwargs)
+
+    monkeypatch.setattr(predict, "score_input", interrupted)
+    code, out, err = run(capsys, "predict", world / "model.keras", world / "face.png",
+                         world / "folder_in", "--json", tmp_path / "r.json")
+    assert code == 130 and len(out) == 1
+    assert err == ["dfdetect: interrupted; 1 of 2 inputs were scored (their lines are "
+                   "above); JSON report not written"]
+    assert not (tmp_path / "r.json").exists()
