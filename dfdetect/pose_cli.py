@@ -37,8 +37,9 @@ def _cmd_pose_extract(args: argparse.Namespace) -> int:
 
     check_output_dir(args.out, "output folder")
     refuse_overwriting_inputs(args.out, args.inputs, "output folder")
-    args.kept = (f"the videos extracted so far are kept in {args.out}/poses; rerun the same "
-                 "command to go on")
+    # MediaPipe's runner tidies nothing until every video is done: say what a rerun reuses.
+    args.kept = (f"a rerun reuses every video whose {args.out}/poses/<video>.pose.csv was "
+                 "written and extracts the others again")
     label = {"real": 0, "fake": 1, None: None}[args.label]
     videos = pose.extract_poses(args.inputs, args.out, backend=args.backend,
                                 visibility=args.visibility, confidence=args.confidence,
