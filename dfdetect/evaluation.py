@@ -267,3 +267,30 @@ def balanced_accuracy(labels: Sequence[int], scores: Sequence[float], threshold:
     if y.all() or not y.any():
         return float("nan")
     return float(0.5 * (pred[y].mean() + (~pred[~y]).mean()))
+
+
+def holm_adjust(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (family-wise error control).
+
+    A family of tests read together (P1's fusion-vs-part comparisons, P3's model-vs-
+    baseline ones) finds something "significant" by chance more often than one test
+    does; Holm keeps the chance of any false rejection at the level without assuming
+    the tests are independent, and is never less powerful than Bonferroni.
+
+    Args:
+        p_values: raw p-values in any order; NaN ones (no test possible) are left out of
+            the family and stay NaN.
+
+    Returns:
+        The adjusted p-values in the input order: the k-th smallest of m finite ones is
+        ``max over j <= k of min(1, (m - j + 1) * p_(j))`` (monotone in the raw order).
+    """
+    p = np.asarray(p_values, float)
+    out = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    m = finite.size
+    running = 0.0
+    for rank, i in enumerate(finite[np.argsort(p[finite], kind="stable")]):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return [float(v) for v in out]

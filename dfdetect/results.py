@@ -284,7 +284,39 @@ def compare_runs(rows: Sequence[Mapping], pairs: Sequence[tuple[str, str, str]],
                                                            items[1][2], n_boot=n_boot)
             table.append({"a": a, "b": b, "comparison": why, "split": split, "metric": metric,
                           **stats, "bootstrap p (test items)": p})
-    return table
+    return with_holm(table)
+
+
+#: Raw p-value column -> its Holm-adjusted column, written right after it.
+HOLM_COLUMNS = {"paired t p": "paired t p (Holm)",
+                "bootstrap p (test items)": "bootstrap p (Holm)"}
+
+
+def with_holm(table: Sequence[Mapping]) -> list[dict]:
+    """The comparison rows with a Holm-adjusted column beside each raw p-value column.
+
+    The family is every row of the table (all pairs and splits one experiment reads
+    together), each test kind adjusted on its own: a README that scans 16 comparisons for
+    a significant one must discount the scan (:func:`dfdetect.evaluation.holm_adjust`).
+    Works on a committed table too (string cells), so the adjustment can be recomputed
+    without rerunning anything.
+    """
+    from dfdetect import evaluation  # deferred: scikit-learn, see compare_runs
+
+    rows = [dict(r) for r in table]
+    adjusted = {raw: evaluation.holm_adjust([to_float(r.get(raw)) for r in rows])
+                for raw in HOLM_COLUMNS if any(raw in r for r in rows)}
+    out = []
+    for i, row in enumerate(rows):
+        new = {}
+        for key, value in row.items():
+            if key in HOLM_COLUMNS.values():
+                continue  # recomputed below, beside its raw column
+            new[key] = value
+            if key in adjusted:
+                new[HOLM_COLUMNS[key]] = adjusted[key][i]
+        out.append(new)
+    return out
 
 
 def _item_scores(scores_dir: Path, config: str, split: str, repeats: Sequence[int]):

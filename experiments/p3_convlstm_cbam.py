@@ -26,9 +26,13 @@ Grad-CAM, and writes under ``results/p3/``:
   that falls inside the forgery mask, for fake test videos and for real test videos
   (measured inside the mask of the real clip's fake twin, which the benchmark renders
   pixel-aligned from the same frames), the mask's area share (what a uniform heat map
-  would score), the paired comparison (``twin pairs``, ``fake above twin``, the one-sided
-  Wilcoxon ``paired p``) and the verdict ``on_forgery``: ``yes`` (fake mass above both
-  and, with enough pairs, p < 0.05), ``not significant`` (above on average only), ``no``;
+  would score), the paired comparison: ``twin pairs`` and ``fake above twin`` over every
+  (clip, run), their pooled one-sided Wilcoxon ``paired p`` (pseudo-replicated: the runs
+  re-score the same clips), ``clips``, ``clips above twin`` and ``clip p`` (the test with
+  each clip's difference averaged over the runs: the verdict's), ``run p`` (each run on
+  its own), and the verdict ``on_forgery``: ``yes`` (fake mass above the mask's area and
+  the twins', clip p below the level), ``not significant`` (above on average only),
+  ``undetermined`` (above on average, too few clips to test), ``no``;
   ``gradcam/<model>-r<k>-mass.csv`` holds the per-video values;
 - ``schedule-r<k>.csv``: which training clips each round of the imbalance schedule used;
 - ``models/<model>.keras`` (git-ignored), loadable with ``keras.models.load_model``.

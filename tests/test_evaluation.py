@@ -120,3 +120,13 @@ def test_paired_auc_interval_sees_a_better_model_and_balanced_accuracy():
     assert balanced_accuracy([0, 1, 1, 1], [0.9, 0.9, 0.9, 0.9], 0.5) == 0.5
     assert balanced_accuracy([0, 0, 1, 1], [0.1, 0.6, 0.7, 0.2], 0.5) == 0.5
     assert np.isnan(balanced_accuracy([1, 1], [0.1, 0.9], 0.5))
+
+
+def test_holm_adjust_matches_the_hand_computed_step_down():
+    # sorted 0.01, 0.02, 0.04 of m = 3 (one NaN left out): 0.03, 0.04, max(0.04, 0.04)
+    adjusted = evaluation.holm_adjust([0.04, float("nan"), 0.01, 0.02])
+    assert adjusted[0] == pytest.approx(0.04) and np.isnan(adjusted[1])
+    assert adjusted[2:] == pytest.approx([0.03, 0.04])
+    # monotone in the raw order and capped at 1
+    assert evaluation.holm_adjust([0.3, 0.2, 0.01]) == pytest.approx([0.4, 0.4, 0.03])
+    assert evaluation.holm_adjust([0.9, 0.8]) == pytest.approx([1.0, 1.0])

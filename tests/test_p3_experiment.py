@@ -69,7 +69,8 @@ def test_mask_mass_verdict(tmp_path):
             run("xception_convlstm", "", "", "0.35")]
     p3.write_tables(tmp_path, rows, ["xception_lstm", "xception_convlstm", "convlstm_cbam"])
     mass = {r["model"]: r for r in results.read_table(tmp_path / "gradcam_mask_mass.csv")}
-    assert mass["convlstm_cbam"]["on_forgery"] == "yes"
+    # above on average, but no per-clip masses to test: no claim either way
+    assert mass["convlstm_cbam"]["on_forgery"] == "undetermined"
     assert mass["xception_lstm"]["on_forgery"] == "no"  # below the mask's own area
     assert mass["xception_convlstm"]["on_forgery"] == ""  # no heat: no verdict
     assert float(mass["convlstm_cbam"]["empty heat maps"]) == 1
@@ -78,12 +79,12 @@ def test_mask_mass_verdict(tmp_path):
     assert float(table[2]["paper F1"]) == 0.931 and table[0]["paper F1"] == ""
 
 
-def _write_mass(path, model, fakes, reals):
+def _write_mass(path, model, fakes, reals, repeat=0):
     rows = []
     for i, (f, r) in enumerate(zip(fakes, reals)):
-        rows += [{"model": model, "repeat": 0, "source": "s", "video_id": f"v{i}_c0_fake",
+        rows += [{"model": model, "repeat": repeat, "source": "s", "video_id": f"v{i}_c0_fake",
                   "label": 1, "mass_in_mask": f, "mask_area": 0.3},
-                 {"model": model, "repeat": 0, "source": "s", "video_id": f"v{i}_c0_real",
+                 {"model": model, "repeat": repeat, "source": "s", "video_id": f"v{i}_c0_real",
                   "label": 0, "mass_in_mask": r, "mask_area": 0.3}]
     results.write_table(path, rows, list(rows[0]))
 
@@ -102,7 +103,7 @@ def test_mask_mass_verdict_needs_the_fakes_above_their_twins_video_for_video(tmp
                 [0.5 + 0.01 * i for i in range(8)], [0.4] * 8)
     _write_mass(tmp_path / "gradcam" / "xception_lstm-r0-mass.csv", "xception_lstm",
                 [0.95, 0.95] + [0.38] * 6, [0.4] * 8)
-    # A NaN fake (empty heat map) drops its pair; too few pairs left: the means decide.
+    # A NaN fake (empty heat map) drops its pair; two pairs left cannot be tested.
     _write_mass(tmp_path / "gradcam" / "xception_convlstm-r0-mass.csv", "xception_convlstm",
                 [0.6, 0.6, "nan"], [0.4, 0.4, 0.4])
     rows = [run("convlstm_cbam", "0.535", "0.4"), run("xception_lstm", "0.523", "0.4"),
@@ -116,8 +117,36 @@ def test_mask_mass_verdict_needs_the_fakes_above_their_twins_video_for_video(tmp
     assert float(mass["xception_lstm"]["fake above twin"]) == 2
     assert float(mass["xception_lstm"]["paired p"]) > 0.05
     assert float(mass["xception_convlstm"]["twin pairs"]) == 2
-    assert mass["xception_convlstm"]["paired p"] == ""
-    assert mass["xception_convlstm"]["on_forgery"] == "yes"
+    assert mass["xception_convlstm"]["paired p"] == "" and mass["xception_convlstm"]["clip p"] == ""
+    assert mass["xception_convlstm"]["on_forgery"] == "undetermined"
+
+
+def test_mask_mass_verdict_counts_a_clip_once_however_many_runs_scored_it(tmp_path):
+    """Three runs re-score the same clips: 4 clips x 3 runs are 12 pairs but 4 units, too
+    few to test; the same pairs from 12 distinct clips are enough."""
+    run = {"config": "convlstm_cbam", "repeat": "0", "status": "ok", "test AUC": "0.5",
+           "gradcam fake mass": "0.55", "gradcam real mass": "0.4",
+           "gradcam fake mask area": "0.3", "gradcam fake videos": "4",
+           "gradcam real videos": "4", "gradcam fake empty": "0", "gradcam real empty": "0"}
+    (tmp_path / "gradcam").mkdir()
+    for k in range(3):
+        _write_mass(tmp_path / "gradcam" / f"convlstm_cbam-r{k}-mass.csv", "convlstm_cbam",
+                    [0.5 + 0.01 * i + 0.001 * k for i in range(4)], [0.4] * 4, repeat=k)
+    p3.write_tables(tmp_path, [run], ["convlstm_cbam"])
+    row = results.read_table(tmp_path / "gradcam_mask_mass.csv")[0]
+    assert (int(row["twin pairs"]), int(row["clips"]), int(row["clips above twin"])) == (12, 4, 4)
+    assert row["paired p"] != "" and float(row["paired p"]) < 0.01  # the pseudo-replicated test
+    assert row["clip p"] == "" and row["on_forgery"] == "undetermined"
+    assert row["run p"] == "- / - / -"  # 4 pairs a run: no per-run test either
+
+    _write_mass(tmp_path / "gradcam" / "convlstm_cbam-r0-mass.csv", "convlstm_cbam",
+                [0.5 + 0.01 * i for i in range(12)], [0.4] * 12)
+    for k in (1, 2):
+        (tmp_path / "gradcam" / f"convlstm_cbam-r{k}-mass.csv").unlink()
+    p3.write_tables(tmp_path, [run], ["convlstm_cbam"])
+    row = results.read_table(tmp_path / "gradcam_mask_mass.csv")[0]
+    assert int(row["clips"]) == 12 and float(row["clip p"]) < 0.001
+    assert row["on_forgery"] == "yes"
 
 
 def test_p3_smoke_end_to_end_with_schedule_gradcam_export_and_resume(tmp_path, smoke_video_store):

@@ -88,3 +88,33 @@ def test_compare_runs_pairs_repeats_and_bootstraps_saved_scores(tmp_path):
     # Without the scores files only the repeat test is made.
     bare = results.compare_runs(rows, [("good", "poor", "why")], "ROC AUC", scores_dir=None)
     assert math.isnan(bare[0]["bootstrap p (test items)"])
+
+
+def test_with_holm_adds_an_adjusted_column_beside_each_raw_one():
+    table = [{"a": "x", "paired t p": "0.01", "bootstrap p (test items)": "0.5"},
+             {"a": "y", "paired t p": "0.04", "bootstrap p (test items)": ""},
+             {"a": "z", "paired t p": "0.02", "bootstrap p (test items)": "0.02"}]
+    rows = results.with_holm(table)
+    assert list(rows[0]) == ["a", "paired t p", "paired t p (Holm)",
+                             "bootstrap p (test items)", "bootstrap p (Holm)"]
+    assert [r["paired t p (Holm)"] for r in rows] == pytest.approx([0.03, 0.04, 0.04])
+    assert rows[2]["bootstrap p (Holm)"] == pytest.approx(0.04)  # a family of 2: one is blank
+    assert math.isnan(rows[1]["bootstrap p (Holm)"])
+    again = results.with_holm(rows)  # idempotent: recomputed, not appended twice
+    assert [list(r) for r in again] == [list(r) for r in rows]
+    assert [r["paired t p (Holm)"] for r in again] == pytest.approx(
+        [r["paired t p (Holm)"] for r in rows])
+
+
+@pytest.mark.parametrize("folder", ["fusion", "p3", "generator3/fusion", "generator3/p3"])
+def test_committed_comparisons_carry_the_holm_adjustment_of_their_own_p_values(folder):
+    """The committed comparisons.csv were adjusted after the runs: recomputing the Holm
+    columns from their raw p-values gives the columns written there."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "results" / folder / "comparisons.csv"
+    rows = results.read_table(path)
+    again = results.with_holm(rows)
+    for raw, holm in results.HOLM_COLUMNS.items():
+        assert [results.to_float(r[holm]) for r in rows] == pytest.approx(
+            [r[holm] for r in again], abs=2e-6, nan_ok=True), (folder, holm)

@@ -39,11 +39,11 @@ backbones = experiment.lazy_import("dfdetect.models.backbones")
 __all__ = ["ConvLstmCbamSettings", "COLUMNS", "COUNTS", "FINER_CAM_LAYER", "MASS_ALPHA",
            "MIN_CAM_SIDE", "MIN_MASS_PAIRS", "MODELS", "PAPER", "PAPER_COLUMNS", "Runner",
            "PROPOSED", "SCHEDULES", "SCRIPT", "SD_METRICS", "SETTINGS", "WARMUP_CONFIG",
-           "comparison_pairs", "add_args", "clip_labels",
+           "comparison_pairs", "add_args", "clip_differences", "clip_labels",
            "clip_masks", "explain", "first_frames", "frame_model", "gradcam_layer",
-           "load_data", "load_mask", "paired_p_value", "run", "settings_for",
-           "subsample_reals", "twin_mass_pairs", "write_plots", "write_schedule",
-           "write_tables"]
+           "load_data", "load_mask", "mass_verdict", "paired_p_value", "run", "settings_for",
+           "subsample_reals", "twin_mass_pairs", "twin_mass_rows", "write_plots",
+           "write_schedule", "write_tables"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,9 +113,11 @@ PAPER_COLUMNS = ("AUC", "Accuracy", "Precision", "Recall", "F1")
 #: Grad-CAM target when the default map is coarser than MIN_CAM_SIDE pixels a side: the
 #: last Xception map before its final 2x downsampling.
 FINER_CAM_LAYER, MIN_CAM_SIDE = "block13_sepconv2_act", 4
-# The mask-mass verdict needs the fake clips' mass above their real twins' video for
-# video, not just on average: a one-sided Wilcoxon signed-rank test at this level, when
-# at least this many (fake, twin) pairs have a heat map.
+# The mask-mass verdict needs the fake clips' mass above their real twins' clip for
+# clip, not just on average: a one-sided Wilcoxon signed-rank test at this level over the
+# test clips (each clip's fake-minus-twin difference averaged over the runs: the runs
+# re-score the same clips, so counting a clip once per run would be pseudo-replication),
+# when at least this many clips have a heat map in both; with fewer: "undetermined".
 MASS_ALPHA, MIN_MASS_PAIRS = 0.05, 6
 SCHEDULES = ("table4", "class-weights", "plain")
 #: The entry point; the warm-up's and each model's worker process runs it.
@@ -561,24 +563,33 @@ def comparison_pairs(configs) -> list[tuple[str, str, str]]:
             for b in configs if b != PROPOSED] if PROPOSED in configs else []
 
 
-def twin_mass_pairs(out: Path, model: str) -> list[tuple[float, float]]:
-    """(fake mass, real twin's mass) per fake test video with a finite value in both, over
-    every repeat's ``gradcam/<model>-r<k>-mass.csv``; empty when none were written."""
-    pairs = []
+def twin_mass_rows(out: Path, model: str) -> list[tuple[int, tuple[str, str], float, float]]:
+    """(repeat, clip, fake mass, real twin's mass) per fake test clip with a finite value
+    in both, over every repeat's ``gradcam/<model>-r<k>-mass.csv``; empty when none were
+    written. ``clip`` is ``(source, video id without _fake)``, the same in every repeat."""
+    found = []
     for path in sorted((out / "gradcam").glob(f"{model}-r*-mass.csv")):
+        repeat = int(path.stem.rsplit("-r", 1)[1].split("-")[0])
         by_id = {(r["source"], r["video_id"]): r.get("mass_in_mask", "")
                  for r in results.read_table(path)}
         for (source, vid), fake in by_id.items():
             if not vid.endswith("_fake"):
                 continue
-            real = by_id.get((source, vid[:-len("_fake")] + "_real"), "")
+            clip = vid[:-len("_fake")]
+            real = by_id.get((source, clip + "_real"), "")
             try:
                 f, r = float(fake), float(real)
             except ValueError:
                 continue
             if math.isfinite(f) and math.isfinite(r):
-                pairs.append((f, r))
-    return pairs
+                found.append((repeat, (source, clip), f, r))
+    return found
+
+
+def twin_mass_pairs(out: Path, model: str) -> list[tuple[float, float]]:
+    """(fake mass, real twin's mass) per fake test clip and repeat (see
+    :func:`twin_mass_rows`); empty when none were written."""
+    return [(f, r) for _, _, f, r in twin_mass_rows(out, model)]
 
 
 def paired_p_value(pairs) -> float:
@@ -590,6 +601,26 @@ def paired_p_value(pairs) -> float:
     if len(diff) < MIN_MASS_PAIRS or not np.any(diff):
         return float("nan")
     return float(wilcoxon(diff, alternative="greater").pvalue)
+
+
+def clip_differences(rows) -> dict[tuple[str, str], float]:
+    """Each clip's fake-minus-twin mass, averaged over the repeats that scored it: the
+    unit of the verdict's test (:func:`twin_mass_rows` rows in)."""
+    by_clip: dict[tuple[str, str], list[float]] = {}
+    for _, clip, f, r in rows:
+        by_clip.setdefault(clip, []).append(f - r)
+    return {clip: float(np.mean(d)) for clip, d in by_clip.items()}
+
+
+def mass_verdict(fake: float, real: float, area: float, clip_p: float) -> str:
+    """``yes`` (fake mass above the mask's area and above the twins', and the clip test
+    significant), ``not significant`` (above on average only), ``undetermined`` (above on
+    average, too few clips to test), ``no`` (not above both)."""
+    if not (fake > area and fake > real):
+        return "no"
+    if not math.isfinite(clip_p):
+        return "undetermined"
+    return "yes" if clip_p < MASS_ALPHA else "not significant"
 
 
 def write_tables(out: Path, rows, configs) -> None:
@@ -634,25 +665,28 @@ def write_tables(out: Path, rows, configs) -> None:
         ok = all(isinstance(v, float) and math.isfinite(v) for v in (fake, real, area))
         layer = next((r.get("gradcam layer") for r in rows
                       if r.get("config") == m["model"] and r.get("gradcam layer")), "")
-        pairs = twin_mass_pairs(out, m["model"])
-        above = int(sum(f > r for f, r in pairs))
+        found = twin_mass_rows(out, m["model"])
+        pairs = [(f, r) for _, _, f, r in found]
+        clips = clip_differences(found)
+        clip_p = paired_p_value([(d, 0.0) for d in clips.values()])
+        runs = sorted({k for k, _, _, _ in found})
+        run_p = [paired_p_value([(f, r) for k, _, f, r in found if k == run]) for run in runs]
         p_value = paired_p_value(pairs)
-        if not ok:
-            verdict = ""
-        elif not (fake > area and fake > real):
-            verdict = "no"
-        elif math.isfinite(p_value) and p_value >= MASS_ALPHA:
-            verdict = "not significant"  # higher on average, but not video for video
-        else:
-            verdict = "yes"
+        verdict = mass_verdict(fake, real, area, clip_p) if ok else ""
         mass.append({"model": m["model"], "layer": layer, "fake mass in mask": fake,
                      "real mass in twin mask": real, "mask area": area,
                      "fake videos": m.get("gradcam fake videos"),
                      "real videos": m.get("gradcam real videos"),
                      "empty heat maps": (m.get("gradcam fake empty") or 0)
                      + (m.get("gradcam real empty") or 0),
-                     "twin pairs": len(pairs), "fake above twin": above,
+                     "twin pairs": len(pairs),
+                     "fake above twin": int(sum(f > r for f, r in pairs)),
                      "paired p": p_value if math.isfinite(p_value) else "",
+                     "clips": len(clips),
+                     "clips above twin": int(sum(d > 0 for d in clips.values())),
+                     "clip p": clip_p if math.isfinite(clip_p) else "",
+                     "run p": " / ".join(f"{p:.3g}" if math.isfinite(p) else "-"
+                                         for p in run_p),
                      "on_forgery": verdict})
     if mass:
         results.write_table(out / "gradcam_mask_mass.csv", mass)

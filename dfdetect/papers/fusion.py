@@ -342,7 +342,7 @@ def write_tables(out: Path, rows, configs) -> None:
 def comparison_pairs(rows, configs) -> list[tuple[str, str, str]]:
     """(a, b, why) for each comparison README draws: every fusion against its best part
     (the part with the highest mean test AUC), and Xception against Meso-4 (the paper
-    ranks Xception well above; here they tie)."""
+    ranks Xception well above)."""
     means = {m["model"]: m.get(f"test {COMPARISON_METRIC}") for m in _model_rows(rows, configs)
              if m.get("status") != "failed"}
     pairs = []
