@@ -274,9 +274,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         outputs["plot"] = args.plot
     _check_output_files(outputs, [args.model, *args.inputs, *paths])
     done: list = []
-    unwritten = " and ".join(outputs) or "no output file was asked for"
-    args.kept = lambda: (f"{_scored_so_far(len(done), len(paths))}; "
-                         f"{unwritten + ' not written' if outputs else unwritten}")
+    not_written = f"; {' and '.join(outputs)} not written" if outputs else ""
+    args.kept = lambda: _scored_so_far(len(done), len(paths)) + not_written
     model, meta = predict.load_detector(args.model)
 
     def show(result) -> None:

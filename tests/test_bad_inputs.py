@@ -954,3 +954,20 @@ def test_ctrl_c_in_predict_says_what_was_scored_and_not_written(capsys, monkeypa
     assert err == ["dfdetect: interrupted; 1 of 2 inputs were scored (their lines are "
                    "above); JSON report not written"]
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("atomic_exchange", [True, False])
+def test_replaced_folder_swaps_whole_with_or_without_renameat2(monkeypatch, tmp_path,
+                                                               atomic_exchange):
+    """Item 3: where renameat2(RENAME_EXCHANGE) is missing, two renames do the swap."""
+    from dfdetect import io as dfio
+
+    if not atomic_exchange:
+        monkeypatch.setattr(dfio, "_exchange", lambda a, b: False)
+    out = tmp_path / "E"
+    out.mkdir()
+    (out / "roc.png").write_text("old run")
+    with dfio.replaced_folder(out) as fresh:
+        Path(fresh, "metrics.csv").write_text("new run")
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.csv"]
+    assert os.listdir(tmp_path) == ["E"]
