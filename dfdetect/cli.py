@@ -309,8 +309,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     refuse_overwriting_inputs(args.out, [args.model, *args.inputs, *paths],
                               "folder for the PNGs")
     done: list = []
-    args.kept = lambda: (f"{_scored_so_far(len(done), len(paths))}; their pictures are "
-                         f"in {args.out}")
+    args.kept = lambda: _scored_so_far(len(done), len(paths)) + (
+        f"; their pictures are in {args.out}" if done else "")
     model, meta = predict.load_detector(args.model)
 
     def show(item) -> None:
