@@ -90,6 +90,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="training precision: float32 (default, the shipped model), "
                              "mixed_bfloat16, or auto (probed on the first build, bfloat16 "
                              "kept where > 10 %% faster; see dfdetect/precision.py)")
+    parser.add_argument("--init", default=None, metavar="CHECKPOINT",
+                        help="start from another run's last.keras / best training "
+                             "checkpoint (same network, any input side) instead of "
+                             "ImageNet: e.g. continue a 128 px run at 224 px")
+    parser.add_argument("--record-as", default=None, metavar="NAME",
+                        help="after training, score the selected epoch once on the "
+                             "cross-dataset test clips (celebdf_* / dfdc_* of the --select "
+                             "folder) and add the run as row NAME of <results>/ablation.csv")
+    parser.add_argument("--note", default="", help="what this run changed (ablation row)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes preparing the face pool")
     return parser.parse_args(argv)
@@ -129,8 +138,16 @@ def main(argv=None) -> int:
             shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
         detector.train_detector(pool, sc, out, export_path=export, seed=args.seed,
                                 hours=args.hours, command=command,
-                                precision_choice=args.precision, selection=selection)
-        if args.scale != "smoke":
+                                precision_choice=args.precision, selection=selection,
+                                init_weights=args.init)
+        if args.record_as:
+            from dfdetect.detector import ablation
+
+            test = detector.load_test_clips(select, sc.size, os.path.join(
+                "build", "detector", "selection")) if select else None
+            row = ablation.ablation_row(out, args.record_as, test, note=args.note)
+            print(f"ablation row {args.record_as}: {ablation.record(args.results, row, out)}")
+        elif args.scale != "smoke":
             print(f"training record: {detector.write_training_record(out, args.results)}")
     except DfdetectError as err:
         print(f"default_detector: error: {err}", file=sys.stderr)

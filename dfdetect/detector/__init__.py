@@ -11,7 +11,7 @@ itself is :mod:`dfdetect.models.detector`. ``realworld/`` is never training mate
 from dfdetect.detector.pairs import (boundary_target, make_pair, training_dataset,
                                      validation_set)
 from dfdetect.detector.pool import FacePool, prepare_pool, split_pool
-from dfdetect.detector.selection import SelectionSet, load_selection
+from dfdetect.detector.selection import SelectionSet, load_selection, load_test_clips
 from dfdetect.detector.settings import (CONTEXT, CROP_SCALE, DEFAULT_EXPORT, PREDICT_FRAMES,
                                         SCALES, SCRATCH, DetectorScale)
 from dfdetect.detector.training import (choose_threshold, train_detector,
@@ -19,5 +19,5 @@ from dfdetect.detector.training import (choose_threshold, train_detector,
 
 __all__ = ["CONTEXT", "CROP_SCALE", "DEFAULT_EXPORT", "PREDICT_FRAMES", "SCALES", "SCRATCH",
            "DetectorScale", "FacePool", "SelectionSet", "boundary_target", "choose_threshold",
-           "load_selection", "make_pair", "prepare_pool", "split_pool", "train_detector",
+           "load_selection", "load_test_clips", "make_pair", "prepare_pool", "split_pool", "train_detector",
            "training_dataset", "validation_set", "write_training_record"]

@@ -34,6 +34,9 @@ from dfdetect.io import atomic_path
 
 #: Only clips whose names start with this are selection material.
 SELECTION_PREFIX = "ffpp_"
+#: The cross-dataset test clips: scored once per finished run, after its selection, for
+#: the ablation table (:func:`load_test_clips`); never passed to the training loop.
+TEST_PREFIXES = ("celebdf_", "dfdc_")
 SELECTION_VERSION = 1
 
 
@@ -73,19 +76,21 @@ def _label(name: str) -> tuple[int, str, str]:
     return label, method, "c40" if "c40" in tokens else "c23"
 
 
-def selection_clips(folder: str | os.PathLike) -> list[str]:
-    """The FF++ clips of a realworld-style folder (``ffpp_*``), sorted.
+def selection_clips(folder: str | os.PathLike,
+                    prefixes: tuple[str, ...] = (SELECTION_PREFIX,)) -> list[str]:
+    """The clips of a realworld-style folder whose names start with ``prefixes`` (by
+    default the FF++ clips, ``ffpp_*``), sorted.
 
     Raises:
-        DataError: the folder is missing or holds no FF++ clip.
+        DataError: the folder is missing or holds no such clip.
     """
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         raise DataError("not a folder", folder)
-    clips = sorted(f for f in os.listdir(folder) if f.startswith(SELECTION_PREFIX)
+    clips = sorted(f for f in os.listdir(folder) if f.startswith(tuple(prefixes))
                    and os.path.splitext(f)[1].lower() in VIDEO_EXTENSIONS)
     if not clips:
-        raise DataError(f"no {SELECTION_PREFIX}* clip to select on", folder)
+        raise DataError(f"no {'* / '.join(prefixes)}* clip here", folder)
     return [os.path.join(folder, f) for f in clips]
 
 
@@ -139,8 +144,8 @@ def _boxes(paths: list[str], frames: int, cache: Path, say) -> list[list[tuple[i
 
 
 def load_selection(folder: str | os.PathLike, side: int, cache_dir: str | os.PathLike,
-                   frames: int = PREDICT_FRAMES,
-                   say: Callable[[str], None] = print) -> SelectionSet:
+                   frames: int = PREDICT_FRAMES, say: Callable[[str], None] = print,
+                   prefixes: tuple[str, ...] = (SELECTION_PREFIX,)) -> SelectionSet:
     """The FF++ selection clips of ``folder`` cropped at ``side`` px (cached).
 
     Args:
@@ -149,8 +154,9 @@ def load_selection(folder: str | os.PathLike, side: int, cache_dir: str | os.Pat
         cache_dir: where the face boxes and the crops are kept.
         frames: frames per clip (predict's default for the detector).
         say: progress lines.
+        prefixes: which clips (only :func:`load_test_clips` passes others).
     """
-    paths = selection_clips(folder)
+    paths = selection_clips(folder, prefixes)
     key = _key(paths, frames)
     cache = Path(cache_dir) / f"selection_{key}_{int(side)}.npz"
     names = [os.path.basename(p) for p in paths]
@@ -171,11 +177,22 @@ def load_selection(folder: str | os.PathLike, side: int, cache_dir: str | os.Pat
         with atomic_path(cache) as tmp:
             np.savez(tmp, crops=crops, video=video)
     have = len(set(video.tolist()))
-    say(f"selection: {len(paths)} FF++ clips ({sum(p[0] == 0 for p in parsed)} real), "
+    say(f"clips {'/'.join(prefixes)}: {len(paths)} ({sum(p[0] == 0 for p in parsed)} real), "
         f"{len(crops)} face crops at {side} px; {len(paths) - have} clips without a face")
     return SelectionSet(names=names, labels=np.asarray([p[0] for p in parsed], np.int32),
                         methods=[p[1] for p in parsed], compression=[p[2] for p in parsed],
                         crops=crops, video=video)
+
+
+def load_test_clips(folder: str | os.PathLike, side: int, cache_dir: str | os.PathLike,
+                    frames: int = PREDICT_FRAMES,
+                    say: Callable[[str], None] = print) -> SelectionSet:
+    """The cross-dataset test clips (Celeb-DF, DFDC) cropped as predict crops them.
+
+    For scoring a *finished* run once, after its checkpoint and threshold were chosen on
+    the FF++ clips (the ablation table); nothing may be selected on these scores.
+    """
+    return load_selection(folder, side, cache_dir, frames, say, prefixes=TEST_PREFIXES)
 
 
 def video_scores(frame_scores: np.ndarray, sel: SelectionSet) -> np.ndarray:

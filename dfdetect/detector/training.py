@@ -109,7 +109,8 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
                    boundary_weight: float = 1.0, hours: float | None = None,
                    say: Callable[[str], None] = print, command: str = "",
                    precision_choice: str | None = None,
-                   selection: selection_mod.SelectionSet | None = None) -> dict:
+                   selection: selection_mod.SelectionSet | None = None,
+                   init_weights: str | os.PathLike | None = None) -> dict:
     """Trains (or resumes) the detector and exports the selected checkpoint.
 
     Args:
@@ -128,6 +129,9 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
             resumed run keeps the precision its checkpoint was saved in.
         selection: the FF++ selection clips at ``sc.size`` (``None``: select on the
             validation split, as the first release did).
+        init_weights: a ``.keras`` training checkpoint of the same network (any input
+            side) to start from instead of the scale's weights, e.g. a run at a smaller
+            side continued at a larger one; the optimizer and schedule start afresh.
 
     Returns:
         The state dict (epochs done, best epoch and its scores).
@@ -146,14 +150,16 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / "state.json"
     select_on = "ffpp_auc" if selection is not None else "val_auc"
+    this_recipe = {**recipe(sc), **({"init": os.path.basename(os.fspath(init_weights))}
+                                    if init_weights else {})}
     state = json.loads(state_path.read_text()) if state_path.exists() else {
         "epoch": 0, "best_epoch": None, "best_score": -1.0, "history": [],
-        "seconds": 0.0, "scale": sc.name, "seed": seed, "recipe": recipe(sc),
+        "seconds": 0.0, "scale": sc.name, "seed": seed, "recipe": this_recipe,
         "select_on": select_on}
     if state.get("scale") != sc.name or state.get("seed") != seed:
         raise DataError(f"this run folder holds a {state.get('scale')} run with seed "
                         f"{state.get('seed')}; use another --out", str(out))
-    if state.get("recipe", recipe(sc)) != recipe(sc):
+    if state.get("recipe", this_recipe) != this_recipe:
         raise DataError(f"this run folder holds a run of another recipe "
                         f"({state.get('recipe')}); use another --out", str(out))
     if state.get("select_on", select_on) != select_on:
@@ -178,6 +184,11 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
     else:
         precision.configure(precision_choice, cache_dir=out, log=say)
         model = build_training_model(sc, boundary_weight)
+        if init_weights:
+            if not os.path.isfile(init_weights):
+                raise DataError("no such checkpoint to start from", init_weights)
+            model.load_weights(os.fspath(init_weights))
+            say(f"detector: starting from the weights of {init_weights}")
     total = sc.epochs * sc.steps
     started = time.time()
 
