@@ -1,0 +1,112 @@
+"""Blocks of the shipped detector's numbers (model card, README): its training record
+(``results/detector/history.csv``, ``training.json``) and its evaluations
+(``results/detector/benchmark_*/metrics.csv``, ``results/realworld/default/``).
+
+A detector retrained later rewrites these CSVs; the blocks follow. Where a CSV is not
+there yet the block says "not yet measured".
+"""
+
+from __future__ import annotations
+
+import json
+
+from dfdetect.report import Context, block
+from dfdetect.report import fmt
+from dfdetect.report.realworld import SUBSETS, shown_subsets, subset_rows
+from dfdetect.results import to_float
+
+FOLDER = "results/detector"
+#: Evaluations of the detector on the embedded benchmark's test splits: folder -> label.
+BENCHMARKS = {"benchmark_v2_faces": "embedded benchmark v2, real faces, test split",
+              "benchmark_v2_proc": "embedded benchmark v2, procedural faces, test split",
+              "benchmark_v3_faces": "embedded benchmark v3, real faces, test split",
+              "benchmark_v3_proc": "embedded benchmark v3, procedural faces, test split"}
+
+
+def training(ctx: Context) -> dict:
+    """``training.json`` (empty when the detector has not been trained here)."""
+    path = ctx.root / FOLDER / "training.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def history(ctx: Context) -> list[dict]:
+    return ctx.table(f"{FOLDER}/history.csv")
+
+
+@block("detector.selection")
+def selection(ctx: Context) -> str:
+    """``epoch 40 of 55: validation SBI 0.885, identity swap 0.882; threshold 0.4304``."""
+    t = training(ctx)
+    if not t:
+        return fmt.NOT_MEASURED
+    return (f"epoch {t['best_epoch']} of {t['epochs_done']}: validation ROC AUC SBI "
+            f"{fmt.num(t['best_val_auc_sbi'])}, identity swap {fmt.num(t['best_val_auc_swap'])}; "
+            f"threshold {fmt.num(t['threshold'], 4)}")
+
+
+@block("detector.after_best")
+def after_best(ctx: Context) -> str:
+    """What the epochs after the selected one reached (why the selection kept it)."""
+    t, h = training(ctx), history(ctx)
+    later = [r for r in h if int(to_float(r["epoch"])) > int(to_float(t.get("best_epoch", 1e9)))]
+    if not later:
+        return "no epoch was trained after the selected one"
+    best = max(to_float(r["val_auc"]) for r in h)
+    return (f"epochs {later[0]['epoch']}-{later[-1]['epoch']} reached validation SBI AUC "
+            f"{fmt.span((r['val_auc_sbi'] for r in later), 3)} and identity swap "
+            f"{fmt.span((r['val_auc_swap'] for r in later), 3)}; their mean never passed epoch "
+            f"{t['best_epoch']}'s {fmt.num(best)}")
+
+
+@block("detector.time")
+def train_time(ctx: Context) -> str:
+    """Training time of the selected epochs, summed from history.csv's ``seconds``."""
+    t, h = training(ctx), history(ctx)
+    if not h:
+        return fmt.NOT_MEASURED
+    upto = [r for r in h if int(to_float(r["epoch"])) <= int(to_float(t.get("best_epoch", 1e9)))]
+    seconds = sum(to_float(r["seconds"]) for r in upto)
+    rate = [to_float(r["images_per_s"]) for r in upto]
+    return (f"{seconds / 60:.0f} min of training steps for epochs 1-{upto[-1]['epoch']} "
+            f"({fmt.span(rate, 0)} images/s; history.csv `seconds`)")
+
+
+@block("detector.climb")
+def climb(ctx: Context, *epochs: str) -> str:
+    """Validation AUC at the named epochs: ``0.55 -> 0.67 (5) -> 0.78 (11)``."""
+    by_epoch = {r["epoch"]: r for r in history(ctx)}
+    steps = [f"{fmt.num(by_epoch[e]['val_auc'], 2)} ({e})" for e in epochs if e in by_epoch]
+    return " -> ".join(steps) if steps else fmt.NOT_MEASURED
+
+
+@block("detector.measured")
+def measured(ctx: Context, model: str = "default") -> str:
+    """The detector's evaluations: validation, the embedded benchmarks, real deepfakes."""
+    t = training(ctx)
+    threshold = fmt.num(t.get("threshold"), 4) if t else "its threshold"
+    rows = []
+    if t:
+        rows.append(["validation (held-out faces), SBI / identity swap",
+                     f"{fmt.num(t['best_val_auc_sbi'])} / {fmt.num(t['best_val_auc_swap'])}",
+                     "-", "-"])
+    for folder, label in BENCHMARKS.items():
+        table = {(r["group"], r["name"]): r for r in ctx.table(f"{FOLDER}/{folder}/metrics.csv")}
+        r = table.get(("all", "all"))
+        if r is None:
+            continue
+        per = "; ".join(f"{name.replace('_', ' ')} {fmt.num(m['video_auc'])}"
+                        for (group, name), m in sorted(table.items()) if group == "method")
+        rows.append([f"{label} ({fmt.count(r['n_videos'])} crops{'; ' + per if per else ''})",
+                     fmt.num(r["video_auc"]), fmt.num(r["video_acc"]), "-"])
+    found = subset_rows(ctx, model)
+    for subset in shown_subsets(found):
+        r = found[subset]
+        rows.append([f"real deepfakes, {SUBSETS[subset]} ({fmt.count(r['n_real'])} real, "
+                     f"{fmt.count(r['n_fake'])} fake)",
+                     fmt.interval(r["video_auc"], r["auc_low"], r["auc_high"], 3),
+                     fmt.interval(r["accuracy"], r["acc_low"], r["acc_high"], 3),
+                     fmt.num(r["always_fake_acc"], 3)])
+    if not found:
+        rows.append(["real deepfakes (`realworld/`)", fmt.NOT_MEASURED, "-", "-"])
+    return fmt.table(["evaluation", "video ROC AUC [95 % CI]",
+                      f"accuracy at {threshold} [95 % CI]", "always-FAKE accuracy"], rows)
