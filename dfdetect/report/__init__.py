@@ -105,7 +105,8 @@ def render(text: str, ctx: Context | None = None) -> str:
     """``text`` with every marked block rewritten by its function.
 
     A block whose opening marker ends its line is a paragraph: its output goes on the
-    lines between the markers. Otherwise it is a phrase, written between them inline.
+    lines between the markers, indented as the opening marker is (a table inside a list
+    item stays in it). Otherwise it is a phrase, written between them inline.
 
     Raises:
         ReportError: an unknown block, or a marker without its partner.
@@ -128,7 +129,13 @@ def render(text: str, ctx: Context | None = None) -> str:
         opening = match.group(0)[:match.start("body") - match.start()]
         closing = f"<!-- /report:{name} -->"
         if match["body"].startswith("\n"):
-            return f"{opening}\n{out.strip(chr(10))}\n{closing}"
+            # a block inside a list item keeps the item's indentation on every line
+            line_start = text.rfind("\n", 0, match.start()) + 1
+            indent = text[line_start:match.start()]
+            indent = indent if not indent.strip() else ""
+            body = "\n".join(indent + line if line else line
+                             for line in out.strip("\n").split("\n"))
+            return f"{opening}\n{body}\n{indent}{closing}"
         return f"{opening}{out.strip()}{closing}"
 
     return _MARKER.sub(replace, text)

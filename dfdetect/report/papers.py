@@ -44,11 +44,14 @@ def comparisons(ctx: Context, path: str) -> str:
 
 
 @block("significant")
-def significant(ctx: Context, path: str) -> str:
-    """The sentence naming every comparison whose Holm-adjusted p is below the level."""
+def significant(ctx: Context, path: str, short: str = "") -> str:
+    """The sentence naming every comparison whose Holm-adjusted p is below the level
+    (``short``: difference and adjusted p only, for README)."""
     rows = ctx.table(path)
     if not rows:
         raise ReportError(f"{path}: missing")
+    if short:
+        return _significant_short(rows)
     found = []
     for r in rows:
         tests = [name for name, col in (("the t-test over runs", "paired t p (Holm)"),
@@ -70,6 +73,20 @@ def significant(ctx: Context, path: str) -> str:
             f"difference{'s stand' if len(found) > 1 else ' stands'}: "
             + "; ".join(found) + ". Every other raw p below the level is not significant "
             "once the scan over the family is counted.")
+
+
+def _significant_short(rows) -> str:
+    found = []
+    for r in rows:
+        holm = min(to_float(r.get("paired t p (Holm)")), to_float(r.get("bootstrap p (Holm)")))
+        if holm < ALPHA:
+            verb = "above" if to_float(r["difference"]) > 0 else "below"
+            found.append(f"{r['a']} {verb} {r['b']} {_split_name(r['split'])} "
+                         f"({fmt.signed(r['difference'])}, Holm p {fmt.p_value(holm)})")
+    if not found:
+        return f"no difference survives Holm's adjustment over the {len(rows)} comparisons."
+    return (f"of the {len(rows)} comparisons, {len(found)} survive Holm's adjustment: "
+            + " and ".join(found) + ".")
 
 
 # --------------------------------------------------------------------------- P1
