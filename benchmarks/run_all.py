@@ -414,7 +414,7 @@ def render_readme(out: Path) -> str:
               "experiment at a time by `make bench-whole-runs` (tens of minutes each).",
               "- The feature-cache epoch uses random inputs of the cpu-scale shapes "
               "(timing does not depend on pixel values); face cropping and prediction "
-              "latency use the real videos in `../shared/data/videos`.",
+              "latency use real videos (a data folder outside the repository).",
               "- Speed claims live here, never in tests: `tests/test_benchmarks.py` "
               "runs each benchmark's core on tiny inputs and checks the CSV schema only.",
               ""]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import traceback
 from pathlib import Path
@@ -63,6 +64,26 @@ benchmark = lazy_import("dfdetect.data.benchmark")
 forge = lazy_import("dfdetect.data.forge")
 store = lazy_import("dfdetect.data.store")
 training = lazy_import("dfdetect.training")
+
+
+_SETTING = re.compile(r"\{\{(\w+)\.(\w+)\}\}")
+
+
+def with_settings(text: str, **holders) -> str:
+    """``text`` with every ``{{name.attribute}}`` replaced by that setting's value.
+
+    A script's docstring is its ``--help``; written with placeholders it cannot drift
+    from the settings the run uses (``{{cpu.sequence_epochs}}`` with
+    ``cpu=SETTINGS["cpu"]``). A tuple reads ``a / b / c``.
+
+    Raises:
+        KeyError / AttributeError: a placeholder names no given setting (a typo fails
+            the script's ``--help`` test instead of printing a wrong number).
+    """
+    def value(match) -> str:
+        found = getattr(holders[match[1]], match[2])
+        return " / ".join(map(str, found)) if isinstance(found, (tuple, list)) else str(found)
+    return _SETTING.sub(value, text)
 
 
 def add_common_args(parser: argparse.ArgumentParser, out: str,

@@ -9,7 +9,7 @@ folder of real photos such as ``../shared/data/faces``) this builds the image be
   chosen on the validation split). A global cue (colour, brightness, a ghost at a fixed
   position) would let it win; it should stay below ROC AUC 0.75;
 - ``meso4``: Meso-4, the smallest forensic CNN of the papers, trained on the same split
-  for at most ``--budget`` seconds (10 minutes by default); it should pass 0.85.
+  for at most ``--budget`` seconds (``BUDGET_SECONDS`` by default); it should pass 0.85.
 
 Writes under ``results/benchmarks/``:
 
@@ -59,7 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     # --generator name the rows, not a new table.
     experiment.add_common_args(parser, "benchmarks", committed_may_vary=("faces", "generator"))
     parser.add_argument("--budget", type=float, default=BUDGET_SECONDS,
-                        help="wall-clock limit of Meso-4 training in seconds (default 600)")
+                        help="wall-clock limit of Meso-4 training in seconds "
+                             f"(default {BUDGET_SECONDS:g})")
     return parser.parse_args(argv)
 
 

@@ -32,7 +32,7 @@ Each configuration trains in its own worker process (``--in-process`` for one pr
 TensorFlow keeps every fitted model's weights until its process exits, and the fusions
 pass their bases between configurations through the exported single models anyway.
 
-Assumptions where the report is silent (also in README, "Differences from the papers"):
+Assumptions where the report is silent (also in docs/differences.md):
 Adam 1e-3, binary cross-entropy, learning rate halved every 5 epochs, early stopping
 patience 5 on validation loss with the best weights restored; channel-shift range 0.1.
 """

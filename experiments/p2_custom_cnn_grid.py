@@ -24,10 +24,10 @@ videos are the paper's 20 % validation part.
 Assumptions where the paper is silent (also in results/p2/README.md): Adam 1e-3,
 batch size of the scale (32), sparse categorical cross-entropy on the 2-way softmax,
 a fixed number of epochs (no early stopping, no decay), Conv 3x3 same + ReLU + MaxPool 2
-per layer. Scale: ``paper`` = 40 frames per video at 240 px, 60 epochs, 10 repeats;
-``cpu`` = 4 of each video's 10 frames at 64 px, 5 epochs, 3 repeats, all 23
-configurations (measured 37.5 minutes on 2 cores in one process; the worker processes
-below add ~5.5 s a configuration); ``smoke`` = 2 frames, 1 epoch.
+per layer. Scale: ``paper`` = {{paper.cnn_frames}} frames per video at {{paper_scale.video_size}} px,
+{{paper.cnn_epochs}} epochs, {{paper_scale.repeats}} repeats; ``cpu`` = {{cpu.cnn_frames}} of each video's {{cpu_scale.p2_frames}} frames at
+{{cpu_scale.video_size}} px, {{cpu.cnn_epochs}} epochs, {{cpu_scale.repeats}} repeats, all 23 configurations (the measured
+time is in results/p2/README.md); ``smoke`` = {{smoke.cnn_frames}} frames, {{smoke.cnn_epochs}} epoch.
 
 Memory: each configuration (all its repeats) trains in a worker process of its own, since
 TensorFlow keeps every model fitted in a process until it exits (the 141-run sequence
@@ -51,7 +51,9 @@ ann_comparison = experiment.lazy_import("dfdetect.papers.ann_comparison")
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+                                     epilog=experiment.with_settings(
+                                         __doc__.split("\n\n", 1)[1],
+                                         **ann_comparison.help_settings()))
     return ann_comparison.custom_cnn_parser(parser).parse_args(argv)
 
 

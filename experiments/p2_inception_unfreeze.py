@@ -40,11 +40,11 @@ and the options against each other within each network, paired by repeat (same s
 same frames), paired t-test over the repeats.
 
 Assumptions (also in results/p2/README.md): Adam 1e-3, fixed epochs, batch of the
-scale; input 299 px at ``paper`` scale, the store's frame side elsewhere (64 px at
-``cpu``, upsampled to 75 inside the model). Scale: ``paper`` 40 frames per video,
-60 epochs, 10 repeats, a 20-epoch first phase when no ImageNet file is found; ``cpu``
-all 10 frames per video, 10 epochs, 3 repeats, an 8-epoch first phase (estimated
-14-26 minutes on 2 cores); ``smoke`` 2 frames, 1 epoch.
+scale; input {{paper.inception_size}} px at ``paper`` scale, the store's frame side elsewhere ({{cpu_scale.video_size}} px at
+``cpu``, upsampled to 75 inside the model). Scale: ``paper`` {{paper.inception_frames}} frames per video,
+{{paper.inception_epochs}} epochs, {{paper_scale.repeats}} repeats, a first phase of {{paper.phase1_epochs}} epochs when no ImageNet file is found; ``cpu``
+{{cpu.inception_frames}} frames per video, {{cpu.inception_epochs}} epochs, {{cpu_scale.repeats}} repeats, a first phase of {{cpu.phase1_epochs}} epochs (the measured
+time is in results/p2/README.md); ``smoke`` {{smoke.inception_frames}} frames, {{smoke.inception_epochs}} epoch.
 """
 
 from __future__ import annotations
@@ -65,7 +65,9 @@ CONFIGS = ("top50", "top25", "head")  # == ann_comparison.INCEPTION_CONFIGS
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+                                     epilog=experiment.with_settings(
+                                         __doc__.split("\n\n", 1)[1],
+                                         **ann_comparison.help_settings()))
     return ann_comparison.inception_parser(parser).parse_args(argv)
 
 

@@ -33,15 +33,16 @@ Widths: the paper's method lists 128 / 512 / 1024 / 2048, but its results discus
 Off-grid names such as ``lstm-2x256`` are accepted by ``--configs``.
 
 Assumptions (also in results/p2/README.md): Adam 1e-3, batch of the scale (32),
-fixed epochs, ReLU on the Dense(1024) and MLP layers. Scale: ``paper`` 40 frames per
-video, 60 epochs, 10 repeats, every width; ``cpu`` the store's 10 frames per video,
-15 epochs, 3 repeats, RNN widths 128 / 256 / 512 / 1024 (the 2048-wide RNNs are cut
-at cpu scale, 256 added: see results/p2/README.md; measured 46 minutes on 2 cores in one
-process, ~51 estimated with the worker processes below); ``smoke`` 2 epochs, RNN widths 8 and 16.
+fixed epochs, ReLU on the Dense(1024) and MLP layers. Scale: ``paper`` {{paper_scale.p2_frames}} frames per
+video, {{paper.sequence_epochs}} epochs, {{paper_scale.repeats}} repeats, RNN widths {{paper.rnn_widths}}; ``cpu`` the store's
+{{cpu_scale.p2_frames}} frames per video, {{cpu.sequence_epochs}} epochs, {{cpu_scale.repeats}} repeats, RNN widths {{cpu.rnn_widths}} (the
+2048-wide RNNs are cut at cpu scale, 256 added: see results/p2/README.md, which has the
+measured time); ``smoke`` {{smoke.sequence_epochs}} epochs, RNN widths {{smoke.rnn_widths}}.
 
 Memory: each configuration (all its repeats) trains in a worker process of its own, since
 TensorFlow keeps every model fitted in a process until it exits (the 141-run sequence
-grid in one process reached 21.6 GB); ``--in-process`` runs the whole grid here.
+grid in one process grew with every configuration); ``--in-process`` runs the whole grid
+here.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ ann_comparison = experiment.lazy_import("dfdetect.papers.ann_comparison")
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+                                     epilog=experiment.with_settings(
+                                         __doc__.split("\n\n", 1)[1],
+                                         **ann_comparison.help_settings()))
     return ann_comparison.sequence_parser(parser).parse_args(argv)
 
 

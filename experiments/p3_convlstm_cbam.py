@@ -45,10 +45,10 @@ root, e.g. Celeb-DF v2 with ``--layout celebdf``) or, by default, the embedded v
 benchmark (clips of ``scale.video_size`` px; the first ``scale.p3_frames`` frames of each
 clip are used).
 
-Assumptions and deviations (also in README, "Differences from the papers"):
+Assumptions and deviations (also in docs/differences.md):
 
-- **Per-frame warm-up of the Xception backbone** (``--warmup-epochs``; smoke 1, cpu 8,
-  paper 0). Without ImageNet weights (offline here) and with the little training a CPU
+- **Per-frame warm-up of the Xception backbone** (``--warmup-epochs``; smoke {{smoke.warmup_epochs}},
+  cpu {{cpu.warmup_epochs}}, paper {{paper.warmup_epochs}}). Without ImageNet weights (offline here) and with the little training a CPU
   affords, a randomly initialised Xception learns too little inside the video models to
   separate anything. So before the video training, Xception (+ global average pooling +
   Dense(1, sigmoid)) is trained as a frame classifier on the training clips' frames
@@ -107,7 +107,9 @@ convlstm_cbam = experiment.lazy_import("dfdetect.papers.convlstm_cbam")
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+                                     epilog=experiment.with_settings(
+                                         __doc__.split("\n\n", 1)[1],
+                                         **convlstm_cbam.SETTINGS))
     return convlstm_cbam.add_args(parser).parse_args(argv)
 
 

@@ -31,7 +31,7 @@ Data: ``--data`` (one or more comma-separated folders with ``segments.csv`` +
 ``labels.csv``, e.g. from ``dfdetect pose extract``) or, by default, the embedded
 synthetic PoI benchmark (``dfdetect/data/pose_benchmark.py``), split 80/10/10 by video.
 
-Scale (also in README, "Differences from the papers"): the paper trains with batch 1
+Scale (also in docs/differences.md): the paper trains with batch 1
 for 200 epochs and halves the rate every 30. ``--scale paper`` does exactly that;
 ``cpu`` and ``smoke`` use a larger batch (batch 1 through a 512x2 LSTM over 150 steps is
 far too slow on a CPU) and fewer epochs, with the decay step scaled by the same factor

@@ -57,7 +57,7 @@ plot uses ``--videos`` (a store or dataset root of videos) or, by default, the e
 video benchmark's test split (the classifier never saw that store). ``--cross``
 evaluates the final pipeline on a second dataset (``cross.csv``).
 
-Assumptions where the paper is silent (also in README, "Differences from the papers"):
+Assumptions where the paper is silent (also in docs/differences.md):
 classifier settings in ``dfdetect.models.classical``; pipelines standardise, then PCA to
 at most 32 components (selection study: no PCA, 8 selected features; sequential
 selection first keeps the 16 most important features when there are more); one

@@ -58,7 +58,7 @@ GENERATOR_VERSIONS = (2, 3)
 #: otherwise: version 2, the one every committed table was made with. Version 3 is the
 #: realistic recipe, but at cpu scale (64 px, 2,100 static crops, the papers' epoch
 #: budgets) its subtle blends were not learned (P1 Xception test AUC 0.51, Meso-4 0.74
-#: after 200 epochs; README "The embedded benchmark"), so switching the default would
+#: after 200 epochs; docs/benchmark.md), so switching the default would
 #: turn every cpu-scale comparison into noise.
 DEFAULT_GENERATOR = 2
 

@@ -132,6 +132,16 @@ def settings_for(scale_name: str) -> P2Settings:
     return lookup(SETTINGS, scale_name, "P2")
 
 
+def help_settings() -> dict:
+    """What the P2 scripts' ``--help`` texts quote, by placeholder name
+    (:func:`dfdetect.experiment.with_settings`): ``paper`` / ``cpu`` / ``smoke`` are
+    P2's settings, ``paper_scale`` / ``cpu_scale`` / ``smoke_scale`` the shared scales."""
+    from dfdetect.scales import SCALES
+
+    return {**{name: SETTINGS[name] for name in SETTINGS},
+            **{f"{name}_scale": SCALES[name] for name in SCALES}}
+
+
 def parse_configs(text: str | None, default: Sequence[str],
                   accept: Callable[[str], object] | None = None) -> list[str]:
     """``--configs a,b`` as a list (default: ``default``), every name checked.
@@ -1031,7 +1041,7 @@ def custom_cnn_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
                              "(default: all 23)")
     parser.add_argument("--frames", type=int, default=None,
                         help="frames per video used as training/validation images "
-                             "(default: the scale's; paper 40)")
+                             f"(default: the scale's; paper {SETTINGS['paper'].cnn_frames})")
     parser.add_argument("--size", type=int, default=None,
                         help="image side (default: the scale's video_size)")
     parser.add_argument("--batch-size", type=int, default=None,
@@ -1175,7 +1185,8 @@ def sequence_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "(default: the LSTM and GRU grids, then Table 2)")
     parser.add_argument("--rnn-widths", default=None,
                         help="LSTM/GRU widths of the grid, e.g. 128,256,512,1024 "
-                             "(default: the scale's; paper 128,512,1024,2048)")
+                             "(default: the scale's; paper "
+                             f"{','.join(map(str, SETTINGS['paper'].rnn_widths))})")
     parser.add_argument("--backbone", default="auto",
                         help="auto, a transfer model's .weights.h5, or a backbone name")
     parser.add_argument("--inception-dir", default=None,

@@ -145,8 +145,10 @@ def add_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="keep this many real training clips per fake one (e.g. 0.088 "
                              "= Celeb-DF's 490:5,539); default: keep all")
     parser.add_argument("--warmup-epochs", type=int, default=None,
-                        help="epochs of the per-frame Xception warm-up (default: smoke 1, "
-                             "cpu 8, paper 0; 0 disables it)")
+                        help="epochs of the per-frame Xception warm-up (default: "
+                             + ", ".join(f"{name} {s.warmup_epochs}"
+                                         for name, s in SETTINGS.items())
+                             + "; 0 disables it)")
     parser.add_argument("--gradcam-videos", type=int, default=2,
                         help="Grad-CAM grids drawn per class (real, fake) and model")
     parser.add_argument("--gradcam-layer", default=None,

@@ -141,7 +141,7 @@ def test_p1_augmentation_carries_the_papers_ranges():
     assert g["zoom"] == pytest.approx(0.2)
     assert g["horizontal_flip"] is True
     # brightness: our reading of "+-20 %" is an offset of up to 0.2 of the [0, 1] range
-    # shared by the channels (README, "Differences from the papers").
+    # shared by the channels (docs/differences.md).
     assert c["brightness"] == pytest.approx(0.2)
     assert c["factor"] == pytest.approx(0.1)
     # the ranges survive a save / load of a model that holds the augmentation
