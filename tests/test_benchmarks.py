@@ -181,20 +181,32 @@ def test_compute_efficiency_on_meso4(tmp_path):
 def test_input_pipeline_tiny(tmp_path, smoke_image_store, smoke_video_store):
     from benchmarks import input_pipeline
 
+    # Xception's rate is given (as make bench takes it from compute_efficiency.csv), far
+    # above Meso-4's measured one: the headline must then be the pipeline against
+    # Xception, the tightest consumer, not against the model that was measured.
+    fast = 1e6
     figures = input_pipeline.measure(images=48, clips=4, image_size=32, video_size=32,
-                                     frames=2, batch=8, consumers=("meso4",), rounds=1,
+                                     frames=2, batch=8, consumers=("meso4", "xception"),
+                                     reference_rates={"xception": fast}, rounds=1,
                                      augment_batches=2, autotune_pairs=2,
                                      image_store=smoke_image_store,
                                      video_store=smoke_video_store, log=lambda *_: None)
     values = _check(figures, tmp_path)
-    assert values["pipeline_vs_model_ratio"] == values["image_pipeline_cached_vs_meso4_ratio"]
-    assert (values["pipeline_first_epoch_vs_model_ratio"]
-            == values["image_pipeline_vs_meso4_ratio"])
+    cached, first = (values["image_pipeline_cached_images_per_s"],
+                     values["image_pipeline_images_per_s"])
+    assert values["image_pipeline_cached_vs_meso4_ratio"] == pytest.approx(
+        cached / values["meso4_train_images_per_s"])
+    assert values["pipeline_vs_model_ratio"] == pytest.approx(cached / fast)
+    assert values["pipeline_first_epoch_vs_model_ratio"] == pytest.approx(first / fast)
+    assert values["pipeline_vs_model_ratio"] < values["image_pipeline_cached_vs_meso4_ratio"]
     assert values["autotune_pairs"] == 2
     for suffix in ("", "_cached"):
         low, mid, high = (values[f"autotune{suffix}_speedup_{k}"] for k in ("min", "median", "max"))
         assert 0 < low <= mid <= high
-    assert values["autotune_kept"] in (0.0, 1.0)
+    # the recorded decision is the documented rule applied to the recorded pairs
+    lost_everywhere = (values["autotune_speedup_max"] < 1
+                       and values["autotune_cached_speedup_max"] < 1)
+    assert values["autotune_kept"] == float(not lost_everywhere)
 
 
 def test_autotune_pairs_alternate_their_order_and_decide_only_on_a_clean_loss():
@@ -269,7 +281,9 @@ def test_predict_latency_tiny(tmp_path):
                                       size=(320, 180), frames=2, log=lambda *_: None)
     values = _check(figures, tmp_path, allow_zero=("score_difference",))
     assert values["video_width"] == 320 and values["frames_scored"] == 2
-    assert values["score_difference"] < 0.5
+    # the same frames, crops and model: the two ways must agree to float precision
+    # (anything more is a different crop or frame, i.e. a bug in one of them)
+    assert values["score_difference"] < 1e-5
 
 
 def test_make_video_has_the_asked_size_and_length(tmp_path):

@@ -19,9 +19,30 @@ def test_split_rows_keeps_identity_together_and_given_splits():
     assert n == 400 and 0.7 < len(splits["train"]) / n < 0.9
 
 
-def test_split_rows_is_deterministic():
+def test_split_rows_is_pinned_by_seed_across_processes_and_row_order():
+    """A split made today must be the split a rerun makes tomorrow, in another process
+    (Python's own hash() is salted per process) and whatever the row order: pinned values,
+    not a call compared with itself."""
+    import subprocess
+
     rows = [{"video_id": f"v{i}", "source": "s", "split": ""} for i in range(50)]
-    assert experiment.split_rows(rows, 1) == experiment.split_rows(rows, 1)
+
+    def held_out(rows, seed):
+        out = experiment.split_rows(rows, seed)
+        return {k: sorted(r["video_id"] for r in out[k]) for k in ("val", "test")}
+
+    pinned = {"val": ["v11", "v17", "v22", "v34", "v38", "v40", "v46"],
+              "test": ["v19", "v20", "v32", "v41", "v49", "v8"]}
+    assert held_out(rows, 1) == pinned
+    assert held_out(rows[::-1], 1) == pinned
+    assert held_out(rows, 2) != pinned  # the seed matters
+    code = ("from dfdetect import experiment; rows = [{'video_id': f'v{i}', 'source': 's', "
+            "'split': ''} for i in range(50)]; print(sorted(r['video_id'] for r in "
+            "experiment.split_rows(rows, 1)['test']))")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={"PYTHONHASHSEED": "12345", "PATH": "/usr/bin:/bin"},
+                           cwd=experiment.REPO_ROOT, check=True)
+    assert other.stdout.strip() == str(pinned["test"])
 
 
 def test_weights_arg():
