@@ -110,3 +110,27 @@ def measured(ctx: Context, model: str = "default") -> str:
         rows.append(["real deepfakes (`realworld/`)", fmt.NOT_MEASURED, "-", "-"])
     return fmt.table(["evaluation", "video ROC AUC [95 % CI]",
                       f"accuracy at {threshold} [95 % CI]", "always-FAKE accuracy"], rows)
+
+
+@block("detector.ablation")
+def ablation(ctx: Context) -> str:
+    """Every detector recipe tried (``ablation.csv``): its selection on the FF++ clips and,
+    scored once afterwards, the cross-dataset test clips with their interval."""
+    rows = ctx.table(f"{FOLDER}/ablation.csv")
+    if not rows:
+        return f"Recipes compared (`{FOLDER}/ablation.csv`): {fmt.NOT_MEASURED}."
+    out = []
+    for r in rows:
+        test = (f"{fmt.interval(r.get('test_auc'), r.get('test_auc_low'), r.get('test_auc_high'))}"
+                f" ({fmt.count(r.get('test_n_real'))} / {fmt.count(r.get('test_n_fake'))})"
+                if r.get("test_auc") else "-")
+        out.append([r["run"], f"{r.get('backbone', '')}, {r.get('size', '')} px",
+                    f"{r.get('best_epoch', '')} of {r.get('epochs_done', '')}",
+                    f"{fmt.num(r.get('val_auc_sbi'))} / {fmt.num(r.get('val_auc_swap'))}",
+                    f"{fmt.num(r.get('ffpp_auc'))} ({fmt.num(r.get('ffpp_auc_c23'))} / "
+                    f"{fmt.num(r.get('ffpp_auc_c40'))})", test, fmt.num(r.get("test_acc")),
+                    fmt.num(r.get("train_hours"), 1), r.get("note", "")])
+    return fmt.table(["run", "network", "selected epoch", "validation AUC SBI / swap",
+                      "FF++ selection AUC (c23 / c40)",
+                      "cross-dataset test AUC [95 % CI] (real / fake)", "test accuracy",
+                      "hours", "what changed"], out)
