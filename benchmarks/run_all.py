@@ -24,11 +24,12 @@ from benchmarks.common import (Figure, base_argparser, finish, format_value,  # 
 
 #: Scripts in the order ``make bench`` runs them.
 SCRIPTS = ("compute_efficiency", "tf_options", "input_pipeline", "feature_cache",
-           "face_crop", "predict_latency", "detector", "memory")
+           "face_crop", "predict_latency", "detector", "memory", "help_times")
 BUDGET_SECONDS = 15 * 60
 #: Scripts run only when named (``make bench BENCH_ONLY=precision``): ``precision`` probes
-#: six models in two precisions at 128 px, minutes that the bench budget above has not.
-OPT_IN = ("precision",)
+#: six models in two precisions at 128 px, and ``smoke_p1`` runs P1's whole smoke grid
+#: (minutes each, which the bench budget above has not).
+OPT_IN = ("precision", "smoke_p1")
 
 #: (benchmark, figure, target, comparison, what it means) for the README's summary.
 TARGETS = (
@@ -51,6 +52,12 @@ TARGETS = (
     ("whole_run_memory", "whole_run_peak_rss_max", 8192.0, "<",
      "largest peak resident memory of a whole cpu-scale experiment run, its process tree "
      "summed (MiB; `make bench-whole-runs`, not part of `make bench`)"),
+    ("smoke_p1", "smoke_p1_wall_seconds", 180.0, "<=",
+     "`make reproduce-fusion SCALE=smoke` from a fresh data folder, its benchmark built "
+     "too (s; the target is for 2 quiet cores: see the load in the CSV's `machine`; "
+     "`BENCH_ONLY=smoke_p1`)"),
+    ("help_times", "help_seconds_max", 2.0, "<=",
+     "slowest `--help` of `dfdetect`, its commands and the experiment scripts (s)"),
     ("bench_run", "total_wall_seconds", float(BUDGET_SECONDS), "<",
      "`make bench` wall time (s)"),
 )

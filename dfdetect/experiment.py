@@ -29,8 +29,12 @@ DATA_ROOT = Path(os.environ.get("DFDETECT_DATA", REPO_ROOT / "data"))
 
 #: Where runs at settings other than the committed ones write (git-ignored).
 SCRATCH = "scratch"
+#: Set in a grid's worker processes (:func:`run_grid`): they run part of a grid whose
+#: parent speaks for the whole.
+WORKER_ENV = "DFDETECT_GRID_WORKER"
 #: Flags that change how a run is shown or scheduled, never what it computes.
-NEUTRAL_ARGS = frozenset({"out", "quiet", "in_process", "runs_only", "tensorboard", "argv"})
+NEUTRAL_ARGS = frozenset({"out", "quiet", "in_process", "runs_only", "grid_workers",
+                          "tensorboard", "argv"})
 
 
 def lazy_import(name: str):
@@ -249,19 +253,25 @@ def dataset_store(path: str | os.PathLike, layout: str, frames: int, size: int,
 
 
 def add_grid_args(parser: argparse.ArgumentParser) -> None:
-    """``--in-process`` (and the hidden ``--runs-only`` of a grid's worker processes)."""
+    """``--in-process`` (and the hidden ``--runs-only`` of a grid's worker processes, and
+    ``--grid-workers``, which asks for them at smoke scale too)."""
     parser.add_argument("--in-process", action="store_true",
-                        help="train every configuration in this process (default: each "
-                             "configuration in its own worker process, because TensorFlow "
-                             "keeps every fitted model's weights until the process exits: "
-                             "a whole grid in one process reached 21.6 GB)")
+                        help="train every configuration in this process (default at "
+                             "--scale smoke; otherwise each configuration runs in its own "
+                             "worker process, because TensorFlow keeps every fitted "
+                             "model's weights until the process exits: a whole cpu-scale "
+                             "grid in one process reached 21.6 GB)")
     parser.add_argument("--runs-only", action="store_true", help=argparse.SUPPRESS)
+    # Worker processes at smoke scale too: the tests run the worker path on smoke data.
+    parser.add_argument("--grid-workers", action="store_true", help=argparse.SUPPRESS)
 
 
 def grid_worker(args: argparse.Namespace, script: str | os.PathLike) -> list[str] | None:
     """The command that runs one configuration of ``script``'s grid in a fresh process.
 
-    ``None`` with ``--in-process`` (the grid then runs in this process). The worker gets
+    ``None`` with ``--in-process`` or at ``--scale smoke`` (the grid then runs in this
+    process): a smoke model's weights are small, and a fresh process per configuration
+    cost more (TensorFlow's start, 5-10 s) than its two training steps. The worker gets
     this run's own arguments (``args.argv``, set by :func:`run_main`), trains only the
     configuration :func:`run_grid` appends with ``--configs`` and
     writes only its runs (``--runs-only``: no settings, summaries or figures). It is
@@ -271,6 +281,8 @@ def grid_worker(args: argparse.Namespace, script: str | os.PathLike) -> list[str
 
     argv = getattr(args, "argv", None)
     if args.in_process or args.runs_only or argv is None:  # None: not started by run_main
+        return None
+    if getattr(args, "scale", None) == "smoke" and not getattr(args, "grid_workers", False):
         return None
     # Not quiet unless this run is: its per-epoch lines are the progress in a log file.
     return [sys.executable, os.fspath(script), *argv, "--in-process", "--runs-only",
@@ -302,7 +314,10 @@ def run_grid(configs: Iterable[str], repeats: int, table: ResultsTable,
     """
     configs = list(configs)
     todo = [(c, r) for c in configs for r in range(repeats) if not table.done(config=c, repeat=r)]
-    if progress and len(todo) < len(configs) * repeats:
+    # A worker is handed the rows its parent (or an earlier worker) finished, e.g. P1's
+    # single models beneath a fusion: that is the grid going on, not a resume, and the
+    # parent said so already if it was one.
+    if progress and len(todo) < len(configs) * repeats and not os.environ.get(WORKER_ENV):
         log(f"resuming: {len(configs) * repeats - len(todo)} finished runs kept, "
             f"{len(todo)} to go")
     def tqdm(iterable=None, total=None, desc="", unit=""):
@@ -340,7 +355,8 @@ def _run_grid_in_workers(todo, table: ResultsTable, worker: list[str], progress:
         # The worker's stdout (its per-epoch lines) goes where ours goes, so a log file
         # shows training move; stderr is kept for the failure reason.
         proc = subprocess.run([*worker, "--configs", config], stdout=None if progress else
-                              subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, WORKER_ENV: "1"})
         table.reload()
         missing = [r for r in repeats if not table.done(config=config, repeat=r)]
         if missing:
@@ -369,9 +385,14 @@ def run_main(name: str, run, parse_args, argv=None) -> int:
     """
     import sys
 
+    from dfdetect.io import start_tensorflow
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        args = parse_args(argv)
+        args = parse_args(argv)  # --help exits here, before TensorFlow
+        # Every experiment trains a Keras model: start TensorFlow now, without the
+        # start-up lines that opened every log (and every worker's part of it).
+        start_tensorflow()
         args.argv = list(sys.argv[1:] if argv is None else argv)
         if getattr(args, "out", "") is None:  # an experiment built on add_common_args
             args.out = str(default_out(args, parse_args([])))

@@ -36,7 +36,8 @@ from dfdetect.errors import DataError
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "check_output_dir",
            "check_output_file", "env_number", "format_cell", "os_error_line", "quick_digest",
            "quiet_stderr", "read_table", "refuse_overwriting_inputs", "replaced_folder",
-           "rows_to_csv", "same_file", "sha256_of", "write_table", "write_target"]
+           "rows_to_csv", "same_file", "sha256_of", "start_tensorflow", "write_table",
+           "write_target"]
 
 
 _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
@@ -469,6 +470,32 @@ def quiet_stderr() -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+_TENSORFLOW_STARTED = False
+
+
+def start_tensorflow() -> None:
+    """Imports TensorFlow and Keras and runs a first op with :func:`quiet_stderr`, once
+    per process.
+
+    TensorFlow 2.21's C++ runtime prints "All log messages before absl::InitializeLog()",
+    its oneDNN notice and its CPU-feature notice while it loads and runs its first op,
+    before ``TF_CPP_MIN_LOG_LEVEL`` is read, so the variable cannot stop them. They bury
+    the one line a user needs (the CLI), fill a Python session that calls
+    ``dfdetect.load_detector``, and opened every experiment's log: those entry points
+    start TensorFlow here. Only the printing is silenced: a failed import still raises.
+    """
+    global _TENSORFLOW_STARTED
+    if _TENSORFLOW_STARTED:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # its later lines: warnings and up
+    with quiet_stderr():
+        import keras
+        import tensorflow  # noqa: F401
+
+        keras.ops.add(1, 1)  # the first op initialises the runtime: its notices too
+    _TENSORFLOW_STARTED = True
 
 
 def env_number(name: str, default: float, minimum: float = 0.0,

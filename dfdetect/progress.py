@@ -46,17 +46,20 @@ class LineProgress:
         unit: the item's name, e.g. ``"file"``.
         every: seconds between lines.
         stream: where lines go (default stdout, which a log file receives).
+        final: print a last line when the work ends (False: the caller prints its own,
+            e.g. an epoch's metrics).
     """
 
     def __init__(self, iterable: Iterable | None = None, total: int | None = None,
                  desc: str = "", unit: str = "it", every: float | None = None,
-                 stream: TextIO | None = None):
+                 stream: TextIO | None = None, final: bool = True):
         self.iterable = iterable
         self.total = total if total is not None else (
             len(iterable) if hasattr(iterable, "__len__") else None)
         self.desc, self.unit = desc or "progress", unit
         self.every = every_seconds() if every is None else every
         self.stream = stream
+        self.final = final
         self.n = 0
         self.started = self.last = time.monotonic()
         self.closed = False
@@ -107,7 +110,7 @@ class LineProgress:
         """Prints the last line (once), when anything was counted."""
         if not self.closed:
             self.closed = True
-            if self.n:
+            if self.n and self.final:
                 self._print(self.line(final=True))
 
 
@@ -134,18 +137,20 @@ class _Silent:
 
 
 def progress(iterable: Iterable | None = None, total: int | None = None, desc: str = "",
-             unit: str = "it", enabled: bool | None = None):
+             unit: str = "it", enabled: bool | None = None, final: bool = True):
     """A progress reporter with tqdm's interface (iterate it, or ``update``/``close``).
 
     Args:
         iterable, total, desc, unit: as tqdm's.
         enabled: False: silent; True or None: a tqdm bar when stdout is a terminal,
             else :class:`LineProgress` lines (a log file gets them every 30 s).
+        final: False: no closing line (off a terminal) and the bar is cleared when done
+            (on one): the caller prints its own summary of the work.
     """
     if enabled is False:
         return _Silent(iterable)
     if sys.stdout.isatty():
         from tqdm.auto import tqdm
 
-        return tqdm(iterable, total=total, desc=desc, unit=unit)
-    return LineProgress(iterable, total=total, desc=desc, unit=unit)
+        return tqdm(iterable, total=total, desc=desc, unit=unit, leave=final)
+    return LineProgress(iterable, total=total, desc=desc, unit=unit, final=final)

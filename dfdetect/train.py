@@ -226,23 +226,12 @@ def checkpoint_callback(checkpoint: TrainingCheckpoint):
 
 
 def epoch_lines(epochs: int, log: Callable[[str], None] = print):
-    """A Keras callback logging one line per epoch (loss, accuracy, validation, time):
-    readable in a log file, where Keras' own progress output is a bar redrawn with
-    carriage returns."""
-    import keras
+    """The progress every command shows (:class:`dfdetect.training.EpochProgress`): a
+    bar over the epoch's steps on a terminal, a timed line every 30 s in a log file, and
+    one line per epoch with its loss, accuracy and ROC AUC, training and validation."""
+    from dfdetect.training import EpochProgress  # deferred: TensorFlow
 
-    class EpochLines(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            parts = [f"{k} {float(logs[k]):.4f}" for k in
-                     ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs]
-            log(f"epoch {epoch + 1}/{epochs}: {'  '.join(parts)}  "
-                f"({time.perf_counter() - self._start:.1f} s)")
-
-    return EpochLines()
+    return EpochProgress(epochs, log=log)
 
 
 def refuse_untrainable(name: str) -> str:
@@ -423,8 +412,9 @@ def train_model(name: str, data: str | os.PathLike, out: str | os.PathLike,
     if not train_rows:
         present = sorted({r.get("split") or "(none)" for r in rows})
         raise DataError(f"the store has no train split (its rows are in: "
-                        f"{', '.join(present)}); build a store with splits, e.g. "
-                        "'dfdetect data build', or give a manifest whose split column "
+                        f"{', '.join(present)}); 'dfdetect data crop' assigns splits to "
+                        "videos that have none (rerun it with the same source and --out to "
+                        "fill an older store's), or give a manifest whose split column "
                         "holds train and val", data)
     refuse_one_class(train_rows, data)
     size = int(image_size or store_crop_size(root, train_rows))
@@ -446,7 +436,7 @@ def train_model(name: str, data: str | os.PathLike, out: str | os.PathLike,
     configure_precision(precision, cache_dir=Path(out).parent, log=log)
     training.set_seed(seed)
     model = build_image_model(key, size)
-    training.compile_model(model, "adam", learning_rate)
+    training.compile_model(model, "adam", learning_rate, auc=True)
     labels = "float32" if training.output_kind(model) == "sigmoid" else "int32"
     train_ds = pipeline.image_dataset(
         train_rows, root, size, batch_size, training=True, seed=seed,

@@ -56,11 +56,16 @@ def output_kind(model: keras.Model) -> str:
 
 
 def compile_model(model: keras.Model, optimizer: str | keras.optimizers.Optimizer = "adam",
-                  learning_rate: float = 1e-3, **optimizer_kwargs) -> keras.Model:
+                  learning_rate: float = 1e-3, run_eagerly: bool = False,
+                  auc: bool = False, **optimizer_kwargs) -> keras.Model:
     """Compile with the loss that matches the head (binary or sparse categorical CE).
 
     The model is first put into the run's precision (``--precision``: a no-op for the
-    default float32; see :func:`dfdetect.precision.prepare_model`).
+    default float32; see :func:`dfdetect.precision.prepare_model`). ``run_eagerly``:
+    fit, evaluate and predict without tracing a graph (a smoke run's few steps cost
+    less than the tracing; :attr:`dfdetect.scales.Scale.eager`). ``auc``: a sigmoid
+    head also tracks ROC AUC (``auc``, ``val_auc`` per epoch; Keras' 200-threshold
+    estimate), the number a detector is judged by.
     """
     precision.prepare_model(model)
     if isinstance(optimizer, str):
@@ -68,7 +73,11 @@ def compile_model(model: keras.Model, optimizer: str | keras.optimizers.Optimize
             "learning_rate": learning_rate, **optimizer_kwargs}})
     loss = ("binary_crossentropy" if output_kind(model) == "sigmoid"
             else "sparse_categorical_crossentropy")
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    metrics: list = ["accuracy"]
+    if auc and output_kind(model) == "sigmoid":
+        metrics.append(keras.metrics.AUC(name="auc"))
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                  run_eagerly=bool(run_eagerly))
     return model
 
 
@@ -161,6 +170,85 @@ class FitResult:
         return float(values[i]), i + 1
 
 
+def epoch_line(epoch: int, epochs: int, logs: Mapping, seconds: float,
+               name: str | None = None) -> str:
+    """``meso4 r0 epoch 2/10: loss 0.6812  accuracy 0.5625  val_loss 0.6901  val_accuracy
+    0.5000  val_auc 0.6250  lr 0.001  (12.3 s)``: one finished epoch, for a log file.
+
+    Args:
+        epoch: the 0-based epoch.
+        epochs: the epochs asked for.
+        logs: Keras' epoch logs (training and validation metrics, ``learning_rate``).
+        seconds: the epoch's wall time.
+        name: what is training (the model or configuration); ``None``: left out.
+    """
+    # loss first, then the other training metrics, then validation's in the same order
+    def order(key: str) -> tuple:
+        bare = key[4:] if key.startswith("val_") else key
+        return key.startswith("val_"), bare != "loss", bare
+
+    parts = [f"{key} {float(logs[key]):.4f}" for key in sorted(logs, key=order)
+             if key != "learning_rate"]
+    if "learning_rate" in logs:
+        parts.append(f"lr {float(logs['learning_rate']):.3g}")
+    head = f"{name} epoch" if name else "epoch"
+    return f"{head} {epoch + 1}/{epochs}: {'  '.join(parts)}  ({seconds:.1f} s)"
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """Training progress the way every dfdetect command shows progress
+    (:func:`dfdetect.progress.progress`): a bar over an epoch's steps on a terminal, a
+    timed line every 30 s in a log file, and one line per finished epoch with its
+    training and validation metrics, named, so a make log of a grid says which model
+    each line is about (Keras' own lines, ``2/2 - 18s - 9s/step - ...``, did not).
+
+    Args:
+        epochs: the epochs asked for (``N`` of ``epoch n/N``).
+        name: what is training (e.g. ``meso4+xception r0``); ``None``: left out.
+        log: where the epoch lines go.
+    """
+
+    def __init__(self, epochs: int, name: str | None = None,
+                 log: Callable[[str], None] = print):
+        super().__init__()
+        self.epochs, self.name, self.log = int(epochs), name, log
+        self._bar = None
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        from dfdetect.progress import progress
+
+        self._start = time.perf_counter()
+        steps = (self.params or {}).get("steps")
+        head = f"{self.name} epoch" if self.name else "epoch"
+        self._bar = progress(total=steps, desc=f"{head} {epoch + 1}/{self.epochs}",
+                             unit="step", final=False)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        logs = dict(logs or {})
+        if "learning_rate" not in logs:  # no scheduler ran before this callback
+            optimizer = getattr(self._model, "optimizer", None)
+            try:
+                logs["learning_rate"] = float(keras.ops.convert_to_numpy(
+                    optimizer.learning_rate))
+            except (AttributeError, TypeError, ValueError):
+                pass
+        self.log(epoch_line(epoch, self.epochs, logs, time.perf_counter() - self._start,
+                            self.name))
+
+    def on_train_end(self, logs=None):
+        if self._bar is not None:  # stopped inside an epoch
+            self._bar.close()
+            self._bar = None
+
+
 class TimeBudget(keras.callbacks.Callback):
     """Stops training before an epoch would end past ``seconds`` of wall time.
 
@@ -192,7 +280,8 @@ def fit(model: keras.Model, train_ds, val_ds=None, epochs: int = 10,
         monitor: str = "val_loss", mode: str = "min", tensorboard: bool = False,
         class_weight: Mapping[int, float] | None = None, verbose: int | str = "auto",
         extra_callbacks: Sequence[keras.callbacks.Callback] = (),
-        initial_epoch: int = 0) -> FitResult:
+        initial_epoch: int = 0, name: str | None = None,
+        log: Callable[[str], None] = print, save_best: bool = True) -> FitResult:
     """Train a compiled model with the house callbacks.
 
     Args:
@@ -207,10 +296,19 @@ def fit(model: keras.Model, train_ds, val_ds=None, epochs: int = 10,
         monitor, mode: the validation quantity that picks the best epoch.
         tensorboard: also write TensorBoard logs.
         class_weight: optional class weights, e.g. for imbalanced data.
-        verbose: Keras verbosity.
+        verbose: 0: silent; anything else: :class:`EpochProgress` (a bar on a
+            terminal, timed lines in a log file, a line per epoch naming ``name``), in
+            place of Keras' own output.
         initial_epoch: 0-based epoch to start at, resuming a training whose weights were
             restored (the decay and the callbacks see the true epoch numbers; the
             history and early stopping cover only the epochs run by this call).
+        name: what the progress lines call the run (default: the model's name).
+        log: where the epoch lines go (default: printed).
+        save_best: with ``out_dir``, also save the best epoch's model as ``best.keras``
+            (False: only ``log.csv``, for a caller that exports the model itself: the
+            best weights are restored at the end either way, and a whole model with its
+            optimizer state is 3x the weights, 250 MB for Xception, on every improving
+            epoch).
     """
     if val_ds is None and monitor.startswith("val_"):
         monitor = monitor[4:]
@@ -227,16 +325,19 @@ def fit(model: keras.Model, train_ds, val_ds=None, epochs: int = 10,
     checkpoint = None
     if out_dir is not None:
         os.makedirs(out_dir, exist_ok=True)
-        checkpoint = os.path.join(os.fspath(out_dir), "best.keras")
-        callbacks.append(keras.callbacks.ModelCheckpoint(
-            checkpoint, monitor=monitor, mode=mode, save_best_only=True))
+        if save_best:
+            checkpoint = os.path.join(os.fspath(out_dir), "best.keras")
+            callbacks.append(keras.callbacks.ModelCheckpoint(
+                checkpoint, monitor=monitor, mode=mode, save_best_only=True))
         callbacks.append(keras.callbacks.CSVLogger(os.path.join(os.fspath(out_dir), "log.csv")))
         if tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(os.fspath(out_dir), "tb")))
+    if verbose not in (0, "0"):  # last: it reports what the others put in the logs (lr)
+        callbacks.append(EpochProgress(epochs, model.name if name is None else name, log))
     start = time.perf_counter()
     # The tf.data pipelines shuffle themselves; Keras' default shuffle=True only warns.
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
-                        callbacks=callbacks, class_weight=class_weight, verbose=verbose,
+                        callbacks=callbacks, class_weight=class_weight, verbose=0,
                         initial_epoch=initial_epoch)
     seconds = time.perf_counter() - start
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}

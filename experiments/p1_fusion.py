@@ -28,9 +28,12 @@ run. ``scratch`` trains every fusion end to end as the text says (at ``cpu`` sca
 2.5 hours on 2 cores: five configurations hold two or three big backbones).
 ``--weights imagenet`` or a local file with ``--freeze`` is the listing itself.
 
-Each configuration trains in its own worker process (``--in-process`` for one process):
-TensorFlow keeps every fitted model's weights until its process exits, and the fusions
-pass their bases between configurations through the exported single models anyway.
+At cpu and paper scale each configuration trains in its own worker process
+(``--in-process`` for one process): TensorFlow keeps every fitted model's weights until
+its process exits, and the fusions pass their bases between configurations through the
+exported single models anyway. At smoke scale, there to show that everything works in a
+few minutes, every configuration runs in this process, eagerly (tracing a graph costs
+more than its 2 training steps), and the fusions take their bases from memory.
 
 Assumptions where the report is silent (also in docs/differences.md):
 Adam 1e-3, binary cross-entropy, learning rate halved every 5 epochs, early stopping

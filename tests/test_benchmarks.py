@@ -373,3 +373,25 @@ def test_every_script_exists_with_a_main():
     for name in run_all.SCRIPTS:
         module = importlib.import_module(f"benchmarks.{name}")
         assert callable(module.main) and module.NAME == name
+
+
+def test_help_times_tiny(tmp_path):
+    from benchmarks import help_times
+
+    commands = help_times.commands()
+    assert commands["help_seconds_dfdetect"] == ["-m", "dfdetect.cli", "--help"]
+    assert commands["help_seconds_dfdetect_train"][-2:] == ["train", "--help"]
+    assert "help_seconds_p1_fusion" in commands
+    only = {k: commands[k] for k in ("help_seconds_dfdetect", "help_seconds_p1_fusion")}
+    values = _check(help_times.measure(repeats=1, only=only, log=lambda *_: None), tmp_path)
+    assert values["help_seconds_max"] == max(values[k] for k in only)
+
+
+def test_smoke_p1_tiny(tmp_path):
+    from benchmarks import run_all, smoke_p1
+
+    assert "smoke_p1" in run_all.OPT_IN and "help_times" in run_all.SCRIPTS
+    assert ("smoke_p1", "smoke_p1_wall_seconds", 180.0, "<=") == run_all.TARGETS[
+        [t[0] for t in run_all.TARGETS].index("smoke_p1")][:4]
+    values = _check(smoke_p1.measure(("--configs", "meso4"), log=lambda *_: None), tmp_path)
+    assert values["smoke_p1_runs"] == 1

@@ -63,11 +63,12 @@ def test_missing_single_model_is_a_clear_error(tmp_path):
 
 
 def test_p1_smoke_fusion_freezes_the_trained_single_bases(tmp_path, smoke_image_store):
-    # Default mode: each configuration in its own worker process, so the fusion's worker
-    # reads the single models the earlier workers exported.
+    # Worker processes (cpu and paper scale's default; asked for here at smoke scale):
+    # each configuration in its own process, so the fusion's worker reads the single
+    # models the earlier workers exported.
     out = tmp_path / "fusion"
     argv = ["--scale", "smoke", "--data", str(smoke_image_store), "--configs",
-            "meso4+mesoinception4", "--out", str(out), "--quiet"]
+            "meso4+mesoinception4", "--out", str(out), "--quiet", "--grid-workers"]
     assert p1_fusion.main(argv + ["--repeats", "2"]) == 0
     rows = results.read_table(out / "runs.csv")
     assert [(r["config"], int(r["repeat"])) for r in rows] == [
@@ -122,3 +123,33 @@ def test_comparison_pairs_take_each_fusions_best_part():
         ("xception+densenet121", "densenet121", "fusion vs its best part")]
     assert fusion.model_file(Path("m"), "meso4") == Path("m/meso4.keras")
     assert fusion.model_file(Path("m"), "meso4", 2) == Path("m/meso4-r2.keras")
+
+
+def test_p1_smoke_runs_in_one_process_eagerly_and_hands_bases_over_in_memory(
+        tmp_path, smoke_image_store, capsys, monkeypatch):
+    """Issue 32, item 1: a smoke run started a worker per configuration (60-120 s each
+    for 2 steps), traced every graph, loaded each single model's .keras again for its
+    fusions and printed "resuming: 2 finished runs kept" on a fresh run."""
+    from dfdetect import training
+    from dfdetect.models import export
+
+    compiled = []
+    real_compile = training.compile_model
+    monkeypatch.setattr(training, "compile_model", lambda *a, **kw: (
+        compiled.append(kw.get("run_eagerly")), real_compile(*a, **kw))[1])
+
+    def no_loading(path):
+        raise AssertionError(f"loaded {path}: the bases were exported by this process")
+
+    monkeypatch.setattr(export, "load_exported", no_loading)
+    out = tmp_path / "fusion"
+    assert p1_fusion.main(["--scale", "smoke", "--data", str(smoke_image_store), "--configs",
+                           "meso4+mesoinception4", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert compiled == [True, True, True]
+    assert "resuming" not in text and "fusion bases come from the single models" in text
+    for config in ("meso4", "mesoinception4", "meso4+mesoinception4"):
+        assert f"\n{config} r0 epoch 1/1: loss " in text, text
+    assert not (out / "runs" / "meso4-r0" / "best.keras").exists()  # models/ holds it
+    rows = results.read_table(out / "runs.csv")
+    assert [r["status"] for r in rows] == ["ok"] * 3

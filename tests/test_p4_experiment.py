@@ -171,7 +171,7 @@ def test_poi_choice_each_one_all_and_unknown(tmp_path):
         pose_lstm.poi_groups(rows, "c", tmp_path)
 
 
-def test_default_mode_trains_each_configuration_and_poi_in_its_own_process(tmp_path):
+def test_worker_mode_trains_each_configuration_and_poi_in_its_own_process(tmp_path):
     # The worker processes read the movements the parent reads (--data here: they would
     # not see a patched DATA_ROOT) and write only runs; the parent writes every table.
     from dfdetect import scales
@@ -181,6 +181,11 @@ def test_default_mode_trains_each_configuration_and_poi_in_its_own_process(tmp_p
     out = tmp_path / "p4"
     argv = ["--scale", "smoke", "--data", str(data), "--out", str(out), "--quiet",
             "--seed", "1", "--configs", "lstm-3x128,fig8-sgd-1e-4"]
+    args = p4.parse_args(argv)
+    args.argv = argv
+    # smoke scale runs in process unless workers are asked for (cpu and paper: always)
+    assert experiment.grid_worker(args, pose_lstm.SCRIPT) is None
+    argv.append("--grid-workers")
     args = p4.parse_args(argv)
     args.argv = argv
     worker = experiment.grid_worker(args, pose_lstm.SCRIPT)

@@ -207,3 +207,36 @@ def test_imbalance_schedule_paper_chunks():
 def test_class_weights_balance():
     w = training.class_weights([0, 1, 1, 1])
     assert w[0] * 1 == pytest.approx(w[1] * 3)
+
+
+def test_fit_shows_named_epoch_lines_with_validation_metrics(capsys):
+    """Issue 32, item 5: Keras' own lines ("2/2 - 18s - 9s/step - ...") named no model;
+    every run now shows dfdetect's progress, one named line per epoch."""
+    x, y = _toy(32)
+    model = training.compile_model(_model(1), learning_rate=0.05, auc=True)
+    data = array_dataset(x, y, 8, label_dtype="float32")
+    lines = []
+    training.fit(model, data, data, epochs=2, verbose=2, name="toy r0", log=lines.append)
+    assert [line.split(":")[0] for line in lines] == ["toy r0 epoch 1/2", "toy r0 epoch 2/2"]
+    head = lines[0].split(": ", 1)[1]
+    assert head.startswith("loss ") and " val_loss " in head and " val_auc " in head
+    assert " lr 0.05 " in head and head.endswith(" s)")
+    assert "step" not in capsys.readouterr().out  # no Keras bar or step lines
+    lines.clear()
+    training.fit(model, data, None, epochs=1, verbose=0, log=lines.append)
+    assert lines == []
+
+
+def test_a_grid_worker_does_not_call_its_parents_rows_a_resume(tmp_path, monkeypatch):
+    """Issue 32, item 1: each fusion's worker printed "resuming: 2 finished runs kept"
+    (its single models, finished by earlier workers) on a fresh run."""
+    table = ResultsTable(tmp_path / "runs.csv")
+    table.append({"config": "meso4", "repeat": 0, "status": "ok"})
+    said = []
+    experiment.run_grid(["meso4", "fusion"], 1, table, lambda c, r: {}, log=said.append)
+    assert said == ["resuming: 1 finished runs kept, 1 to go"]
+    said.clear()
+    monkeypatch.setenv(experiment.WORKER_ENV, "1")
+    table.append({"config": "other", "repeat": 0, "status": "ok"})
+    experiment.run_grid(["other", "more"], 1, table, lambda c, r: {}, log=said.append)
+    assert not [line for line in said if line.startswith("resuming")]

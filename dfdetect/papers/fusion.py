@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,27 @@ def model_file(models_dir: Path, config: str, repeat: int = 0) -> Path:
     return models_dir / (f"{config}.keras" if repeat == 0 else f"{config}-r{repeat}.keras")
 
 
+#: Backbone weights of the single models this process exported or loaded, by file
+#: (path, modification time, size): a grid run in one process (``--scale smoke``,
+#: ``--in-process``) hands them to its fusions without loading each .keras again
+#: (3-7 s a file, 15 loads for the paper's grid).
+_BASES: dict[tuple[str, int, int], list] = {}
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return os.path.realpath(path), stat.st_mtime_ns, stat.st_size
+
+
+def remember_bases(model, part: str, path: Path) -> None:
+    """Keep the exported single model's ``<part>_features`` weights for the fusions of
+    this process (see :data:`_BASES`); an entry of an older file is dropped."""
+    key = _file_key(path)
+    for old in [k for k in _BASES if k[0] == key[0]]:
+        del _BASES[old]
+    _BASES[key] = model.get_layer(f"{part}_features").get_weights()
+
+
 def load_single_bases(model, parts, models_dir: Path, repeat: int = 0) -> None:
     """Copy each part's backbone weights from its trained single model into ``model``.
 
@@ -172,13 +194,15 @@ def load_single_bases(model, parts, models_dir: Path, repeat: int = 0) -> None:
         if not path.is_file():
             raise ModelError(f"the fusion's {part} base comes from the trained single "
                              f"model, which is missing: run --configs {part} first", path=path)
-        single, _ = export.load_exported(path)
-        try:
-            source = single.get_layer(f"{part}_features")
-        except ValueError:
-            raise ModelError(f"not a single {part} model (no layer {part}_features)",
-                             path=path) from None
-        model.get_layer(f"{part}_features").set_weights(source.get_weights())
+        weights = _BASES.get(_file_key(path))
+        if weights is None:
+            single, _ = export.load_exported(path)
+            try:
+                weights = single.get_layer(f"{part}_features").get_weights()
+            except ValueError:
+                raise ModelError(f"not a single {part} model (no layer {part}_features)",
+                                 path=path) from None
+        model.get_layer(f"{part}_features").set_weights(weights)
 
 
 def load_data(args, scale):
@@ -239,7 +263,7 @@ def run(args) -> Path:
     from_singles = args.bases == "singles" and weights is None
     if from_singles:
         added = [c for c in with_singles(configs) if c not in configs]
-        if added:
+        if added and not args.runs_only:  # a worker's parent said it already
             print(f"fusion bases come from the single models: adding {', '.join(added)}")
         configs = with_singles(configs)
     # Rows made with other settings (an older default, another scale) are set aside,
@@ -261,13 +285,16 @@ def run(args) -> Path:
                                      weights=weights, freeze=args.freeze or on_singles)
         if on_singles:
             load_single_bases(model, parts, out / "models", repeat)
-        training.compile_model(model, "adam", settings.learning_rate)
+        training.compile_model(model, "adam", settings.learning_rate,
+                               run_eagerly=scale.eager)
         max_epochs = (args.head_epochs or settings.head_epochs) if on_singles else epochs
         fit = training.fit(model, train_ds, val_ds, epochs=max_epochs,
                            out_dir=out / "runs" / f"{config}-r{repeat}",
                            learning_rate=settings.learning_rate, patience=settings.patience,
                            decay_factor=settings.decay_factor, decay_every=settings.decay_every,
-                           verbose=0 if args.quiet else 2)
+                           verbose=0 if args.quiet else 2, name=f"{config} r{repeat}",
+                           # the exported model below is the best epoch's (restored)
+                           save_best=False)
         bases = ("frozen single models" if on_singles else
                  f"{args.weights}{' frozen' if args.freeze else ''}" if args.weights else
                  "from scratch")
@@ -286,9 +313,12 @@ def run(args) -> Path:
             results.write_table(out / "scores" / f"{config}-r{repeat}-{name}.csv", [
                 {"crop_path": r["crop_path"], "label": int(l), "score": float(s)}
                 for r, l, s in zip(rows, labels, scores)])
-        export.export_model(model, str(model_file(out / "models", config, repeat)),
-                            experiment="p1_fusion", config=config, scale=scale.name,
-                            image_size=size, threshold=0.5, trained_on=str(root))
+        path = Path(export.export_model(model, str(model_file(out / "models", config, repeat)),
+                                        experiment="p1_fusion", config=config,
+                                        scale=scale.name, image_size=size, threshold=0.5,
+                                        trained_on=str(root)))
+        if from_singles and len(parts) == 1:
+            remember_bases(model, parts[0], path)
         return row
 
     experiment.run_grid(configs, repeats, table, one_run, progress=not args.quiet,
