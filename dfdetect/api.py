@@ -8,13 +8,20 @@ Example::
     result = detector.score("clip.mp4")          # a video or an image
     print(result.verdict, result.score)          # "FAKE" / "REAL" / "NO FACE", P(fake)
     for frame in result.frames:                  # per-frame scores, face boxes, times
-        print(frame.index, frame.time, frame.score)
+        print(frame.index, frame.time, frame.score, frame.face)  # [top, right, bottom, left]
 
+    results = detector.score(["a.mp4", "b.jpg", frame, pil_image])  # a list: one result each
     dfdetect.score_video("clip.mp4")             # one call (loads the default each time)
+
+``score`` takes a file path, a NumPy frame (``(H, W, 3)`` RGB uint8, or floats in
+[0, 1]; convert OpenCV's BGR first), a PIL image, or a list of any of them: the faces of
+all the pictures in a list go through the model in one batch, and a list never stops at
+a bad item (its result has verdict ``ERROR`` and the reason in ``error``).
 
 These wrap :mod:`dfdetect.predict`, which ``dfdetect predict`` uses too, so the command
 and the API give the same numbers. Importing :mod:`dfdetect` does not import TensorFlow;
-the first :func:`load_detector` does.
+the first :func:`load_detector` does, without printing TensorFlow's start-up lines
+(:func:`dfdetect.io.start_tensorflow`).
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ from __future__ import annotations
 import dataclasses
 import os
 from typing import Any
+
+#: Pictures of a list decoded and held at once; their faces go to the model together.
+PICTURE_BATCH = 64
 
 
 @dataclasses.dataclass
@@ -38,24 +48,69 @@ class Detector:
     meta: dict
     path: str
 
-    def score(self, path: str | os.PathLike, **options):
-        """Scores a video or an image (chosen by its extension).
+    def score(self, item, **options):
+        """Scores a video or image file, a picture in memory, or a list of them.
 
         Args:
-            path: the file.
-            **options: ``frames`` (frames sampled per video), ``threshold`` (P(fake) at
-                or above which the verdict is FAKE; default the model's), ``detect``
-                (False: inputs are already face crops), ``detector`` ("hog"/"cnn").
+            item: a file path (a video or an image, chosen by its extension), a NumPy
+                frame or a PIL image (:func:`dfdetect.predict.as_rgb`), or a list or
+                tuple of any of these.
+            **options: ``frames`` (frames sampled per video; default the model's, else
+                10), ``threshold`` (P(fake) at or above which the verdict is FAKE;
+                default the model's), ``detect`` (False: inputs are already face
+                crops), ``detector`` ("hog"/"cnn").
 
         Returns:
-            :class:`dfdetect.predict.VideoResult`: ``verdict``, ``score``, ``frames``...
+            :class:`dfdetect.predict.VideoResult` (``verdict``, ``score``, ``frames``...)
+            for one item; for a list, a list of them in order, the faces of its
+            pictures (images and arrays) scored in one batch, each video in one batch
+            of its frames.
 
         Raises:
-            DataError: missing, unsupported or unreadable file.
+            DataError: one item that is missing, unsupported or unreadable (in a list,
+                that item's result has verdict ``ERROR`` instead).
         """
+        if isinstance(item, (list, tuple)):
+            return self._score_many(list(item), **options)
         from dfdetect import predict  # deferred: cv2 (see load_detector)
 
-        return predict.score_input(self.model, self.meta, path, **options)
+        if isinstance(item, (str, os.PathLike)):
+            return predict.score_input(self.model, self.meta, item, **options)
+        options.pop("frames", None)  # a picture is one frame
+        return predict.score_pictures(self.model, self.meta, [item], **options)[0]
+
+    def _score_many(self, items: list, **options) -> list:
+        """:meth:`score` of a list: videos one by one, pictures' faces in batches."""
+        from dfdetect import predict  # deferred: cv2 (see load_detector)
+        from dfdetect.data.faces import load_image
+
+        results: list = [None] * len(items)
+        pictures, names, where = [], [], []
+        picture_options = {k: v for k, v in options.items() if k != "frames"}
+
+        def flush() -> None:
+            for index, result in zip(where, predict.score_pictures(
+                    self.model, self.meta, pictures, names, **picture_options)):
+                results[index] = result
+            pictures.clear(), names.clear(), where.clear()
+
+        for index, item in enumerate(items):
+            is_path = isinstance(item, (str, os.PathLike))
+            name = os.fspath(item) if is_path else f"<picture {index}>"
+            try:
+                if is_path and predict.media_type(name) == "video":
+                    results[index] = predict.score_input(self.model, self.meta, name,
+                                                         **options)
+                    continue
+                pictures.append(predict.as_rgb(load_image(name) if is_path else item, name))
+                names.append(name)
+                where.append(index)
+            except Exception as err:  # noqa: BLE001 - one bad item never ends a list
+                results[index] = predict._failure(name, err)
+            if len(pictures) == PICTURE_BATCH:  # bounded memory for long lists
+                flush()
+        flush()
+        return results
 
     def score_video(self, path: str | os.PathLike, **options):
         """Scores a video; options as :meth:`score`."""
@@ -78,8 +133,10 @@ def load_detector(path: str | os.PathLike | None = None) -> Detector:
     """
     # deferred: predict pulls cv2; dfdetect.load_detector must stay cheap to reach
     from dfdetect import predict
+    from dfdetect.io import start_tensorflow
 
     path = os.fspath(path) if path is not None else predict.default_model()
+    start_tensorflow()  # without its start-up lines in the user's session
     model, meta = predict.load_detector(path)
     return Detector(model, meta, path)
 

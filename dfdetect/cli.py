@@ -45,25 +45,11 @@ TENSORFLOW_COMMANDS = ("predict", "explain", "evaluate", "train")
 
 
 def _import_tensorflow_silently() -> None:
-    """Imports TensorFlow with file descriptor 2 pointed at /dev/null.
+    """Imports TensorFlow without its start-up lines (:func:`dfdetect.io.start_tensorflow`);
+    a failure to import still raises (and reaches the error boundary)."""
+    from dfdetect.io import start_tensorflow
 
-    TensorFlow 2.21's C++ runtime prints "All log messages before absl::InitializeLog()"
-    and its oneDNN notice while loading, before TF_CPP_MIN_LOG_LEVEL is read, so the
-    environment variable cannot stop them; only the loading is silenced, a failure to
-    import still raises (and reaches the error boundary).
-    """
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import keras
-        import tensorflow  # noqa: F401
-
-        keras.ops.add(1, 1)  # the first op initialises the runtime: its notices too
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    start_tensorflow()
 
 
 def _cmd_data_crop(args: argparse.Namespace) -> int:
@@ -76,7 +62,8 @@ def _cmd_data_crop(args: argparse.Namespace) -> int:
     summary = store.crop_dataset(
         args.source, layout=args.layout, out=args.out, frames=args.frames,
         size=args.size, label=args.label, detector=args.detector, workers=args.workers,
-        min_face=args.min_face or None,
+        min_face=args.min_face or None, split_fractions=args.split_ratios,
+        split_seed=args.split_seed,
     )
     print(summary.report())
     return 0 if summary.faces_found > 0 else 1
@@ -120,6 +107,19 @@ def _non_negative_float(text: str) -> float:
     if not value >= 0.0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
+
+
+def _split_ratios(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not three numbers: {text!r}") from None
+    if len(values) != 3 or min(values) < 0 or values[0] <= 0 \
+            or abs(sum(values) - 1.0) > 1e-6:
+        raise argparse.ArgumentTypeError(
+            f"must be TRAIN,VAL,TEST: three numbers >= 0 (train > 0) summing to 1, got "
+            f"{text!r}")
+    return values
 
 
 def _probability(text: str) -> float:
@@ -340,6 +340,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         model_path, inputs = _model_and_inputs(args)
         name = os.path.splitext(os.path.basename(model_path))[0]
     out = args.out if args.out is not None else os.path.join("results", "evaluate", name)
+    if args.out is None:  # a folder in the current one: say where, before the work
+        print(f"{name}: results go to {os.path.abspath(out)} (results/evaluate/{name} in "
+              "the current folder; --out DIR to choose)", flush=True)
     # Everything checked before the model loads and the scoring starts.
     check_output_dir(out, "output folder")
     evaluate.refuse_split_on_media(inputs, args.split)
@@ -405,6 +408,27 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Frames per video when neither the user nor the model says (dfdetect.predict's
+#: DEFAULT_FRAMES; not imported from there, which would load NumPy and cv2 for --help).
+DEFAULT_FRAMES = 10
+
+
+def _shipped_frames() -> int | None:
+    """The frames the shipped detector samples, from its metadata (a zip member: no
+    TensorFlow for --help); None when it is not there."""
+    import json
+    import zipfile
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights",
+                        "default.keras")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            frames = json.loads(archive.read("dfdetect.json")).get("frames")
+        return int(frames) if frames else None
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, AttributeError):
+        return None
+
+
 def _add_scoring_arguments(parser: argparse.ArgumentParser, what: str = "score") -> None:
     parser.usage = "%(prog)s [options] [MODEL.keras] INPUT [INPUT ...]"
     parser.add_argument("items", nargs="+", metavar="[MODEL.keras] INPUT",
@@ -416,9 +440,13 @@ def _add_scoring_arguments(parser: argparse.ArgumentParser, what: str = "score")
     parser.add_argument("--model", default=None, metavar="PATH",
                         help="the model, when its name does not end in .keras; every "
                              "positional argument is then an input")
+    shipped = _shipped_frames()
     parser.add_argument("--frames", type=_positive_int, default=None,
-                        help="frames sampled per video for image models (default 10); "
-                             "video models always take their own clip length")
+                        help="frames sampled per video for image models (default: the "
+                             "number saved with the model"
+                             + (f", {shipped} for the shipped detector" if shipped else "")
+                             + f", else {DEFAULT_FRAMES}); video models always take their "
+                             "own clip length")
     parser.add_argument("--threshold", type=_probability, default=None,
                         help="P(fake) at or above which the verdict is FAKE "
                              "(default: the threshold saved with the model, else 0.5)")
@@ -458,10 +486,17 @@ def build_parser() -> argparse.ArgumentParser:
         "crop", help="detect faces in a dataset and write crops + manifest.csv",
         description="Sample N evenly spaced frames per video (or take each image), "
                     "keep the largest face, crop a square 1.3x its side and write "
-                    "<out>/crops/... + <out>/manifest.csv. Resumes where it stopped.",
+                    "<out>/crops/... + <out>/manifest.csv. Videos the dataset gives no "
+                    "split get one (train/val/test, see --split-ratios): by person where "
+                    "the layout names them (FaceForensics++, Celeb-DF, DFDC), else by "
+                    "video; every class in each split where there are enough videos; "
+                    "recorded in the manifest's split column and crop.json, so the store "
+                    "is ready for 'dfdetect train'. Resumes where it stopped.",
     )
-    crop.add_argument("source", help="dataset root, a folder with real/ + fake/, "
-                      "a flat folder or a single file (the last two need --label)")
+    crop.add_argument("source", help="dataset root, a folder with real/ + fake/ (or "
+                      "train/ val/ test/ each holding them), a flat folder of files "
+                      "named <name>_real_... / <name>_fake_..., or a flat folder or single "
+                      "file with --label")
     crop.add_argument("--layout", choices=LAYOUTS, default="folder",
                       help="dataset layout (default: folder)")
     crop.add_argument("--frames", type=_positive_int, default=40,
@@ -471,6 +506,13 @@ def build_parser() -> argparse.ArgumentParser:
     crop.add_argument("--out", required=True, help="store directory to write")
     crop.add_argument("--label", choices=("real", "fake"),
                       help="label for a flat folder or a single file")
+    crop.add_argument("--split-ratios", type=_split_ratios, metavar="TRAIN,VAL,TEST",
+                      default=(0.8, 0.1, 0.1),
+                      help="fractions of the videos without a split that go to train, val "
+                           "and test (default 0.8,0.1,0.1); a dataset's own splits are "
+                           "kept")
+    crop.add_argument("--split-seed", type=int, default=0,
+                      help="seed of that assignment (default 0)")
     crop.add_argument("--detector", choices=("hog", "cnn"), default="hog",
                       help="face_recognition detector (default hog; cnn is ~60x slower)")
     crop.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
@@ -515,9 +557,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_scoring_arguments(predict)
     predict.add_argument("--json", metavar="OUT",
-                         help="write every frame's score, face box and timestamp as JSON")
+                         help="write every frame's score, face box and timestamp as JSON "
+                              "('-': stdout); a box is [top, right, bottom, left] in frame "
+                              "pixels, as the report's box_order key says")
     predict.add_argument("--plot", metavar="OUT.png",
-                         help="draw P(fake) frame by frame with the threshold")
+                         help="draw P(fake) over each video's time (seconds) with the "
+                              "threshold")
     predict.set_defaults(func=_cmd_predict)
 
     explain = sub.add_parser(
@@ -548,10 +593,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "celebdf) or the folder\nabove real/ / fake/; method: the token after "
                     "_fake_ (Deepfakes, Face2Face, FaceSwap, ...).\n\n"
                     "Writes OUT/scores.csv (one row per video), OUT/metrics.csv (all, per "
-                    "source, per\nmethod: video ROC AUC, AP, EER, accuracy at the model's "
-                    "threshold, frame ROC AUC,\nframes with a face) and OUT/roc.png. "
-                    "Nothing is fitted or tuned on the inputs.\n\n"
+                    "source, per\nmethod: video ROC AUC and its chance p, AP, EER, "
+                    "accuracy at the model's threshold,\nframe ROC AUC, frames with a face) "
+                    "and OUT/roc.png.\nNothing is fitted or tuned on the inputs.\n\n"
                     "examples:\n"
+                    "  dfdetect evaluate mine.keras stores/mine --split test\n"
                     "  dfdetect evaluate results/fusion/models/meso4.keras "
                     "../shared/data/realworld/\n"
                     "  dfdetect evaluate model.keras stores/test/manifest.csv --split test\n"
@@ -565,7 +611,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "MesoInception-4 weights (HDF5, output P(real): scored as "
                                "1 - output) instead of a dfdetect model")
     evaluate.add_argument("--out", default=None, metavar="DIR",
-                          help="output folder (default results/evaluate/<model name>)")
+                          help="output folder (default results/evaluate/<model name> in "
+                               "the current folder; the run's first line says where)")
     evaluate.add_argument("--split", default=None,
                           help="stores only: evaluate the rows of this split (e.g. test); "
                                "default every row")
@@ -577,7 +624,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "train split (validating on its val split: early stopping, the best "
                     "epoch's weights kept, step learning-rate decay, P1's augmentation) "
                     "and export it with its input size and threshold, ready for "
-                    "'dfdetect predict / explain / evaluate'. One line per epoch.",
+                    "'dfdetect predict / explain / evaluate'. Progress: a bar on a "
+                    "terminal, a line every 30 s in a log file, and one line per epoch "
+                    "with its loss, accuracy and ROC AUC on the train and val splits. "
+                    "Every epoch is checkpointed in MODEL.keras.checkpoint/: after an "
+                    "interrupt, the same command resumes at the next epoch.",
         epilog="models: meso4, mesoinception4, inception_transfer, or a fusion "
                "configuration (xception, densenet121, resnet50, meso4, joined by +, e.g. "
                "meso4+xception). default_detector is built by 'make detector'. "

@@ -26,8 +26,9 @@ whose names carry a video id there instead), else ``unknown``.
 
 Outputs (``out``, written as a fresh folder and swapped in whole, so a rerun never
 leaves one run's table beside another's figure): ``scores.csv`` (one row per video),
-``metrics.csv`` (all videos, each source, each method: video ROC AUC, AP, EER,
-accuracy at the model's threshold, frame ROC AUC, frames with a face) and ``roc.png``.
+``metrics.csv`` (all videos, each source, each method: video ROC AUC and the chance
+that a model with no skill reaches it, AP, EER, accuracy at the model's threshold, frame
+ROC AUC, frames with a face) and ``roc.png``.
 An existing ``out`` may hold only an earlier run's files (:func:`check_out_folder`).
 
 Nothing here fits, tunes or selects anything: the threshold is the model's (or the
@@ -39,14 +40,18 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections import Counter
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from dfdetect import plots, predict
+# The file-name rule lives with the dataset adapters ('data crop' reads the same names).
+from dfdetect.data.sources import (KNOWN_METHODS, LABEL_WORDS, SOURCE_METHODS,  # noqa: F401
+                                   method_token, parse_name)
 from dfdetect.data.store import MANIFEST, read_manifest
 from dfdetect.errors import DataError
-from dfdetect.evaluation import auc_chance_p, binary_metrics
+from dfdetect.evaluation import auc_chance_p, auc_interval, binary_metrics
 from dfdetect.io import replaced_folder
 from dfdetect.predict import collect_inputs
 from dfdetect.results import read_table, to_float, write_table
@@ -57,21 +62,14 @@ __all__ = ["EvaluationSummary", "KNOWN_METHODS", "LabelledInput", "METRIC_COLUMN
            "metrics_table", "model_family", "parse_name", "refuse_split_on_media",
            "summarize_folder", "write_outputs"]
 
-#: Manipulation names as FaceForensics++ spells them (matched case-insensitively).
-KNOWN_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter",
-                 "DeepFakeDetection")
-#: Sources whose fakes come from one method that their file names do not spell out.
-SOURCE_METHODS = {"celebdf": "Celeb-synthesis", "dfdc": "DFDC"}
-LABEL_WORDS = {"real": 0, "fake": 1}
 
 SCORE_COLUMNS = ("path", "label", "source", "method", "score", "verdict", "frames_sampled",
                  "frames_used", "error")
 METRIC_COLUMNS = ("group", "name", "n_videos", "n_real", "n_fake", "n_scored", "n_no_face",
-                  "n_failed", "video_auc", "video_ap", "video_eer", "video_acc", "threshold",
-                  "frame_auc", "n_frames_scored", "frames_with_face", "frames_sampled",
-                  "face_rate")
+                  "n_failed", "video_auc", "video_auc_p", "video_ap", "video_eer",
+                  "video_acc", "threshold", "frame_auc", "n_frames_scored",
+                  "frames_with_face", "frames_sampled", "face_rate")
 
-_CAPITALISED = re.compile(r"^[A-Z][A-Za-z0-9-]*$")
 #: What one evaluation writes into its folder (and all an earlier run's folder may hold).
 RUN_FILES = ("scores.csv", "metrics.csv", "roc.png")
 
@@ -97,43 +95,6 @@ class LabelledInput:
     crops: tuple[tuple[int, str], ...] | None = None
 
 
-def _method_token(token: str | None) -> str | None:
-    """A manipulation name spelled by ``token``, canonical when known, else ``None``."""
-    if not token:
-        return None
-    for known in KNOWN_METHODS:
-        if token.lower() == known.lower():
-            return known
-    # Other tools' names are capitalised too (StyleGAN, DeepFaceLab); dataset ids
-    # (DFDC's "acxnxvbsxk", Celeb-DF's "id0") are not.
-    return token if _CAPITALISED.match(token) else None
-
-
-def parse_name(path: str | os.PathLike) -> tuple[int | None, str | None, str | None]:
-    """``(label, source, method)`` from a file name like ``ffpp_fake_Face2Face_481_469.mp4``.
-
-    The label is the first ``_``-separated token equal to ``real`` or ``fake``
-    (any case); the source the name's first token when the label token comes second
-    (``<source>_<real|fake>_...``, lower-cased), else ``None``; the method ``real``
-    for reals, else the token after ``fake`` when it names a method
-    (:data:`KNOWN_METHODS` or capitalised), else the source's only method
-    (:data:`SOURCE_METHODS`), else ``None``. Anything not found is ``None``.
-    """
-    stem = os.path.splitext(os.path.basename(os.fspath(path)))[0]
-    tokens = stem.split("_")
-    for position, token in enumerate(tokens):
-        label = LABEL_WORDS.get(token.lower())
-        if label is None:
-            continue
-        source = tokens[position - 1].lower() if position == 1 and tokens[0] else None
-        if label == 0:
-            return 0, source, "real"
-        after = tokens[position + 1] if position + 1 < len(tokens) else None
-        method = _method_token(after) or SOURCE_METHODS.get(source or "")
-        return 1, source, method
-    return None, None, None
-
-
 def _folder_label(path: str) -> tuple[int | None, str | None, str | None]:
     """``(label, source, method)`` from the nearest ``real/`` or ``fake/`` folder above ``path``.
 
@@ -147,7 +108,7 @@ def _folder_label(path: str) -> tuple[int | None, str | None, str | None]:
         source = parts[position - 1] if position > 0 and parts[position - 1] else None
         below = parts[position + 1:]
         # fake/<method>/file: a folder per method, whatever its spelling.
-        method = "real" if label == 0 else (_method_token(below[0]) or below[0]
+        method = "real" if label == 0 else (method_token(below[0]) or below[0]
                                             if below else None)
         return label, source, method
     return None, None, None
@@ -206,6 +167,11 @@ def _store_videos(item: str, split: str | None) -> list[LabelledInput]:
     manifest = item if not os.path.isdir(item) else os.path.join(item, MANIFEST)
     root = os.path.dirname(os.path.abspath(manifest))
     rows = read_manifest(manifest)
+    # A video's name: its source file, unless other videos of the store share that file
+    # (the embedded benchmark makes a real and its fakes from one photo), then its
+    # store id, so each line and scores.csv row names one video (the same in every split).
+    shared = Counter(path for path in {(r["source"], r["video_id"]): r["path"]
+                                       for r in rows}.values())
     if split is not None:
         rows = [r for r in rows if r["split"] == split]
     videos: dict[tuple[str, str], dict] = {}
@@ -219,8 +185,9 @@ def _store_videos(item: str, split: str | None) -> list[LabelledInput]:
     found = []
     for (source, video_id), video in videos.items():
         row = video["row"]
+        unique = row["path"] and shared[row["path"]] == 1
         found.append(LabelledInput(
-            path=row["path"] or f"{source}/{video_id}", label=int(row["label"]),
+            path=row["path"] if unique else f"{source}/{video_id}", label=int(row["label"]),
             source=source or "unknown",
             method="real" if row["label"] == 0 else (row["method"] or "unknown"),
             crops=tuple(sorted(video["crops"].items()))))
@@ -400,7 +367,12 @@ def _group_metrics(group: str, name: str, videos: Sequence[VideoScore],
         "n_scored": len(scored),
         "n_no_face": sum(v.verdict == "NO FACE" for v in videos),
         "n_failed": sum(v.verdict == "ERROR" for v in videos),
-        "video_auc": video.get("ROC AUC", nan), "video_ap": video.get("AP", nan),
+        "video_auc": video.get("ROC AUC", nan),
+        # the chance that a model with no skill reaches this AUC on these videos (the
+        # number summary.csv carries too): with a few videos, a high AUC is weak evidence
+        "video_auc_p": auc_chance_p(video.get("ROC AUC", nan), int(labels.sum()),
+                                    int(len(labels) - labels.sum())),
+        "video_ap": video.get("AP", nan),
         "video_eer": video.get("EER", nan), "video_acc": video.get("Acc", nan),
         "threshold": threshold, "frame_auc": frame.get("ROC AUC", nan),
         "n_frames_scored": int(len(frame_scores)), "frames_with_face": with_face,
@@ -478,6 +450,28 @@ def write_outputs(out: str | os.PathLike, summary: EvaluationSummary,
     return paths
 
 
+def redraw_roc(folder: str | os.PathLike, title: str | None = None) -> str | None:
+    """Draws ``<folder>/roc.png`` again from the folder's ``scores.csv`` (nothing is
+    scored): an evaluation made before the figure changed gets today's figure.
+
+    Returns:
+        The PNG's path, or ``None`` when no group has both classes scored.
+    """
+    folder = os.fspath(folder)
+    rows = [r for r in read_table(os.path.join(folder, "scores.csv"))
+            if np.isfinite(to_float(r.get("score")))]
+    curves = {"all": ([int(r["label"]) for r in rows], [to_float(r["score"]) for r in rows])}
+    for source in sorted({r["source"] for r in rows}):
+        mine = [r for r in rows if r["source"] == source]
+        curves[source] = ([int(r["label"]) for r in mine], [to_float(r["score"]) for r in mine])
+    drawable = {k: c for k, c in curves.items() if len(set(c[0])) == 2}
+    if not drawable:
+        return None
+    name = os.path.basename(os.path.abspath(folder))
+    return plots.roc_curves(os.path.join(folder, "roc.png"), drawable,
+                            title=title or f"{name}: video ROC")
+
+
 def _roc_curves(videos: Sequence[VideoScore]) -> dict[str, tuple[list, list]]:
     """``{"all": (labels, scores), <source>: ...}`` over the scored videos."""
     def curve(group):
@@ -535,7 +529,8 @@ def summarize_folder(root: str | os.PathLike) -> str | None:
     path = os.path.join(root, "summary.csv")
     write_table(path, rows, SUMMARY_COLUMNS)
     # Ranked bars: with dozens of models, a grouped chart per source was unreadable; the
-    # per-source AUCs stay in the CSV.
+    # per-source AUCs stay in the CSV. Each bar carries its bootstrap interval: on 32
+    # videos a bar's length alone overstates what the set can tell apart.
     videos = {r["n_videos"] for r in rows if r["n_videos"]}
     plots.ranked_bars(os.path.join(root, "summary.png"), [r["model"] for r in rows],
                       [to_float(r["video_auc"]) for r in rows],
@@ -543,10 +538,25 @@ def summarize_folder(root: str | os.PathLike) -> str | None:
                       markers={"accuracy at its threshold": [to_float(r["video_acc"])
                                                              for r in rows]},
                       lines={"chance": 0.5},
+                      intervals=[_auc_interval(os.path.join(root, r["model"], "scores.csv"))
+                                 for r in rows],
+                      interval_label="AUC 95 % bootstrap interval (reals and fakes "
+                                     "resampled apart)",
                       title=f"{os.path.basename(os.path.abspath(root))}: video ROC AUC"
                             + (f" ({videos.pop()} videos)" if len(videos) == 1 else ""),
                       xlabel="video ROC AUC (bars), accuracy (points)")
     return path
+
+
+def _auc_interval(scores_csv: str) -> tuple[float, float]:
+    """The 95 % stratified bootstrap interval of the video AUC in an evaluation's
+    ``scores.csv`` (videos with a score); NaN without the file or one class."""
+    rows = [r for r in read_table(scores_csv) if np.isfinite(to_float(r.get("score")))]
+    if not rows:
+        return float("nan"), float("nan")
+    _, low, high = auc_interval([int(r["label"]) for r in rows],
+                                [to_float(r["score"]) for r in rows])
+    return low, high
 
 
 def _count(cell) -> int:

@@ -43,25 +43,47 @@ def _save_laid_out(fig, path: str | os.PathLike) -> str:
     return path
 
 
+#: A ROC curve over fewer videos than this of either class is drawn dashed and flagged.
+FEW_PER_CLASS = 5
+
+
 def roc_curves(path: str | os.PathLike, curves: Mapping[str, tuple], title: str = "ROC") -> str:
     """All ROC curves in one axes.
 
+    The legend gives each curve's AUC and its reals and fakes. A curve over fewer than
+    :data:`FEW_PER_CLASS` of either class is dashed and flagged: 2 videos make a curve of
+    two steps whose AUC is 0, 0.5 or 1 by chance alone. The axes reach a little past 0
+    and 1, so a curve running along an edge (a perfect or a hopeless one) is not hidden
+    under the frame.
+
     Args:
-        curves: name -> (labels, scores); the legend shows each AUC.
+        curves: name -> (labels, scores).
     """
     from sklearn.metrics import roc_auc_score
 
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    few = False
     for name, (labels, scores) in curves.items():
         labels = np.asarray(labels)
         if np.unique(labels).size < 2:
             continue
         fpr, tpr, _ = roc_curve(labels, scores)
-        ax.plot(fpr, tpr, lw=1.5, label=f"{name} (AUC {roc_auc_score(labels, scores):.3f})")
-    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="chance")
+        n_fake = int(labels.sum())
+        n_real = int(labels.size - n_fake)
+        small = min(n_real, n_fake) < FEW_PER_CLASS
+        few |= small
+        ax.plot(fpr, tpr, lw=1.0 if small else 1.5, ls="--" if small else "-",
+                clip_on=False, label=f"{name}: AUC {roc_auc_score(labels, scores):.3f}, "
+                f"{n_real} real / {n_fake} fake" + (" (too few to judge)" if small else ""))
+    ax.plot([0, 1], [0, 1], color="0.5", ls=":", lw=0.8, label="chance")
     ax.set(xlabel="false positive rate (real called fake)",
-           ylabel="true positive rate (fake caught)", title=title, xlim=(0, 1), ylim=(0, 1.01))
+           ylabel="true positive rate (fake caught)", title=title, xlim=(-0.02, 1.02),
+           ylim=(-0.02, 1.02))
     ax.legend(fontsize=7, loc="lower right")
+    if few:
+        ax.text(0.02, 0.98, f"dashed: fewer than {FEW_PER_CLASS} videos of a class; each "
+                "step is one video", transform=ax.transAxes, fontsize=7, va="top",
+                color="0.3")
     return _save(fig, path)
 
 
@@ -69,7 +91,9 @@ def ranked_bars(path: str | os.PathLike, names: Sequence[str], values: Sequence[
                 groups: Sequence[str] | None = None,
                 markers: Mapping[str, Sequence[float]] | None = None,
                 lines: Mapping[str, float] | None = None, title: str = "",
-                xlabel: str = "", xlim: tuple | None = (0, 1)) -> str:
+                xlabel: str = "", xlim: tuple | None = (0, 1),
+                intervals: Sequence[tuple[float, float]] | None = None,
+                interval_label: str = "95 % interval") -> str:
     """Horizontal bars, best first: many models on one readable chart.
 
     Args:
@@ -79,6 +103,8 @@ def ranked_bars(path: str | os.PathLike, names: Sequence[str], values: Sequence[
         markers: optional extra values drawn as points on each bar's row (e.g. accuracy
             beside AUC), one legend entry per series.
         lines: reference values drawn as labelled vertical lines (e.g. chance, a target).
+        intervals: optional ``(low, high)`` per bar, drawn as a whisker over its end (NaN:
+            none); one legend entry, ``interval_label``.
     """
     values = np.asarray(values, dtype=float)
     # best first, NaN last, ties in the given order
@@ -93,6 +119,11 @@ def ranked_bars(path: str | os.PathLike, names: Sequence[str], values: Sequence[
         rows = [k for k, i in enumerate(order) if groups[i] == family]
         ax.barh(y[rows], np.nan_to_num(values[[order[k] for k in rows]]), 0.7,
                 color=color[family], label=family or None)
+    if intervals is not None:
+        bounds = np.asarray(intervals, dtype=float).reshape(-1, 2)[order]
+        ax.errorbar(values[order], y, xerr=np.abs(bounds - values[order][:, None]).T,
+                    fmt="none", ecolor="0.15", elinewidth=1, capsize=2,
+                    label=interval_label)
     for k, (name, series) in enumerate((markers or {}).items()):
         series = np.asarray(series, dtype=float)
         ax.plot(series[order], y, "Dos^v"[k % 5], color="black", ls="none", ms=4,
@@ -105,8 +136,11 @@ def ranked_bars(path: str | os.PathLike, names: Sequence[str], values: Sequence[
     if xlim:
         ax.set_xlim(*xlim)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    return _save(fig, path)
+    # Below the axes: inside, it covered the shortest bars and their whiskers.
+    below = 0.55 / (fig.get_figheight() * ax.get_position().height)  # 0.55 in: the x label
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -below), ncol=2,
+              frameon=False)
+    return _save_laid_out(fig, path)
 
 
 def interval_dots(path: str | os.PathLike, categories: Sequence[str],
@@ -178,19 +212,22 @@ def training_curves(path: str | os.PathLike, histories: Mapping[str, Mapping[str
 
 
 def frame_scores(path: str | os.PathLike, series: Mapping[str, tuple], threshold: float = 0.5,
-                 title: str = "Frame-by-frame fake probability") -> str:
+                 title: str = "Frame-by-frame fake probability", xlabel: str = "frame") -> str:
     """P5 Fig. 4-5: fake probability per frame with the decision threshold.
+
+    The legend sits outside the axes, so it never covers a series at P(fake) 0 or 1.
 
     Args:
         series: name -> (x positions (frame index or seconds), scores).
+        xlabel: what the x positions are (``frame``, ``time (s)``).
     """
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = plt.subplots(figsize=(8.5, 3.6))
     for name, (xs, scores) in series.items():
-        ax.plot(xs, scores, marker="o", ms=3, lw=1.2, label=name)
+        ax.plot(xs, scores, marker="o", ms=3, lw=1.2, label=name, clip_on=False)
     ax.axhline(threshold, color="red", ls="--", lw=1, label=f"threshold {threshold:g}")
-    ax.set(ylim=(-0.02, 1.02), ylabel="P(fake)", xlabel="frame", title=title)
+    ax.set(ylim=(-0.02, 1.02), ylabel="P(fake)", xlabel=xlabel, title=title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return _save(fig, path)
 
 

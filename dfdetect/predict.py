@@ -57,8 +57,8 @@ __all__ = ["DEFAULT_FRAMES", "DEFAULT_MODEL", "ExplainResult", "FrameResult",
            "IMAGE_EXTENSIONS", "ModelSpec", "PredictSummary", "VIDEO_EXTENSIONS",
            "VideoResult", "collect_inputs", "default_model", "explain_input", "explain_inputs", "iter_predictions",
            "load_detector", "media_type", "model_spec", "predict_inputs", "score_crops",
-           "score_face_crops", "score_image", "score_input", "score_video", "write_json",
-           "write_plot"]
+           "score_face_crops", "score_image", "score_input", "score_pictures", "score_video",
+           "write_json", "write_plot", "as_rgb"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,8 @@ DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weight
                              "default.keras")
 
 FAKE_VERDICT, REAL_VERDICT, NO_FACE, ERROR = "FAKE", "REAL", "NO FACE", "ERROR"
+#: The order of a face box's four numbers (frame pixels) in results and the JSON report.
+BOX_ORDER = ["top", "right", "bottom", "left"]
 
 
 # --------------------------------------------------------------------------- results
@@ -490,6 +492,91 @@ def score_image(model, meta: dict, path: str | os.PathLike, threshold: float | N
     return result
 
 
+def as_rgb(picture, name: str = "picture") -> np.ndarray:
+    """A picture as an ``(H, W, 3)`` uint8 RGB array.
+
+    Takes a NumPy array (``(H, W)`` grey, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA;
+    uint8, or floats in [0, 1]; OpenCV's BGR frames must be converted first) or a PIL
+    image (any mode).
+
+    Raises:
+        DataError: anything else, or an array of another shape (naming ``name``).
+    """
+    if hasattr(picture, "convert") and hasattr(picture, "size"):  # a PIL image
+        return np.asarray(picture.convert("RGB"), dtype=np.uint8)
+    if not isinstance(picture, np.ndarray):
+        raise DataError(f"not a picture: expected a file path, a NumPy array or a PIL "
+                        f"image, got {type(picture).__name__}", name)
+    array = picture
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4) or min(array.shape[:2]) < 1:
+        raise DataError(f"an array picture must be (H, W), (H, W, 3) RGB or (H, W, 4) RGBA, "
+                        f"got shape {tuple(picture.shape)}", name)
+    array = array[:, :, :3]
+    if array.dtype != np.uint8:
+        values = array.astype(np.float64)
+        if not np.all(np.isfinite(values)):
+            raise DataError("the array holds NaN or infinite values", name)
+        # floats in [0, 1] (Keras, matplotlib) or [0, 255]
+        values = values * 255.0 if values.max(initial=0.0) <= 1.0 else values
+        array = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(array)
+
+
+def score_pictures(model, meta: dict, pictures: Sequence, names: Sequence[str] | None = None,
+                   threshold: float | None = None, detect: bool = True,
+                   detect_max_side: int | None = DETECT_MAX_SIDE,
+                   detector: str = "hog") -> list[VideoResult]:
+    """Scores pictures held in memory (NumPy frames, PIL images), the faces of all of them
+    in one batch: what :func:`score_image` does to a file, for many at once.
+
+    Args:
+        model, meta: from :func:`load_detector`.
+        pictures: arrays or PIL images (:func:`as_rgb`).
+        names: what each result's ``path`` says (default ``<picture 0>``, ...).
+        threshold, detect, detect_max_side, detector: as :func:`score_image`'s.
+
+    Returns:
+        One :class:`VideoResult` per picture (``media="image"``), in order.
+
+    Raises:
+        DataError: something that is not a picture (naming it).
+    """
+    start = time.perf_counter()
+    spec = model_spec(model, meta)
+    names = list(names) if names is not None else [f"<picture {i}>"
+                                                   for i in range(len(pictures))]
+    results, crops, owners = [], [], []
+    for name, picture in zip(names, pictures):
+        rgb = as_rgb(picture, name)
+        result = VideoResult(path=name, media="image", verdict=NO_FACE,
+                             threshold=float(spec.threshold if threshold is None
+                                             else threshold),
+                             frames_sampled=1, frames_decoded=1, frame_count=1,
+                             width=int(rgb.shape[1]), height=int(rgb.shape[0]))
+        face, square, found, crop = _face_crop(rgb, spec, detect, detect_max_side, detector)
+        result.frames.append(FrameResult(index=0, time=None, face=_box(face),
+                                         crop=_box(square), faces_found=found))
+        results.append(result)
+        if crop is not None:
+            crops.append(crop)
+            owners.append(result)
+    if spec.kind == "image" and crops:  # one batch for every face
+        scores = score_crops(model, _to_model_range(np.stack(crops), spec))
+        for result, score in zip(owners, scores):
+            result.frames[0].score = result.score = float(score)
+            result.frames_used = 1
+            result.verdict = _verdict(result.score, result.threshold)
+    else:  # a clip model sees each face as a still clip, as score_image does
+        for result, crop in zip(owners, crops):
+            _score_frames(model, spec, result, [crop], [0], keep_crops=False)
+    seconds = round((time.perf_counter() - start) / max(len(results), 1), 4)
+    for result in results:
+        result.seconds = seconds
+    return results
+
+
 def score_face_crops(model, meta: dict, name: str, crops: Sequence[tuple[int, str | os.PathLike]],
                      threshold: float | None = None) -> VideoResult:
     """Scores one video from face crops cut beforehand (a store's PNGs), one per frame.
@@ -660,6 +747,8 @@ def json_report(summary: PredictSummary, model_path: str | None = None,
     keep = ("experiment", "config", "scale", "kind", "head", "input_shape", "frames",
             "image_size", "threshold", "value_range", "model_name", "builder")
     doc = {"model": None if model_path is None else os.fspath(model_path),
+           # the frames' "face" and "crop" boxes, in face_recognition's order
+           "box_order": BOX_ORDER,
            "model_metadata": {k: v for k, v in (meta or {}).items() if k in keep},
            "summary": summary.to_dict(),
            "results": [r.to_dict() for r in summary.results]}
@@ -694,17 +783,25 @@ def write_plot(path: str | os.PathLike, results: Sequence[VideoResult],
     scored = [r for r in results if r.score is not None]
     if not scored:
         return None
+    # Seconds when every video knows its frame rate (a viewer seeks by time, not by
+    # frame index); frame indices otherwise. An image is one point at 0.
+    in_seconds = all(r.fps > 0 for r in scored if r.media == "video")
+
+    def x(index: int, r: VideoResult) -> float:
+        return round(index / r.fps, 3) if in_seconds and r.fps > 0 else index
+
     series = {}
     for name, r in zip(_short_names([r.path for r in scored]), scored):
         if r.clip is not None:
-            xs = sorted(set(r.clip))
+            xs = [x(i, r) for i in sorted(set(r.clip))]
             series[f"{name} (clip)"] = (xs, [r.score] * len(xs))
         else:
-            pts = [(f.index, f.score) for f in r.frames if f.score is not None]
+            pts = [(x(f.index, r), f.score) for f in r.frames if f.score is not None]
             series[name] = ([p[0] for p in pts], [p[1] for p in pts])
     if threshold is None:
         threshold = scored[0].threshold
-    return plots.frame_scores(path, series, threshold=threshold)
+    return plots.frame_scores(path, series, threshold=threshold,
+                              xlabel="time (s)" if in_seconds else "frame")
 
 
 # --------------------------------------------------------------------------- explain
@@ -757,7 +854,36 @@ def output_stems(paths: Sequence[str]) -> list[str]:
     return stems
 
 
-def _save_overlay(path: str, image: np.ndarray, heat: np.ndarray, min_side: int = 256) -> str:
+def _caption(picture: np.ndarray, lines: Sequence[str]) -> np.ndarray:
+    """``picture`` with ``lines`` written on a white band above it: an overlay PNG opened
+    on its own (in a file browser, a report) must say what it shows. Text is set at
+    most 0.5 (Hershey) and at least 0.35; a line still too wide loses its start."""
+    import cv2
+
+    if not lines:
+        return picture
+    font, width = cv2.FONT_HERSHEY_SIMPLEX, picture.shape[1]
+
+    def text_width(line: str, scale: float) -> int:
+        return cv2.getTextSize(line, font, scale, 1)[0][0]
+
+    widest = max(text_width(line, 0.5) for line in lines)
+    scale = max(0.35, min(0.5, 0.5 * (width - 8) / max(widest, 1)))
+    fitted = []
+    for line in lines:
+        while len(line) > 4 and text_width(line, scale) > width - 8:
+            line = "..." + line[4:]
+        fitted.append(line)
+    step = int(round(26 * scale)) + 4
+    band = np.full((step * len(fitted) + 6, width, 3), 255, np.uint8)
+    for row, line in enumerate(fitted):
+        cv2.putText(band, line, (4, step * (row + 1)), font, scale, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    return np.concatenate([band, picture], axis=0)
+
+
+def _save_overlay(path: str, image: np.ndarray, heat: np.ndarray, min_side: int = 256,
+                  caption: Sequence[str] = ()) -> str:
     import cv2
 
     from dfdetect import explain  # deferred: Grad-CAM needs TensorFlow
@@ -768,6 +894,7 @@ def _save_overlay(path: str, image: np.ndarray, heat: np.ndarray, min_side: int 
         picture = cv2.resize(picture, (round(picture.shape[1] * factor),
                                        round(picture.shape[0] * factor)),
                              interpolation=cv2.INTER_CUBIC)
+    picture = _caption(picture, caption)
     ok, data = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
     if not ok:
         raise DataError("cannot encode the overlay as PNG", path)
@@ -840,7 +967,23 @@ def explain_input(model, meta: dict, path: str | os.PathLike, out_dir: str | os.
              f"{what}{'s' if len(labels) > 1 else ''} {', '.join(labels)}")
     grid = explain.save_gradcam_grid(os.path.join(out_dir, f"{stem}_gradcam.png"), images,
                                      heats, title=title, frame_labels=chosen)
-    overlays = [_save_overlay(os.path.join(out_dir, f"{stem}_frame{index:05d}.png"), image, heat)
+    frame_info = {f.index: f for f in result.frames}
+    name = os.path.basename(result.path)
+
+    def caption(index: int) -> list[str]:
+        frame = frame_info.get(index)
+        when = (f" ({frame.time:.2f} s)" if frame is not None and frame.time is not None
+                else "")
+        where = f"frame {index}{when}" if result.media == "video" else "image"
+        if spec.kind == "image" and frame is not None and frame.score is not None:
+            score = f"P(fake) {frame.score:.3f}"
+        else:
+            score = f"clip P(fake) {result.score:.3f}"
+        return [name, f"{where}: {score}", f"{result.media} verdict: {result.verdict}",
+                "Grad-CAM: red = evidence of fake"]
+
+    overlays = [_save_overlay(os.path.join(out_dir, f"{stem}_frame{index:05d}.png"), image,
+                              heat, caption=caption(index))
                 for index, image, heat in zip(chosen, images, heats)]
     result.crops = None  # the arrays were for this function only
     return ExplainResult(result=result, frames=[int(i) for i in chosen], grid=grid,

@@ -45,3 +45,48 @@ def test_api_scores_like_the_command(tmp_path, monkeypatch):
     assert dfdetect.load_detector().path == str(model_path)
     with pytest.raises(AttributeError):
         dfdetect.no_such_name  # noqa: B018
+
+
+def test_score_takes_a_list_of_paths_frames_and_pil_images_batched(tmp_path, monkeypatch):
+    """Issue 32, item 6: score() took one path only."""
+    from PIL import Image
+
+    model_path = export_image_model(tmp_path / "model.keras")
+    frames = face_frames(3)
+    video = write_video(tmp_path / "face.mp4", face_frames(4))
+    image = write_png(tmp_path / "face.png", frames[0])
+    detector = dfdetect.load_detector(model_path)
+    batches = []
+    real_score_crops = predict.score_crops
+    monkeypatch.setattr(predict, "score_crops", lambda model, x, **kw: (
+        batches.append(len(x)), real_score_crops(model, x, **kw))[1])
+
+    one = detector.score(image)
+    batches.clear()
+    results = detector.score([image, frames[0], Image.fromarray(frames[1]),
+                              frames[2].astype("float32") / 255.0, video,
+                              tmp_path / "missing.png", object()],
+                             frames=2)
+    assert [r.media for r in results[:5]] == ["image", "image", "image", "image", "video"]
+    assert results[0].score == pytest.approx(one.score) and results[0].path == image
+    assert results[1].score == pytest.approx(one.score)  # the same face, from memory
+    assert results[1].path == "<picture 1>" and results[1].frames[0].face is not None
+    assert results[3].verdict in ("FAKE", "REAL")  # floats in [0, 1] are pictures too
+    assert len(results[4].frames) == 2
+    # one batch for the four pictures' faces, one for the video's frames
+    assert sorted(batches) == [2, 4]
+    assert results[5].verdict == "ERROR" and "no such file" in results[5].error
+    assert results[6].verdict == "ERROR" and "not a picture" in results[6].error
+    assert detector.score(frames[0]).path == "<picture 0>"
+    with pytest.raises(predict.DataError, match="no such file"):
+        detector.score(tmp_path / "missing.png")
+
+
+def test_load_detector_prints_no_tensorflow_start_up_lines(tmp_path):
+    model_path = export_image_model(tmp_path / "model.keras")
+    code = ("import dfdetect, numpy as np; d = dfdetect.load_detector(%r); "
+            "print(d.score(np.zeros((40, 40, 3), np.uint8)).verdict)" % str(model_path))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "NO FACE"
+    assert done.stderr == "", done.stderr

@@ -824,14 +824,14 @@ def test_ffpp_with_a_split_file_missing_is_refused(capsys, tmp_path):
     assert not (tmp_path / "S").exists()
 
 
-def test_ffpp_without_splits_says_the_splits_are_left_empty(capsys, tmp_path):
+def test_ffpp_without_splits_says_the_official_splits_are_not_used(capsys, tmp_path):
     root = _ffpp(tmp_path / "ffpp", None)
     code, lines, err = _crop(capsys, root, tmp_path / "S", "--layout", "ffpp",
                              "--frames", "1")
     assert err == []
+    # data crop assigns splits itself now (tests/test_own_data.py)
     assert f"note: no {root / 'splits'} folder with FaceForensics++'s train.json, val.json " \
-           "and test.json: every video's split is left empty (the split column), so a " \
-           "store made from this cannot be trained on as it is" in lines
+           "and test.json: the official splits are not used" in lines
 
 
 def test_train_names_a_crop_that_does_not_decode(capsys, tmp_path):

@@ -416,3 +416,61 @@ def test_ranked_bars_draws_best_first_with_empty_bars_last(tmp_path, monkeypatch
                              markers={"acc": [0.5, 0.5, 0.5, 0.5]}, lines={"chance": 0.5})
     assert labels == [["c", "d", "a", "b"]]
     assert Path(path).stat().st_size > 1000
+
+
+def test_a_store_video_is_named_once_even_when_a_real_and_its_fake_share_a_source(tmp_path):
+    """Issue 32, item 7: the benchmark's real and fake of one photo printed one id."""
+    manifest = _write_store(tmp_path)
+    text = manifest.read_text().replace("/data/v2.mp4", "/data/v1.mp4")
+    manifest.write_text(text)
+    items, _, _ = evaluate.collect_labelled([manifest])
+    assert [i.path for i in items] == ["bench/v1", "bench/v2", "/data/v3.mp4"]
+    # the same names in one split as in all: v1 and v2 share a file in the store
+    items, _, _ = evaluate.collect_labelled([manifest], split="test")
+    assert [i.path for i in items] == ["bench/v1", "bench/v2"]
+
+
+def test_metrics_carry_the_chance_p_and_roc_flags_small_groups(tmp_path, monkeypatch):
+    """Issue 32, item 7: metrics.csv lacked the chance p that summary.csv had; roc.png
+    drew groups of 2 videos without a caveat and hid a curve on the axes."""
+    from dfdetect import plots
+    from dfdetect.evaluation import auc_chance_p
+
+    videos = ([_video(0, 0.05 * i, "big") for i in range(6)]
+              + [_video(1, 0.5 + 0.05 * i, "big") for i in range(6)]
+              + [_video(0, 0.9, "small"), _video(1, 0.2, "small")])
+    summary = evaluate.EvaluationSummary(videos=videos, threshold=0.5)
+    drawn = {}
+    import matplotlib.axes
+
+    original = matplotlib.axes.Axes.plot
+
+    def spy(ax, *args, **kwargs):
+        if "label" in kwargs:
+            drawn[kwargs["label"]] = kwargs
+        return original(ax, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", spy)
+    paths = evaluate.write_outputs(tmp_path / "out", summary)
+    with open(paths["metrics"], newline="") as handle:
+        metrics = {(r["group"], r["name"]): r for r in csv.DictReader(handle)}
+    assert list(metrics[("all", "all")])[:10] == list(evaluate.METRIC_COLUMNS)[:10]
+    big = metrics[("source", "big")]
+    assert float(big["video_auc"]) == 1.0
+    assert float(big["video_auc_p"]) == pytest.approx(auc_chance_p(1.0, 6, 6), abs=1e-5)
+    small = [label for label in drawn if label.startswith("small")]
+    assert small == ["small: AUC 0.000, 1 real / 1 fake (too few to judge)"]
+    assert drawn[small[0]]["ls"] == "--" and drawn[small[0]]["clip_on"] is False
+    assert "big: AUC 1.000, 6 real / 6 fake" in drawn
+    assert plots.FEW_PER_CLASS == 5
+
+
+def test_evaluate_without_out_says_where_it_writes(capsys, media, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, lines, err = run(capsys, "evaluate", media["model"], media["folder"] / "real",
+                           "--frames", "1")
+    assert code == 0, err
+    where = tmp_path / "results" / "evaluate" / "tiny"
+    assert lines[0] == (f"tiny: results go to {where} (results/evaluate/tiny in the current "
+                        "folder; --out DIR to choose)")
+    assert (where / "metrics.csv").is_file()

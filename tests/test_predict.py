@@ -361,3 +361,55 @@ def test_non_finite_model_output_is_a_model_error(image_detector):
                                          np.zeros(1, "float32")])
     with pytest.raises(ModelError, match="non-finite"):
         predict.score_crops(model, np.zeros((2, SIZE, SIZE, 3), "float32"))
+
+
+def test_json_names_the_box_order_and_the_plot_runs_in_seconds(tmp_path, media, image_detector,
+                                                               monkeypatch):
+    """Issue 32, item 7: the box order was in a docstring only; the plot's x axis was the
+    frame index and its legend covered the P(fake) = 1 line."""
+    from dfdetect import plots
+
+    model, meta = image_detector
+    summary = predict.predict_inputs(model, meta, [media["face_video"]], frames=3)
+    doc = json.loads(predict.json_report(summary, "img.keras", meta))
+    assert doc["box_order"] == ["top", "right", "bottom", "left"]
+    face = doc["results"][0]["frames"][0]["face"]
+    assert face[0] < face[2] and face[3] < face[1]  # top above bottom, left of right
+    seen = {}
+    monkeypatch.setattr(plots, "frame_scores", lambda path, series, **kw: seen.update(
+        series=series, **kw) or path)
+    predict.write_plot(tmp_path / "p.png", summary.results)
+    result = summary.results[0]
+    assert seen["xlabel"] == "time (s)"
+    xs = next(iter(seen["series"].values()))[0]
+    assert xs == [round(f.index / result.fps, 3) for f in result.frames]
+
+
+def test_cli_frames_default_names_the_models_own(capsys):
+    from dfdetect import cli
+
+    assert cli.DEFAULT_FRAMES == predict.DEFAULT_FRAMES
+    with pytest.raises(SystemExit):
+        cli.main(["predict", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: the number saved with the model" in text
+    shipped = cli._shipped_frames()
+    if shipped:
+        assert f"{shipped} for the shipped detector, else 10" in text
+
+
+def test_explain_overlays_say_what_they_show(tmp_path, media, image_detector, monkeypatch):
+    """Issue 32, item 7: the per-frame overlay PNGs had no labels."""
+    model, meta = image_detector
+    lines = []
+    caption = predict._caption
+    monkeypatch.setattr(predict, "_caption", lambda picture, text: (
+        lines.extend(text), caption(picture, text))[1])
+    item = predict.explain_input(model, meta, media["face_video"], tmp_path / "ex", frames=4,
+                                 top=1)
+    overlay = cv2.imread(item.overlays[0])
+    band = overlay[:20]
+    assert (band > 200).mean() > 0.7 and (band < 100).any()  # dark text on a white band
+    index = item.frames[0]
+    assert lines[0] == "face.mp4" and lines[1].startswith(f"frame {index} (")
+    assert "P(fake)" in lines[1] and lines[2].startswith("video verdict: ")

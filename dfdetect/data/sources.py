@@ -8,10 +8,15 @@ One adapter per layout (see SPEC.md, "Data that the papers used"):
   ``List_of_testing_videos.txt`` whose label **1 means real**).
 - ``openforensics``: the face-crop release ``{Train,Validation,Test}/{Real,Fake}/``.
 - ``dfdc``: ``dfdc_train_part_K/metadata.json`` (one part or a folder of parts).
-- ``folder``: ``real/`` + ``fake/``, optionally under ``train/ val/ test/``, or a flat
-  folder / single file with an explicit label.
+- ``folder``: ``real/`` + ``fake/``, optionally under ``train/ val/ test/``, a flat
+  folder of files named ``..._real_...`` / ``..._fake_...`` (:func:`parse_name`, the
+  names ``dfdetect evaluate`` reads), or a flat folder / single file with an explicit
+  label.
 
 Adapters only list files; they never open a video or an image. Labels: 1 = fake, 0 = real.
+Where a layout names who is in a video (FaceForensics++'s ``000_003``, Celeb-DF's
+``id0_id16_0000``, DFDC's ``original``), the adapter records it in
+:attr:`SampleList.identities`, so splits made later keep a person out of two splits.
 A layout that does not match raises :class:`DataError` naming the folder or file and
 what was expected. Files a dataset's own metadata promises but that are missing on disk
 are skipped and counted in :attr:`SampleList.skipped`, not fatal.
@@ -43,6 +48,11 @@ __all__ = [
     "discover_openforensics",
     "is_image",
     "is_video",
+    "KNOWN_METHODS",
+    "LABEL_WORDS",
+    "SOURCE_METHODS",
+    "method_token",
+    "parse_name",
 ]
 
 log = logging.getLogger(__name__)
@@ -82,6 +92,9 @@ class SampleList(list):
         skipped_paths: the paths left out, for a report.
         notes: what the adapter did that the user should be told (e.g. splits left
             empty for want of split files), one line each.
+        identities: sample path -> the people (``<source>/<id>``) its video shows, where
+            the layout names them; a path not in it shows no one known (its video is
+            its own group, :func:`dfdetect.data.splits.split_groups`).
     """
 
     def __init__(self, samples: Iterable[Sample] = ()):
@@ -89,6 +102,7 @@ class SampleList(list):
         self.skipped: dict[str, int] = {}
         self.skipped_paths: list[str] = []
         self.notes: list[str] = []
+        self.identities: dict[str, tuple[str, ...]] = {}
 
     def skip(self, reason: str, path: str | os.PathLike) -> None:
         """Counts one entry left out for ``reason``."""
@@ -181,6 +195,54 @@ def _read_json(path: Path):
         raise DataError(f"cannot read: {err}", path) from None
 
 
+# --------------------------------------------------------------------------- names
+
+#: Manipulation names as FaceForensics++ spells them (matched case-insensitively).
+KNOWN_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter",
+                 "DeepFakeDetection")
+#: Sources whose fakes come from one method that their file names do not spell out.
+SOURCE_METHODS = {"celebdf": "Celeb-synthesis", "dfdc": "DFDC"}
+LABEL_WORDS = {"real": 0, "fake": 1}
+_CAPITALISED = re.compile(r"^[A-Z][A-Za-z0-9-]*$")
+
+
+def method_token(token: str | None) -> str | None:
+    """A manipulation name spelled by ``token``, canonical when known, else ``None``."""
+    if not token:
+        return None
+    for known in KNOWN_METHODS:
+        if token.lower() == known.lower():
+            return known
+    # Other tools' names are capitalised too (StyleGAN, DeepFaceLab); dataset ids
+    # (DFDC's "acxnxvbsxk", Celeb-DF's "id0") are not.
+    return token if _CAPITALISED.match(token) else None
+
+
+def parse_name(path: str | os.PathLike) -> tuple[int | None, str | None, str | None]:
+    """``(label, source, method)`` from a file name like ``ffpp_fake_Face2Face_481_469.mp4``.
+
+    The label is the first ``_``-separated token equal to ``real`` or ``fake``
+    (any case); the source the name's first token when the label token comes second
+    (``<source>_<real|fake>_...``, lower-cased), else ``None``; the method ``real``
+    for reals, else the token after ``fake`` when it names a method
+    (:data:`KNOWN_METHODS` or capitalised), else the source's only method
+    (:data:`SOURCE_METHODS`), else ``None``. Anything not found is ``None``.
+    """
+    stem = os.path.splitext(os.path.basename(os.fspath(path)))[0]
+    tokens = stem.split("_")
+    for position, token in enumerate(tokens):
+        label = LABEL_WORDS.get(token.lower())
+        if label is None:
+            continue
+        source = tokens[position - 1].lower() if position == 1 and tokens[0] else None
+        if label == 0:
+            return 0, source, "real"
+        after = tokens[position + 1] if position + 1 < len(tokens) else None
+        method = method_token(after) or SOURCE_METHODS.get(source or "")
+        return 1, source, method
+    return None, None, None
+
+
 # --------------------------------------------------------------------------- FF++
 
 def _ffpp_split_files(root: Path, splits_dir: str | os.PathLike | None,
@@ -196,8 +258,7 @@ def _ffpp_split_files(root: Path, splits_dir: str | os.PathLike | None,
         else root / "splits"
     if splits_dir is None and not folder.is_dir():
         notes.append(f"no {folder} folder with FaceForensics++'s train.json, val.json and "
-                     "test.json: every video's split is left empty (the split column), so "
-                     "a store made from this cannot be trained on as it is")
+                     "test.json: the official splits are not used")
         return {}
     found = {s: folder / f"{s}.json" for s in SPLITS}
     for path in found.values():
@@ -311,18 +372,29 @@ def discover_ffpp(root: str | os.PathLike, compression: str = "c23",
         for path in _files(youtube, is_video):
             samples.append(Sample(str(path), 0, path.stem,
                                   split_info["ids"].get(path.stem, ""), "ffpp", "real"))
+            samples.identities[str(path)] = (f"ffpp/{path.stem}",)
     with_dfd = wanted is None or any(m.lower().startswith("deepfakedetection") for m in wanted)
     actors = _ffpp_videos_dir(originals, "actors", compression)
     if actors is not None and with_dfd:
         for path in _files(actors, is_video):
             # DeepFakeDetection is outside the official splits.
             samples.append(Sample(str(path), 0, f"actors__{path.stem}", "", "ffpp", "real"))
+            samples.identities[str(path)] = _ffpp_identities(path.stem)
     for method, videos in method_dirs.items():
         for path in _files(videos, is_video):
             samples.append(Sample(str(path), 1, f"{method}__{path.stem}",
                                   _ffpp_fake_split(path.stem, split_info), "ffpp", method))
+            samples.identities[str(path)] = _ffpp_identities(path.stem)
     return _finish(samples, root, f"videos (*.mp4) in {expected} or "
                                   f"manipulated_sequences/<method>/{compression}/videos/")
+
+
+def _ffpp_identities(stem: str) -> tuple[str, ...]:
+    """Who a FaceForensics++ video shows: ``000_003`` (target 000, source 003) -> both
+    YouTube ids; DeepFakeDetection's ``01__scene`` and ``01_02__scene__ID`` -> actors."""
+    head, actors, _ = stem.partition("__")
+    prefix = "ffpp/actor" if actors else "ffpp/"
+    return tuple(f"{prefix}{part}" for part in head.split("_") if part)
 
 
 def _ffpp_videos_dir(parent: Path | None, name: str, compression: str) -> Path | None:
@@ -432,6 +504,12 @@ def discover_celebdf(root: str | os.PathLike) -> SampleList:
             split = "" if tests is None else ("test" if key in tests else "train")
             samples.append(Sample(str(path), int(fake), f"{name}__{path.stem}", split,
                                   "celebdf", "celeb-synthesis" if fake else "real"))
+            # Celeb-real id0_0000 shows id0; Celeb-synthesis id0_id16_0000 shows id0 and
+            # id16; YouTube-real names no one.
+            people = tuple(f"celebdf/{t}" for t in path.stem.split("_")
+                           if re.fullmatch(r"id\d+", t))
+            if people:
+                samples.identities[str(path)] = people
     for key in sorted(set(tests or ()) - on_disk):
         samples.skip("missing", root / key[0] / key[1])
     return _finish(samples, root, f"videos (*.mp4) in {expected}")
@@ -553,6 +631,10 @@ def discover_dfdc(root: str | os.PathLike) -> SampleList:
             split = _SPLIT_ALIASES.get(str(entry.get("split", "")).strip().lower(), "")
             samples.append(Sample(str(path), int(fake), f"{part.name}__{Path(name).stem}",
                                   split, "dfdc", "dfdc" if fake else "real"))
+            # A fake shows the person of the real video it was made from.
+            original = entry.get("original") if fake else name
+            if isinstance(original, str) and original:
+                samples.identities[str(path)] = (f"dfdc/{Path(original).stem}",)
     return _finish(samples, root, f"videos listed in {expected}")
 
 
@@ -572,7 +654,11 @@ def discover_folder(root: str | os.PathLike, label: str | int | None = None,
     2. ``real/`` and/or ``fake/`` (label from the folder), and/or ``train/``, ``val/``
        (or ``validation/``), ``test/`` each holding ``real/`` and/or ``fake/`` (split
        from the folder; ``""`` for the top-level ``real/`` ``fake/``);
-    3. a flat folder of media files, with ``label``.
+    3. a flat folder of media files, with ``label``;
+    4. a flat folder of media files named ``..._real_...`` / ``..._fake_...``
+       (:func:`parse_name`: ``ffpp_fake_Face2Face_000_003.mp4``), without ``label``:
+       each file's label from its name (a fake's method too, when the name gives one);
+       files whose names give none are left out, and counted in a note.
 
     Folder names match case-insensitively; only files directly inside are read (no
     recursion); hidden files and other extensions are ignored.
@@ -611,10 +697,22 @@ def discover_folder(root: str | os.PathLike, label: str | int | None = None,
         for folder, lab, split in labelled:
             for path in _files(folder, _is_media):
                 samples.append(_folder_sample(path, lab, split, method))
-    else:
-        if value is None:
+    elif value is None:
+        files = _files(root, _is_media)
+        named = [(path, parse_name(path)) for path in files]
+        unnamed = [path for path, (lab, _, _) in named if lab is None]
+        if len(unnamed) == len(files):
             raise DataError("a flat folder has no labels: pass --label real or --label fake, "
-                            f"or use {_FOLDER_EXPECTED}", root)
+                            f"use {_FOLDER_EXPECTED}, or name the files <name>_real_... / "
+                            "<name>_fake_...", root)
+        for path, (lab, _, name_method) in named:
+            if lab is not None:
+                samples.append(_folder_sample(path, lab, "", name_method or method))
+        if unnamed:
+            samples.notes.append(f"{len(unnamed)} files without _real_ or _fake_ in their "
+                                 f"name were left out (e.g. {unnamed[0]}): rename them, or "
+                                 "crop them on their own with --label")
+    else:
         for path in _files(root, _is_media):
             samples.append(_folder_sample(path, value, "", method))
     _check_unique_stems(samples)
@@ -701,6 +799,6 @@ def discover(root: str | os.PathLike, layout: str, label: str | int | None = Non
         renamed = SampleList(Sample(s.path, s.label, s.video_id, s.split, source, s.method)
                              for s in samples)
         renamed.skipped, renamed.skipped_paths = samples.skipped, samples.skipped_paths
-        renamed.notes = samples.notes
+        renamed.notes, renamed.identities = samples.notes, samples.identities
         samples = renamed
     return samples

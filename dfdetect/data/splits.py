@@ -14,6 +14,9 @@ training is never tested on.
 - :func:`finetune_partition`: P5's fine-tune train / fine-tune val / cross-validation
   pool, disjoint by group;
 - :func:`split_by_video`: P4's 80/10/10 of pose segments by video, stratified;
+- :func:`split_groups` / :func:`assign_groups`: the splits ``dfdetect data crop`` gives a
+  dataset that has none (by identity where the layout names one, else by video;
+  stratified by class, seeded, recorded in the store);
 - :func:`manifest_split`: the rows of one named split.
 """
 
@@ -28,9 +31,10 @@ import numpy as np
 
 from dfdetect.data.sample import SPLITS
 
-__all__ = ["CROSS_SPLIT", "SPLIT_FRACTIONS", "SPLIT_FRACTIONS_HOLDOUT", "STORE_SPLITS",
-           "assign_identities", "finetune_partition", "group_key", "hash_bucket",
-           "manifest_split", "split_by_video", "split_rows", "train_heldout"]
+__all__ = ["CROP_SPLIT_FRACTIONS", "CROSS_SPLIT", "SPLIT_FRACTIONS", "SPLIT_FRACTIONS_HOLDOUT",
+           "STORE_SPLITS", "assign_groups", "assign_identities", "finetune_partition",
+           "group_key", "hash_bucket", "manifest_split", "split_by_video", "split_groups",
+           "split_rows", "train_heldout"]
 
 #: The embedded benchmark's held-out-method test split.
 CROSS_SPLIT = "cross"
@@ -39,6 +43,11 @@ STORE_SPLITS = (*SPLITS, CROSS_SPLIT, "")
 #: The embedded benchmarks' identity fractions, without and with a held-out method.
 SPLIT_FRACTIONS = {"train": 0.70, "val": 0.15, "test": 0.15}
 SPLIT_FRACTIONS_HOLDOUT = {"train": 0.60, "val": 0.125, "test": 0.125, CROSS_SPLIT: 0.15}
+#: ``dfdetect data crop``'s default train / val / test fractions for a dataset without
+#: splits (``--split-ratios``): the experiments' 80/10/10 (:func:`split_rows`).
+CROP_SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+#: The random-stream tag of :func:`assign_groups` (independent of the benchmark's).
+_CROP_SPLIT_TAG = 11
 #: The benchmark's random-stream tag for splits (``benchmark._TAG["split"]``): the
 #: permutation must stay the one every committed benchmark store was built with.
 _BENCHMARK_SPLIT_TAG = 5
@@ -192,6 +201,95 @@ def split_by_video(rows: Sequence[Mapping], seed: int = 0,
     out: dict[str, list[int]] = {"train": [], "val": [], "test": []}
     for i, row in enumerate(rows):
         out[assign[str(row["video_id"])]].append(i)
+    return out
+
+
+def split_groups(members: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """What must stay in one split: videos that share an identity, transitively.
+
+    A FaceForensics++ fake ``000_003`` holds the faces of videos 000 and 003, so 000,
+    003 and every fake made from either form one group; a video with no identity is a
+    group of its own.
+
+    Args:
+        members: video key -> the identities it shows (empty: none known).
+
+    Returns:
+        video key -> its group's name: the smallest identity of the group, or the video
+        key itself when it shows none.
+    """
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]  # path halving
+            x = parent[x]
+        return x
+
+    for ids in members.values():
+        ids = sorted(ids)
+        for other in ids[1:]:
+            a, b = find(ids[0]), find(other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)  # the smallest name is the root
+    return {video: find(min(ids)) if ids else video for video, ids in members.items()}
+
+
+def _stratum_counts(n: int, fractions: Sequence[float]) -> list[int]:
+    """How many of ``n`` groups each split gets: the fractions by largest remainder, then
+    one group each where there are enough (train first, then val: training needs both,
+    then test), never more than ``n``."""
+    exact = [f * n for f in fractions]
+    counts = [int(math.floor(x)) for x in exact]
+    for i in sorted(range(len(counts)), key=lambda i: counts[i] - exact[i])[:n - sum(counts)]:
+        counts[i] += 1
+    for i in range(len(counts)):  # every split with a share gets a group while they last
+        if counts[i] == 0 and fractions[i] > 0:
+            donor = max(range(len(counts)), key=lambda j: counts[j])
+            if counts[donor] > 1:
+                counts[donor] -= 1
+                counts[i] = 1
+    return counts
+
+
+def assign_groups(groups: Mapping[str, Iterable[int]], seed: int = 0,
+                  fractions: Sequence[float] = CROP_SPLIT_FRACTIONS) -> dict[str, str]:
+    """Train / val / test for groups of videos, stratified by the classes they hold.
+
+    The groups of one stratum (real only, fake only, both) are shuffled with ``seed``
+    and cut by ``fractions``: a pure function of the group names, their labels and the
+    seed, so a resumed crop assigns what it assigned before. Tiny datasets still get
+    every class into train and, from two groups a class on, into val (then test from
+    three): a detector cannot learn from one class, nor pick its epoch without val.
+
+    Args:
+        groups: group name -> the labels (0 real, 1 fake) of its videos.
+        seed: the shuffle's seed.
+        fractions: train, val, test; each >= 0, summing to 1.
+
+    Returns:
+        group name -> ``train``, ``val`` or ``test``.
+
+    Raises:
+        ValueError: fractions that are not three numbers >= 0 summing to 1 with train > 0.
+    """
+    fractions = tuple(float(f) for f in fractions)
+    if len(fractions) != 3 or min(fractions) < 0 or fractions[0] <= 0 \
+            or abs(sum(fractions) - 1.0) > 1e-6:
+        raise ValueError(f"split fractions must be three numbers >= 0 (train > 0) summing "
+                         f"to 1, got {fractions}")
+    strata: dict[tuple[int, ...], list[str]] = {}
+    for name, labels in groups.items():
+        strata.setdefault(tuple(sorted(set(int(v) for v in labels))), []).append(name)
+    out: dict[str, str] = {}
+    for key in sorted(strata):
+        names = sorted(strata[key])
+        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, _CROP_SPLIT_TAG, *key])
+        order = [names[i] for i in rng.permutation(len(names))]
+        start = 0
+        for split, count in zip(SPLITS, _stratum_counts(len(order), fractions)):
+            out.update((name, split) for name in order[start:start + count])
+            start += count
     return out
 
 

@@ -12,6 +12,12 @@ method`` then ``frame_index, crop_path`` (``crop_path`` relative to ``root``, wi
 then any extra columns a writer adds (``identity``, ``mask_path``, ``file_digest``...).
 Readers keep extra columns and must not depend on their order.
 
+Splits: a dataset that gives none (a folder of ``real/`` and ``fake/``, FaceForensics++
+without its split files...) gets them when ``split_fractions`` is given (``dfdetect data
+crop`` always gives it): by identity where the layout names one, else by video,
+stratified by class and seeded (:func:`dfdetect.data.splits.assign_groups`), written in
+the ``split`` column and recorded in ``crop.json``. A split the dataset gives is kept.
+
 A store made by :func:`crop_dataset` records its settings in ``crop.json`` (crop size,
 frames per video, box scale) and each source file's :func:`dfdetect.io.quick_digest`
 in the ``file_digest`` column: a rerun with other settings is refused, a file already
@@ -54,8 +60,8 @@ from typing import Mapping, Sequence
 import cv2
 import numpy as np
 
-from dfdetect.data import faces, sources, video
-from dfdetect.data.sample import SAMPLE_FIELDS, Sample
+from dfdetect.data import faces, sources, splits, video
+from dfdetect.data.sample import SAMPLE_FIELDS, SPLITS, Sample
 from dfdetect.errors import DataError, DfdetectError
 from dfdetect.data.splits import STORE_SPLITS, manifest_split  # noqa: F401  (re-exported)
 from dfdetect.io import atomic_write_bytes, atomic_write_text, quick_digest, rows_to_csv
@@ -276,6 +282,24 @@ class StoreWriter:
         self._videos.add((row["source"], row["video_id"]))
         return dict(row)
 
+    def fill_splits(self, assigned: Mapping[tuple[str, str], str]) -> int:
+        """Writes a split into the committed rows of each ``(source, video_id)`` in
+        ``assigned`` whose split is empty (a store cropped before splits were assigned);
+        rows that have one keep it.
+
+        Returns:
+            The number of rows changed.
+        """
+        changed = 0
+        for index, row in enumerate(self._rows[:self._committed]):
+            split = assigned.get((row["source"], row["video_id"]))
+            if split and not row.get("split"):
+                self._rows[index] = {**row, "split": split}
+                changed += 1
+        if changed:
+            self._dirty = True
+        return changed
+
     def commit(self) -> None:
         """Marks the rows added since the last commit as one complete unit (a video).
 
@@ -350,8 +374,12 @@ class CropSummary:
         renamed: path -> the video id it is stored under, for files whose name another
             file in the store already has (``B/v.mp4`` beside ``A/v.mp4``).
         dataset_notes: what the dataset's adapter did that the user should know (e.g.
-            FaceForensics++ without split files: splits left empty).
+            FaceForensics++ without split files: the official splits not used).
         manifest_rows: rows in ``manifest.csv`` after the run.
+        splits: what the store's split column holds for this dataset's videos, one line
+            (how they were assigned, videos per split and class); ``""`` when not told.
+        split_warning: a split that makes the store untrainable as it is (train without
+            one class, no val), one line; ``""`` when none.
         seconds: wall-clock time of the run.
     """
 
@@ -370,6 +398,8 @@ class CropSummary:
     renamed: dict[str, str] = dataclasses.field(default_factory=dict)
     dataset_notes: list[str] = dataclasses.field(default_factory=list)
     manifest_rows: int = 0
+    splits: str = ""
+    split_warning: str = ""
     seconds: float = 0.0
 
     @property
@@ -398,6 +428,10 @@ class CropSummary:
                          f"their own id: {len(self.renamed)}")
             lines += [f"  {path}: video id {vid}" for path, vid in self.renamed.items()]
         lines += [f"note: {note}" for note in self.dataset_notes]
+        if self.splits:
+            lines.append(f"splits: {self.splits}")
+        if self.split_warning:
+            lines.append(f"warning: {self.split_warning}")
         lines.append(f"time: {self.seconds:.1f} s")
         return "\n".join(lines)
 
@@ -491,7 +525,9 @@ def crop_dataset(source: str | os.PathLike, layout: str = "folder",
                  label: str | int | None = None, detector: str = "hog",
                  workers: int | None = os.cpu_count(), scale: float = faces.CROP_SCALE,
                  max_side: int | None = faces.DETECT_MAX_SIDE, min_face: float | None = 60,
-                 progress: bool | None = None, **options) -> CropSummary:
+                 progress: bool | None = None,
+                 split_fractions: Sequence[float] | None = None, split_seed: int = 0,
+                 **options) -> CropSummary:
     """Detects faces in a dataset and writes a crop store (``dfdetect data crop``).
 
     Each image gives one crop (``frame_index`` 0); each video gives up to ``frames``
@@ -519,6 +555,10 @@ def crop_dataset(source: str | os.PathLike, layout: str = "folder",
             ``None``: always the full scan.
         progress: False: silent; default: a tqdm bar on a terminal, else a line every
             30 s (:mod:`dfdetect.progress`).
+        split_fractions: train, val, test fractions for the videos the dataset gives
+            no split (:func:`assign_splits`); ``None``: their split is left empty (the
+            experiments split such rows themselves, :func:`dfdetect.data.splits.split_rows`).
+        split_seed: the seed of that assignment.
         **options: passed to the layout's adapter (e.g. ``compression="c40"``).
 
     Returns:
@@ -526,7 +566,8 @@ def crop_dataset(source: str | os.PathLike, layout: str = "folder",
 
     Raises:
         DataError: bad arguments, a source that does not match the layout, a store
-            whose manifest is malformed.
+            whose manifest is malformed, a store whose splits were assigned with other
+            fractions or another seed.
     """
     started = time.monotonic()
     if out is None:
@@ -538,10 +579,18 @@ def crop_dataset(source: str | os.PathLike, layout: str = "folder",
     for path in getattr(samples, "skipped_paths", []):
         summary.skipped_files[path] = "listed by the dataset but missing on disk"
     settings = {"size": int(size), "frames": int(frames), "scale": float(scale)}
+    split_settings = None if split_fractions is None else _split_settings(
+        samples, split_fractions, split_seed)
 
     with StoreWriter(out) as store:
         _refuse_other_settings(store.root, settings, store.rows)
+        _refuse_other_splits(store.root, split_settings)
+        by_unit = {}
+        if split_settings is not None:
+            samples, by_unit = assign_splits(samples, store.rows, split_fractions, split_seed)
+            settings["splits"] = split_settings
         plan = _plan(samples, store.rows)  # refuses a file cropped under another label
+        store.fill_splits(by_unit)  # an older store's empty splits, once nothing is refused
         _record_settings(store.root, settings)
         summary.already_done, summary.renamed = plan.already_done, plan.renamed
         tasks = [(s, int(frames), int(size), detector, float(scale), max_side, min_face)
@@ -567,6 +616,8 @@ def crop_dataset(source: str | os.PathLike, layout: str = "folder",
     rows = store.rows
     summary.faces_found = sum((r["source"], r["video_id"]) in plan.units for r in rows)
     summary.manifest_rows = len(rows)
+    summary.splits, summary.split_warning = _describe_splits(
+        [r for r in rows if (r["source"], r["video_id"]) in plan.units], split_settings)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -610,8 +661,125 @@ def _refuse_other_settings(root: Path, settings: Mapping, rows: Sequence[Mapping
                         "size and frame count, crop into another --out", root)
 
 
+def _split_settings(samples: sources.SampleList, fractions: Sequence[float],
+                    seed: int) -> dict:
+    """What ``crop.json`` records of a split assignment (and a rerun must repeat)."""
+    try:
+        splits.assign_groups({}, seed, fractions)  # checks the fractions
+    except ValueError as err:
+        raise DataError(f"--split-ratios: {err}") from None
+    return {"by": "identity" if getattr(samples, "identities", None) else "video",
+            "fractions": [float(f) for f in fractions], "seed": int(seed)}
+
+
+def _refuse_other_splits(root: Path, split_settings: Mapping | None) -> None:
+    """Refuses to assign splits to a store whose splits were assigned otherwise: one
+    store, one assignment (a mix would break the guarantee that no group straddles two
+    splits).
+
+    Raises:
+        DataError: naming the recorded and the asked fractions and seeds.
+    """
+    if split_settings is None:
+        return
+    try:
+        recorded = json.loads((root / CROP_SETTINGS).read_text()).get("splits")
+    except (OSError, ValueError, AttributeError):
+        return
+    keys = ("fractions", "seed")
+    if recorded and any(recorded.get(k) != split_settings[k] for k in keys):
+        def flags(s):
+            return (f"--split-ratios {','.join(f'{f:g}' for f in s['fractions'])} "
+                    f"--split-seed {s['seed']}")
+        raise DataError(f"this store's splits were assigned with {flags(recorded)}; this run "
+                        f"asks {flags(split_settings)}: crop into another --out, or rerun "
+                        "with the store's values", root)
+
+
+def assign_splits(samples: Sequence[Sample], rows: Sequence[Mapping],
+                  fractions: Sequence[float], seed: int
+                  ) -> tuple[sources.SampleList, dict[tuple[str, str], str]]:
+    """Gives every sample without a split one (:func:`dfdetect.data.splits.assign_groups`).
+
+    Videos are grouped by the people the layout says they show
+    (:attr:`dfdetect.data.sources.SampleList.identities`; no one known: the video alone),
+    so a person is never in two splits; a group the store already holds in a split
+    (an earlier run of this crop) keeps it, new videos of it included.
+
+    Args:
+        samples: the dataset's samples (a :class:`~dfdetect.data.sources.SampleList`).
+        rows: the store's rows so far.
+        fractions, seed: see :func:`dfdetect.data.splits.assign_groups`.
+
+    Returns:
+        ``(samples with their splits, (source, video_id) -> split)``: the second for
+        rows of earlier runs whose split column is empty (:meth:`StoreWriter.fill_splits`).
+    """
+    identities = getattr(samples, "identities", {})
+    todo = [s for s in samples if not s.split]
+    group_of = splits.split_groups({s.path: identities.get(s.path, ())
+                                    for s in todo})
+    # Already in the store (same file): its recorded split binds its whole group.
+    stored = {}
+    for row in rows:
+        stored.setdefault(os.path.realpath(row["path"]), row.get("split", ""))
+    fixed: dict[str, str] = {}
+    for sample in todo:
+        split = stored.get(os.path.realpath(sample.path))
+        if split:
+            fixed.setdefault(group_of[sample.path], split)
+    labels: dict[str, set] = {}
+    for sample in todo:
+        labels.setdefault(group_of[sample.path], set()).add(int(sample.label))
+    assigned = {**splits.assign_groups(labels, seed, fractions), **fixed}
+    out = sources.SampleList(dataclasses.replace(s, split=assigned[group_of[s.path]])
+                             if not s.split else s for s in samples)
+    for name in ("skipped", "skipped_paths", "notes", "identities"):
+        setattr(out, name, getattr(samples, name, getattr(out, name)))
+    by_path = {os.path.realpath(s.path): s.split for s in out}
+    by_unit = {(r["source"], r["video_id"]): by_path[os.path.realpath(r["path"])]
+               for r in rows if os.path.realpath(r["path"]) in by_path}
+    return out, by_unit
+
+
+def _describe_splits(rows: Sequence[Mapping], split_settings: Mapping | None
+                     ) -> tuple[str, str]:
+    """``(the splits line, a warning or "")`` for the dataset's rows in the store."""
+    videos: dict[tuple[str, str], Mapping] = {}
+    for row in rows:
+        videos.setdefault((row["source"], row["video_id"]), row)
+    if not videos:
+        return "", ""
+    counts = {split: [0, 0] for split in (*SPLITS, "")}
+    for row in videos.values():
+        counts.setdefault(row.get("split", ""), [0, 0])[int(row["label"])] += 1
+    parts = [f"{name or 'none'} {real + fake} ({real} real, {fake} fake)"
+             for name, (real, fake) in counts.items() if real + fake or name in SPLITS]
+    if split_settings is None:  # the caller splits unsplit rows itself (the experiments)
+        return "videos per split: " + ", ".join(parts), ""
+    fractions = "/".join(f"{f:g}" for f in split_settings["fractions"])
+    how = (f" (videos without a split assigned by {split_settings['by']}, seed "
+           f"{split_settings['seed']}, train/val/test {fractions})")
+    line = "videos per split: " + ", ".join(parts) + how
+    real, fake = counts["train"]
+    warning = ""
+    if not real or not fake:
+        warning = (f"the train split holds {real} real and {fake} fake videos: a detector "
+                   "cannot learn from one class; add videos of the other")
+    elif not sum(counts["val"]):
+        warning = ("no val split: 'dfdetect train' keeps every epoch and reports no val "
+                   "AUC; add videos or raise the val ratio")
+    return line, warning
+
+
 def _record_settings(root: Path, settings: Mapping) -> None:
     path = root / CROP_SETTINGS
+    try:  # a run that assigns no splits keeps the record of one that did
+        recorded = json.loads(path.read_text()).get("splits")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if recorded and "splits" not in settings:
+        settings = {**settings, "splits": recorded}
     text = json.dumps(dict(settings), sort_keys=True) + "\n"
     if not path.is_file() or path.read_text() != text:
         atomic_write_text(path, text)
