@@ -59,6 +59,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--backbone-lr", type=float, default=None,
                         help="the backbone's rate as a multiple of --lr (default: the "
                              "scale's)")
+    parser.add_argument("--canvas", type=int, default=None,
+                        help="side of the prepared face canvases (default: the scale's; "
+                             "about 1.5x --size keeps the crop at its native resolution)")
     parser.add_argument("--steps", type=int, default=None,
                         help="steps per epoch (default: the scale's)")
     parser.add_argument("--select", default=DEFAULT_SELECT,
@@ -117,7 +120,8 @@ def main(argv=None) -> int:
     elif args.backbone:
         sc = dataclasses.replace(sc, backbone=args.backbone)
     changes = {k: v for k, v in (("epochs", args.epochs), ("size", args.size), ("lr", args.lr),
-                                 ("backbone_lr", args.backbone_lr), ("steps", args.steps))
+                                 ("backbone_lr", args.backbone_lr), ("steps", args.steps),
+                                 ("canvas", args.canvas))
                if v}
     sc = dataclasses.replace(sc, **changes)
     out = args.out or os.path.join("build", "detector", args.scale)
@@ -147,7 +151,9 @@ def main(argv=None) -> int:
                 "build", "detector", "selection")) if select else None
             row = ablation.ablation_row(out, args.record_as, test, note=args.note)
             print(f"ablation row {args.record_as}: {ablation.record(args.results, row, out)}")
-        elif args.scale != "smoke":
+        # the committed record describes the shipped detector: only a run exported there
+        ships = os.path.abspath(export) == os.path.abspath(detector.DEFAULT_EXPORT)
+        if ships and args.scale != "smoke":
             print(f"training record: {detector.write_training_record(out, args.results)}")
     except DfdetectError as err:
         print(f"default_detector: error: {err}", file=sys.stderr)

@@ -270,3 +270,27 @@ def test_selection_refuses_a_folder_without_ffpp_clips(tmp_path):
     (tmp_path / "celebdf_real_1.mp4").write_bytes(b"x")
     with pytest.raises(DataError, match="no ffpp_"):
         selection.selection_clips(tmp_path)
+
+
+def test_a_run_continues_another_at_a_new_side_and_joins_the_ablation_table(pool, tmp_path):
+    from dfdetect.detector import ablation
+    from dfdetect.io import read_table
+
+    small = dataclasses.replace(SMOKE, epochs=1)
+    first, second = tmp_path / "r64", tmp_path / "r96"
+    detector.train_detector(pool, small, first, export_path=None, say=lambda s: None)
+    lines = []
+    bigger = dataclasses.replace(small, size=96, canvas=128)
+    state = detector.train_detector(pool, bigger, second, export_path=None, say=lines.append,
+                                    init_weights=first / "last.keras")
+    assert any("starting from the weights" in line for line in lines)
+    assert state["recipe"]["size"] == 96 and state["recipe"]["init"] == "last.keras"
+    with pytest.raises(DataError, match="another recipe"):  # a resume must not change it
+        detector.train_detector(pool, small, second, export_path=None, say=lambda s: None)
+    row = ablation.ablation_row(second, "r96", None, note="continued at 96 px")
+    assert (row["size"], row["best_epoch"], row["note"]) == (96, 1, "continued at 96 px")
+    ablation.record(tmp_path / "res", row, second)
+    ablation.record(tmp_path / "res", {**row, "note": "again"}, second)  # replaced, not added
+    table = read_table(tmp_path / "res" / "ablation.csv")
+    assert [r["note"] for r in table] == ["again"]
+    assert len(read_table(tmp_path / "res" / "histories" / "r96.csv")) == 1

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -187,7 +188,10 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
         if init_weights:
             if not os.path.isfile(init_weights):
                 raise DataError("no such checkpoint to start from", init_weights)
-            model.load_weights(os.fspath(init_weights))
+            with warnings.catch_warnings():
+                # the checkpoint's optimizer state is left behind on purpose: a new schedule
+                warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+                model.load_weights(os.fspath(init_weights))
             say(f"detector: starting from the weights of {init_weights}")
     total = sc.epochs * sc.steps
     started = time.time()
