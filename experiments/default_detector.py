@@ -20,13 +20,14 @@ command to continue (``--hours`` stops cleanly after the epoch that passes a bud
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from dfdetect.detector.settings import BACKBONES, SCALES, scratch_recipe  # noqa: E402
+from dfdetect.detector.settings import BACKBONES, SCALES, STAGES, scratch_recipe  # noqa: E402
 from dfdetect.errors import DfdetectError  # noqa: E402
 from dfdetect.scales import SCALE_NAMES  # noqa: E402
 
@@ -37,9 +38,14 @@ DEFAULT_SELECT = REALWORLD if os.path.isdir(REALWORLD) else "none"
 
 
 def _describe(name: str) -> str:
-    sc = SCALES[name]
-    return (f"{sc.backbone} at {sc.size} px, {sc.epochs} epochs of {sc.steps} steps, "
-            f"lr {sc.lr:g} (backbone x{sc.backbone_lr:g})")
+    def one(sc, stop_after=None) -> str:
+        epochs = f"{stop_after} of {sc.epochs}" if stop_after else f"{sc.epochs}"
+        return (f"{sc.backbone} at {sc.size} px, {epochs} epochs of {sc.steps} steps, "
+                f"lr {sc.lr:g} (backbone x{sc.backbone_lr:g})")
+
+    if name in STAGES:
+        return " then ".join(one(st.scale(SCALES[name]), st.stop_after) for st in STAGES[name])
+    return one(SCALES[name])
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -107,48 +113,74 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = parse_args(argv)
+CACHE = os.path.join("build", "detector")
+
+
+def _runs(args, detector) -> list[tuple]:
+    """``(scale, run folder, init checkpoint, stop_after)`` of each run this command trains.
+
+    Without flags that change the recipe, a scale with stages (:data:`STAGES`) runs them in
+    order, each from the previous stage's last checkpoint; otherwise one run.
+    """
     import dataclasses
 
-    from dfdetect import detector
-
     sc = detector.SCALES[args.scale]
+    out = args.out or os.path.join(CACHE, args.scale)
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("size", args.size),
+                                   ("lr", args.lr), ("backbone_lr", args.backbone_lr),
+                                   ("steps", args.steps), ("canvas", args.canvas)) if v}
+    if args.scale in STAGES and not (overrides or args.backbone or args.init):
+        runs, init = [], None
+        for stage in STAGES[args.scale]:
+            folder = os.path.join(out, stage.name)
+            runs.append((stage.scale(sc), folder, init, stage.stop_after))
+            init = os.path.join(folder, "last.keras")
+        return runs
     if args.backbone == "scratch":
         sc = scratch_recipe(sc)
     elif args.backbone:
         sc = dataclasses.replace(sc, backbone=args.backbone)
-    changes = {k: v for k, v in (("epochs", args.epochs), ("size", args.size), ("lr", args.lr),
-                                 ("backbone_lr", args.backbone_lr), ("steps", args.steps),
-                                 ("canvas", args.canvas))
-               if v}
-    sc = dataclasses.replace(sc, **changes)
-    out = args.out or os.path.join("build", "detector", args.scale)
-    export = args.export or (os.path.join(out, "default.keras") if args.scale == "smoke"
+    return [(dataclasses.replace(sc, **overrides), out, args.init, None)]
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = parse_args(argv)
+    from dfdetect import detector
+
+    runs = _runs(args, detector)
+    final_out = runs[-1][1]
+    export = args.export or (os.path.join(final_out, "default.keras") if args.scale == "smoke"
                              else detector.DEFAULT_EXPORT)
     faces = None if args.faces == "none" else args.faces
     videos = None if args.videos == "none" else args.videos
     select = None if args.select == "none" else args.select
+    command = "python experiments/default_detector.py " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     try:
-        selection = None
-        if select and args.scale != "smoke":
-            selection = detector.load_selection(select, sc.size,
-                                                os.path.join("build", "detector", "selection"))
-        pool = detector.prepare_pool(faces, videos, sc, os.path.join("build", "detector",
-                                                                      "pools"),
-                                     workers=args.workers)
-        command = "python experiments/default_detector.py " + " ".join(
-            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-        detector.train_detector(pool, sc, out, export_path=export, seed=args.seed,
-                                hours=args.hours, command=command,
-                                precision_choice=args.precision, selection=selection,
-                                init_weights=args.init)
+        for i, (sc, out, init, stop_after) in enumerate(runs):
+            last = i == len(runs) - 1
+            if len(runs) > 1:
+                print(f"stage {i + 1}/{len(runs)}: {os.path.basename(out)} ({sc.size} px)")
+            selection = None
+            if select and args.scale != "smoke":
+                selection = detector.load_selection(select, sc.size,
+                                                    os.path.join(CACHE, "selection"))
+            pool = detector.prepare_pool(faces, videos, sc, os.path.join(CACHE, "pools"),
+                                         workers=args.workers)
+            detector.train_detector(pool, sc, out, export_path=export if last else None,
+                                    seed=args.seed, hours=args.hours, command=command,
+                                    precision_choice=args.precision, selection=selection,
+                                    init_weights=init, stop_after=stop_after)
+            done = json.loads(open(os.path.join(out, "state.json")).read())["epoch"]
+            if done < min(sc.epochs, stop_after or sc.epochs):
+                return 0  # --hours spent inside this stage: a rerun continues it
+        out = final_out
         if args.record_as:
             from dfdetect.detector import ablation
 
             test = detector.load_test_clips(select, sc.size, os.path.join(
-                "build", "detector", "selection")) if select else None
+                CACHE, "selection")) if select else None
             row = ablation.ablation_row(out, args.record_as, test, note=args.note)
             print(f"ablation row {args.record_as}: {ablation.record(args.results, row, out)}")
         # the committed record describes the shipped detector: only a run exported there

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -278,7 +279,10 @@ def test_a_run_continues_another_at_a_new_side_and_joins_the_ablation_table(pool
 
     small = dataclasses.replace(SMOKE, epochs=1)
     first, second = tmp_path / "r64", tmp_path / "r96"
-    detector.train_detector(pool, small, first, export_path=None, say=lambda s: None)
+    # a first stage ends early, its schedule still spanning 2 epochs
+    state = detector.train_detector(pool, dataclasses.replace(SMOKE, epochs=2), first,
+                                    export_path=None, say=lambda s: None, stop_after=1)
+    assert state["epoch"] == 1 and state["recipe"]["size"] == 64
     lines = []
     bigger = dataclasses.replace(small, size=96, canvas=128)
     state = detector.train_detector(pool, bigger, second, export_path=None, say=lines.append,
@@ -294,3 +298,29 @@ def test_a_run_continues_another_at_a_new_side_and_joins_the_ablation_table(pool
     table = read_table(tmp_path / "res" / "ablation.csv")
     assert [r["note"] for r in table] == ["again"]
     assert len(read_table(tmp_path / "res" / "histories" / "r96.csv")) == 1
+
+
+def _script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "default_detector.py"
+    spec = importlib.util.spec_from_file_location("default_detector_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_cpu_recipe_runs_its_stages_in_order_and_flags_make_one_run():
+    script = _script()
+    runs = script._runs(script.parse_args(["--scale", "cpu"]), detector)
+    stages = detector.settings.STAGES["cpu"]
+    assert [os.path.basename(out) for _, out, _, _ in runs] == [s.name for s in stages]
+    assert runs[0][2] is None and runs[1][2] == os.path.join(runs[0][1], "last.keras")
+    assert [sc.size for sc, *_ in runs] == [s.changes["size"] for s in stages]
+    assert runs[0][3] == stages[0].stop_after
+    one = script._runs(script.parse_args(["--scale", "cpu", "--size", "160"]), detector)
+    assert len(one) == 1 and one[0][0].size == 160 and one[0][3] is None
+    scratch = script._runs(script.parse_args(["--scale", "cpu", "--backbone", "scratch"]),
+                           detector)
+    assert scratch[0][0].backbone == "scratch" and scratch[0][0].epochs == 40

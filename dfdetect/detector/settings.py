@@ -79,6 +79,38 @@ SCALES = {
                            val_pairs=2000, backbone="lite2"),
 }
 
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One stage of a scale's recipe: the scale with these changes, trained in its own
+    run folder, starting from the previous stage's last checkpoint.
+
+    Attributes:
+        name: the run folder's name (``build/detector/<scale>/<name>``).
+        changes: fields of :class:`DetectorScale` this stage sets.
+        stop_after: the stage ends after this epoch, its schedule still spanning
+            ``changes["epochs"]`` (None: all of them).
+    """
+
+    name: str
+    changes: dict
+    stop_after: int | None = None
+
+    def scale(self, base: DetectorScale) -> DetectorScale:
+        return dataclasses.replace(base, **self.changes)
+
+
+#: The shipped detector's recipe at cpu scale, as selected on the FF++ clips
+#: (``results/detector/ablation.csv``): ImageNet Lite0 learns the blend task at 128 px,
+#: then continues at 224 px (canvas 336: the crop at its native resolution) with lower
+#: rates. ``make detector`` runs the stages in order; each resumes where it stopped.
+STAGES = {
+    "cpu": (Stage("stage1_128", {"size": 128, "canvas": 224, "lr": 1e-3, "backbone_lr": 0.1,
+                                 "epochs": 8, "steps": 400}, stop_after=4),
+            Stage("stage2_224", {"size": 224, "canvas": 336, "lr": 3e-4, "backbone_lr": 0.33,
+                                 "epochs": 5, "steps": 300})),
+}
+
+
 #: The first release's recipe at cpu scale (``--backbone scratch``): the residual CNN
 #: from scratch at 128 px, AdamW 1e-3 on every layer, 40 epochs.
 SCRATCH = dataclasses.replace(SCALES["cpu"], backbone="scratch", epochs=40, lr=1e-3,

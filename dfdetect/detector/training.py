@@ -111,7 +111,8 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
                    say: Callable[[str], None] = print, command: str = "",
                    precision_choice: str | None = None,
                    selection: selection_mod.SelectionSet | None = None,
-                   init_weights: str | os.PathLike | None = None) -> dict:
+                   init_weights: str | os.PathLike | None = None,
+                   stop_after: int | None = None) -> dict:
     """Trains (or resumes) the detector and exports the selected checkpoint.
 
     Args:
@@ -133,6 +134,8 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
         init_weights: a ``.keras`` training checkpoint of the same network (any input
             side) to start from instead of the scale's weights, e.g. a run at a smaller
             side continued at a larger one; the optimizer and schedule start afresh.
+        stop_after: stop after this epoch although the schedule spans ``sc.epochs``
+            (a first stage that hands its weights to the next before its rate decays).
 
     Returns:
         The state dict (epochs done, best epoch and its scores).
@@ -205,7 +208,8 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
             self.model.optimizer.learning_rate.assign(_lr(self.step, total, sc.lr, sc.steps))
             self.step += 1
 
-    while state["epoch"] < sc.epochs:
+    last_epoch = min(sc.epochs, stop_after or sc.epochs)
+    while state["epoch"] < last_epoch:
         epoch = state["epoch"]
         t0 = time.perf_counter()
         ds = training_dataset(pool, train_idx, sc, seed, epoch)
@@ -264,7 +268,8 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
         say(f"detector: epoch {epoch + 1}/{sc.epochs}  loss {row['loss']:.4f}  val AUC sbi "
             f"{row['val_auc_sbi']:.3f} swap {row['val_auc_swap']:.3f}{ffpp}  "
             f"{row['images_per_s']:.0f} img/s{'  (best)' if improved else ''}")
-        if hours is not None and time.time() - started > hours * 3600 and state["epoch"] < sc.epochs:
+        out_of_time = hours is not None and time.time() - started > hours * 3600
+        if out_of_time and state["epoch"] < last_epoch:
             say(f"detector: time budget of {hours} h spent after epoch {state['epoch']}; "
                 "rerun the same command to continue (the best epoch so far is exported)")
             break
