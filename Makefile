@@ -163,17 +163,19 @@ BACKBONE ?=
 reproduce-deepforense: setup
 	$(PY) experiments/p5_deepforense.py $(EXP_ARGS) $(if $(BACKBONE),--backbone $(BACKBONE))
 
-# Real deepfakes (FaceForensics++, DFDC, Celeb-DF: 32 videos in ../shared/data/realworld/):
-# does a detector recognise what real face-swap and reenactment tools make? An EVALUATION
-# SET ONLY: never train, fine-tune, pick a checkpoint or a threshold on it. Writes
-# OUT/scores.csv, metrics.csv (all / per source / per method) and roc.png.
+# Real deepfakes (FaceForensics++ c23 and c40, DFDC, Celeb-DF: 129 videos in
+# ../shared/data/realworld/): does a detector recognise what real face-swap and
+# reenactment tools make? Never training material. Only the shipped detector's training
+# selects on its FF++ clips (checkpoint and threshold, as the SBI protocol selects on FF++
+# validation); the Celeb-DF / DFDC clips are a cross-dataset test. Writes OUT/scores.csv,
+# metrics.csv (all / per source / per method) and roc.png.
 # `make realworld MODEL=results/fusion/models/meso4.keras [OUT=...]`
 MODEL     ?= dfdetect/weights/default.keras
 OUT       ?= results/realworld/$(basename $(notdir $(MODEL)))
 REALWORLD ?= ../shared/data/realworld
 MESONET   ?= ../shared/weights/mesonet
 
-.PHONY: realworld realworld-mesonet
+.PHONY: realworld realworld-mesonet realworld-compare
 REALWORLD_SUMMARY = $(PY) -c "from dfdetect.evaluate import summarize_folder as s; print('summary:', s('results/realworld'))"
 realworld: setup
 	$(PY) -m dfdetect.cli evaluate --model $(MODEL) $(REALWORLD) --out $(OUT)
@@ -188,9 +190,23 @@ realworld-mesonet: setup
 	        $(REALWORLD) --out results/realworld/mesonet_$$weights || exit 1; done
 	$(REALWORLD_SUMMARY)
 
-# The shipped default detector (dfdetect/weights/default.keras): SBI + boundary head from
-# scratch on ../shared/data/faces and frames of ../shared/data/videos (never realworld/).
-# Resumable: rerun to continue; DETECTOR_HOURS stops cleanly after the epoch past it.
+# The shipped detector against its references on the same videos, with 95 % intervals per
+# subset (all, FF++ selection c23 / c40, Celeb-DF + DFDC test, each method) and paired
+# bootstrap differences: results/realworld/detector/{comparison,paired}.csv + .png.
+# COMPARE names <folder under results/realworld> models; the first is compared to the rest.
+COMPARE ?= default default_v1_scratch mesonet_Meso4_DF mesonet_Meso4_F2F
+realworld-compare: setup
+	$(PY) -c "import sys; from dfdetect import comparison as c; names = sys.argv[1:]; \
+	    c.compare({n: 'results/realworld/' + n for n in names}, references=names[1:], \
+	              out='results/realworld/detector', \
+	              title='shipped detector vs references on the real deepfakes')" $(COMPARE)
+	$(PY) -m dfdetect.report
+
+# The shipped default detector (dfdetect/weights/default.keras): SBI + boundary head on
+# ImageNet EfficientNet-Lite0 (the settings' stages: 128 px, then 224 px), trained on
+# ../shared/data/faces and frames of ../shared/data/videos, its epoch and threshold chosen
+# on realworld/'s FF++ clips. Resumable: rerun to continue; DETECTOR_HOURS stops cleanly
+# after the epoch past it.
 DETECTOR_HOURS ?=
 detector: setup
 	$(PY) experiments/default_detector.py --scale $(SCALE) --seed $(SEED) \

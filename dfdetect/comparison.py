@@ -116,7 +116,8 @@ def compare(evaluations: Mapping[str, str | os.PathLike], references: Sequence[s
 
     Args:
         evaluations: model name -> its ``dfdetect evaluate`` folder (or scores.csv).
-        references: names of ``evaluations`` to test the others against (paired).
+        references: names of ``evaluations`` to test the others against (paired); the
+            references are not tested against each other.
         out: a folder for ``comparison.csv``, ``paired.csv`` and ``comparison.png``.
         n_boot: bootstrap resamples.
         title: the figure's title.
@@ -142,9 +143,10 @@ def compare(evaluations: Mapping[str, str | os.PathLike], references: Sequence[s
     for model, by_name in clips.items():
         for subset, members in groups.items():
             rows.append(subset_row(model, subset, [by_name[n] for n in members], n_boot))
+    # each model that is not a reference, against each reference
     for reference in references:
         for model, by_name in clips.items():
-            if model == reference:
+            if model in references:
                 continue
             for subset, members in groups.items():
                 both = [n for n in members if np.isfinite(by_name[n]["score"])
