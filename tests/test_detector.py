@@ -311,14 +311,20 @@ def _script():
     return module
 
 
-def test_the_cpu_recipe_runs_its_stages_in_order_and_flags_make_one_run():
+def test_the_cpu_recipe_runs_its_stages_in_order_and_flags_make_one_run(monkeypatch):
     script = _script()
     runs = script._runs(script.parse_args(["--scale", "cpu"]), detector)
     stages = detector.settings.STAGES["cpu"]
     assert [os.path.basename(out) for _, out, _, _ in runs] == [s.name for s in stages]
-    assert runs[0][2] is None and runs[1][2] == os.path.join(runs[0][1], "last.keras")
-    assert [sc.size for sc, *_ in runs] == [s.changes["size"] for s in stages]
-    assert runs[0][3] == stages[0].stop_after
+    # the shipped recipe: 128 px, stopped after 4 of 8 planned epochs
+    assert runs[0][0].size == 128 and runs[0][0].epochs == 8 and runs[0][3] == 4
+    assert runs[0][2] is None
+    two = (detector.settings.Stage("a", {"size": 96}, stop_after=1),
+           detector.settings.Stage("b", {"size": 160}))
+    monkeypatch.setitem(script.STAGES, "cpu", two)
+    runs = script._runs(script.parse_args(["--scale", "cpu"]), detector)
+    assert [sc.size for sc, *_ in runs] == [96, 160]
+    assert runs[1][2] == os.path.join(runs[0][1], "last.keras") and runs[0][3] == 1
     one = script._runs(script.parse_args(["--scale", "cpu", "--size", "160"]), detector)
     assert len(one) == 1 and one[0][0].size == 160 and one[0][3] is None
     scratch = script._runs(script.parse_args(["--scale", "cpu", "--backbone", "scratch"]),

@@ -24,6 +24,7 @@ from typing import Sequence
 import keras
 from keras import layers
 
+from dfdetect.errors import ModelError
 from dfdetect.models import efficientnet_lite
 
 #: Channels of the four stages (strides 2, 2, 2, 2 after a stride-2 stem: 1/32 at the end).
@@ -153,5 +154,42 @@ BACKBONE_PREFIXES = efficientnet_lite.LAYER_PREFIXES
 
 
 def detector_for_export(model: keras.Model) -> keras.Model:
-    """The single-output model ``predict`` uses: image -> P(fake), weights shared."""
+    """The single-output model ``predict`` uses: image -> P(fake).
+
+    The from-scratch network shares its weights with ``model``; a Lite detector is
+    rebuilt in its folded inference form (:func:`fold_lite_detector`).
+    """
+    if any(layer.name == "imagenet_scaling" for layer in model.layers):
+        return fold_lite_detector(model)
     return keras.Model(model.input, model.get_layer("p_fake").output, name="default_detector")
+
+
+def fold_lite_detector(model: keras.Model, variant: str | None = None) -> keras.Model:
+    """A Lite detector (training form, or an exported unfolded one) as image -> P(fake)
+    with every batch norm folded into its convolution and no dropout.
+
+    The same function of the input in inference mode with a third of the layers, so the
+    shipped file loads and runs its first frames faster (``benchmarks/detector.py``).
+
+    Args:
+        model: has the Lite backbone's layers, ``imagenet_scaling`` and ``p_fake``.
+        variant: ``lite0`` / ``lite1`` / ``lite2``; None: the one whose shapes fit.
+
+    Raises:
+        ModelError: no variant fits ``model``.
+    """
+    shape = tuple(model.input_shape[1:])
+    error = None
+    for name in [variant] if variant else list(efficientnet_lite.VARIANTS):
+        inputs = keras.Input(shape=shape, name="image")
+        x = layers.Rescaling(255.0 / 128.0, offset=-127.0 / 128.0, name="imagenet_scaling")(inputs)
+        top = efficientnet_lite.lite_graph(x, name, folded=True)[efficientnet_lite.TAPS[32]]
+        avg = layers.GlobalAveragePooling2D(name="gap")(top)
+        p_fake = layers.Dense(1, activation="sigmoid", name="p_fake", dtype="float32")(avg)
+        folded = keras.Model(inputs, p_fake, name="default_detector")
+        try:
+            efficientnet_lite.fold_batch_norm(model, folded, name)
+            return folded
+        except ModelError as err:
+            error = err
+    raise error

@@ -117,43 +117,54 @@ def block_table(variant: str) -> list[tuple[int, int, int, int, int]]:
     return blocks
 
 
-def _conv_bn_act(x, filters, kernel, stride, name, bn_name, act=True, depthwise=False):
+def _conv_bn_act(x, filters, kernel, stride, name, bn_name, act=True, depthwise=False,
+                 folded=False):
+    # folded: the inference form, batch norm inside the convolution's kernel and bias
+    # (fold_batch_norm), the ReLU6 its activation: a third of the layers to load and run
+    activation = "relu6" if folded and act else None
     if depthwise:
-        x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False,
-                                   name=name)(x)
+        x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=folded,
+                                   activation=activation, name=name)(x)
     else:
-        x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
-                          name=name)(x)
+        x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=folded,
+                          activation=activation, name=name)(x)
+    if folded:
+        return x
     x = layers.BatchNormalization(epsilon=BN_EPSILON, name=bn_name)(x)
     return layers.ReLU(6.0, name=f"{name}_relu6")(x) if act else x
 
 
-def lite_graph(x, variant: str, drop_connect: float = DROP_CONNECT) -> dict[str, object]:
+def lite_graph(x, variant: str, drop_connect: float = DROP_CONNECT,
+               folded: bool = False) -> dict[str, object]:
     """The Lite network on a tensor of ImageNet-normalised pixels.
 
     Args:
         x: ``(B, H, W, 3)`` tensor already mapped by ``(255 x - 127) / 128``.
         variant: ``lite0``, ``lite1`` or ``lite2``.
         drop_connect: stochastic depth of the last block (linearly less before it).
+        folded: the inference-only form (no batch norm and no dropout layers; weights
+            from :func:`fold_batch_norm`).
 
     Returns:
         The named taps of :data:`TAPS` (the tensors at 1/4, 1/8, 1/16 and 1/32).
     """
     table = block_table(variant)
     taps = {}
-    x = _conv_bn_act(x, STEM, 3, 2, "stem_conv", "stem_bn")
+    x = _conv_bn_act(x, STEM, 3, 2, "stem_conv", "stem_bn", folded=folded)
     reduction = 2
     for i, (expand, kernel, stride, cin, cout) in enumerate(table):
         name = f"blocks_{i}"
         inputs = x
         if expand != 1:
-            x = _conv_bn_act(x, cin * expand, 1, 1, f"{name}_expand_conv", f"{name}_bn0")
+            x = _conv_bn_act(x, cin * expand, 1, 1, f"{name}_expand_conv", f"{name}_bn0",
+                             folded=folded)
         x = _conv_bn_act(x, None, kernel, stride, f"{name}_dwconv", f"{name}_bn1",
-                         depthwise=True)
-        x = _conv_bn_act(x, cout, 1, 1, f"{name}_project_conv", f"{name}_bn2", act=False)
+                         depthwise=True, folded=folded)
+        x = _conv_bn_act(x, cout, 1, 1, f"{name}_project_conv", f"{name}_bn2", act=False,
+                         folded=folded)
         if stride == 1 and cin == cout:
             rate = drop_connect * i / len(table)
-            if rate > 0:
+            if rate > 0 and not folded:
                 x = layers.Dropout(rate, noise_shape=(None, 1, 1, 1), name=f"{name}_drop")(x)
             x = layers.Add(name=f"{name}_add")([x, inputs])
         reduction *= stride
@@ -162,10 +173,54 @@ def lite_graph(x, variant: str, drop_connect: float = DROP_CONNECT) -> dict[str,
             # the deepest map at this resolution: where a head branches off
             x = layers.Identity(name=TAPS[reduction])(x)
             taps[TAPS[reduction]] = x
-    x = _conv_bn_act(x, HEAD, 1, 1, "head_conv", "head_bn", act=False)
+    x = _conv_bn_act(x, HEAD, 1, 1, "head_conv", "head_bn", act=False, folded=folded)
     x = layers.ReLU(6.0, name=TAPS[32])(x)
     taps[TAPS[32]] = x
     return taps
+
+
+def _folded_pairs(variant: str) -> list[tuple[str, str]]:
+    """(convolution, its batch norm) layer names of ``variant``, in graph order."""
+    pairs = [("stem_conv", "stem_bn")]
+    for i, (expand, *_rest) in enumerate(block_table(variant)):
+        if expand != 1:
+            pairs.append((f"blocks_{i}_expand_conv", f"blocks_{i}_bn0"))
+        pairs += [(f"blocks_{i}_dwconv", f"blocks_{i}_bn1"),
+                  (f"blocks_{i}_project_conv", f"blocks_{i}_bn2")]
+    return pairs + [("head_conv", "head_bn")]
+
+
+def fold_batch_norm(source: keras.Model, target: keras.Model, variant: str) -> None:
+    """Copies a trained Lite backbone into its folded form (``lite_graph(folded=True)``).
+
+    Each convolution's kernel is scaled by its batch norm's ``gamma / sqrt(var + eps)``
+    per output channel and gets ``beta - mean * scale`` as bias, which is exactly the
+    convolution followed by the (inference-mode) batch norm. Layers of ``target`` that
+    are not a folded convolution and have weights get ``source``'s of the same name.
+
+    Raises:
+        ModelError: a layer of one is missing from the other or its shape differs (the
+            models are not the same variant).
+    """
+    folded = set()
+    try:
+        for conv_name, bn_name in _folded_pairs(variant):
+            kernel = source.get_layer(conv_name).get_weights()[0]
+            bn = source.get_layer(bn_name)
+            gamma, beta, mean, var = bn.get_weights()
+            scale = gamma / np.sqrt(var + bn.epsilon)
+            if kernel.shape[-1] == 1 and kernel.shape[-2] == scale.shape[0]:  # depthwise
+                kernel = kernel * scale[None, None, :, None]
+            else:
+                kernel = kernel * scale
+            target.get_layer(conv_name).set_weights([kernel, beta - mean * scale])
+            folded.add(conv_name)
+        for layer in target.layers:
+            if layer.name not in folded and layer.weights:
+                layer.set_weights(source.get_layer(layer.name).get_weights())
+    except ValueError as err:
+        raise ModelError(f"cannot fold the batch norms of an EfficientNet-{variant} into "
+                         f"this model: {' '.join(str(err).split())[:200]}") from None
 
 
 def build_efficientnet_lite(variant: str = "lite0", input_shape: Sequence[int] = (224, 224, 3),

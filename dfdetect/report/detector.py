@@ -17,9 +17,8 @@ from dfdetect.results import to_float
 
 FOLDER = "results/detector"
 #: Evaluations of the detector on the embedded benchmark's test splits: folder -> label.
-BENCHMARKS = {"benchmark_v2_faces": "embedded benchmark v2, real faces, test split",
-              "benchmark_v2_proc": "embedded benchmark v2, procedural faces, test split",
-              "benchmark_v3_faces": "embedded benchmark v3, real faces, test split",
+#: (The first release's are in ``results/detector/v1_scratch/``.)
+BENCHMARKS = {"benchmark_v3_faces": "embedded benchmark v3, real faces, test split",
               "benchmark_v3_proc": "embedded benchmark v3, procedural faces, test split"}
 
 
@@ -35,27 +34,16 @@ def history(ctx: Context) -> list[dict]:
 
 @block("detector.selection")
 def selection(ctx: Context) -> str:
-    """``epoch 40 of 55: validation SBI 0.885, identity swap 0.882; threshold 0.4304``."""
+    """``epoch 4 of 4: FF++ selection AUC 0.787; validation SBI 0.804, identity swap 0.844;
+    threshold 0.1468`` (the FF++ part only where the run selected on those clips)."""
     t = training(ctx)
     if not t:
         return fmt.NOT_MEASURED
-    return (f"epoch {t['best_epoch']} of {t['epochs_done']}: validation ROC AUC SBI "
+    ffpp = (f"FF++ selection ROC AUC {fmt.num(t['best_ffpp_auc'])}; "
+            if t.get("best_ffpp_auc") is not None else "")
+    return (f"epoch {t['best_epoch']} of {t['epochs_done']}: {ffpp}validation ROC AUC SBI "
             f"{fmt.num(t['best_val_auc_sbi'])}, identity swap {fmt.num(t['best_val_auc_swap'])}; "
             f"threshold {fmt.num(t['threshold'], 4)}")
-
-
-@block("detector.after_best")
-def after_best(ctx: Context) -> str:
-    """What the epochs after the selected one reached (why the selection kept it)."""
-    t, h = training(ctx), history(ctx)
-    later = [r for r in h if int(to_float(r["epoch"])) > int(to_float(t.get("best_epoch", 1e9)))]
-    if not later:
-        return "no epoch was trained after the selected one"
-    best = max(to_float(r["val_auc"]) for r in h)
-    return (f"epochs {later[0]['epoch']}-{later[-1]['epoch']} reached validation SBI AUC "
-            f"{fmt.span((r['val_auc_sbi'] for r in later), 3)} and identity swap "
-            f"{fmt.span((r['val_auc_swap'] for r in later), 3)}; their mean never passed epoch "
-            f"{t['best_epoch']}'s {fmt.num(best)}")
 
 
 @block("detector.time")

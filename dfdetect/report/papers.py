@@ -43,6 +43,29 @@ def comparisons(ctx: Context, path: str) -> str:
                               for a, b in pairs])
 
 
+@block("paired")
+def paired(ctx: Context, path: str, *filters: str) -> str:
+    """A table of :func:`dfdetect.results.paired_comparison` rows (a ``comparison.csv``
+    of a pretrained study against its from-scratch reference), ``col=value`` filters.
+
+    "not yet measured" while the CSV is not there (the study has not been run here).
+    """
+    rows = ctx.table(path)
+    if not rows:
+        return f"`{path}`: {fmt.NOT_MEASURED}."
+    wanted = [f.split("=", 1) for f in filters]
+    rows = [r for r in rows if all(r.get(k) == v for k, v in wanted)]
+    out = []
+    for r in rows:
+        label = (f"{r['a']} vs {r['b']}" if r.get("a") else
+                 f"{r['model']}: {r['features']} vs {r['reference']}")
+        out.append([label, r["metric"], fmt.pm(r["a mean"], r["a sd"]),
+                    fmt.pm(r["b mean"], r["b sd"]), fmt.signed(r["difference"]),
+                    f"{r['won']} / {r['lost']} of {r['pairs']}", fmt.p_value(r["paired t p"])])
+    return fmt.table(["a vs b", "metric", "a: mean ± sd", "b: mean ± sd", "a - b",
+                      "pairs a won / lost", "paired t p"], out)
+
+
 @block("significant")
 def significant(ctx: Context, path: str, short: str = "") -> str:
     """The sentence naming every comparison whose Holm-adjusted p is below the level
@@ -165,14 +188,18 @@ def p2_table3(ctx: Context) -> str:
 
 
 @block("p2.inception")
-def p2_inception(ctx: Context) -> str:
-    """The InceptionV3 unfreezing options (summary.csv)."""
+def p2_inception(ctx: Context, folder: str = "results/p2/inception") -> str:
+    """An unfreezing study's options (``folder``'s summary.csv): InceptionV3's, or the
+    same protocol on another network (``results/p2/lite0_unfreeze``)."""
+    summary = ctx.table(f"{folder}/summary.csv")
+    if not summary:
+        return f"`{folder}/summary.csv`: {fmt.NOT_MEASURED}."
     trainable = {r["config"]: r.get("trainable_params")
-                 for r in ctx.table("results/p2/inception/runs.csv")}
+                 for r in ctx.table(f"{folder}/runs.csv")}
     rows = [[r["config"], fmt.count(trainable.get(r["config"])),
              fmt.num(r["A_t_mean"]), fmt.pm(r["A_v_mean"], r["A_v_std"]), fmt.num(r["L_v_mean"]),
              fmt.num(r["L_r_Lv_mean"], 1), f"{to_float(r['T_s_mean']):.0f}"]
-            for r in ctx.table("results/p2/inception/summary.csv")]
+            for r in summary]
     return fmt.table(["option", "trainable params", "A_t", "A_v (mean ± sd of 3)", "L_v",
                       "epoch of best L_v", "T_s"], rows)
 

@@ -23,6 +23,8 @@ SUBSETS = {"all": "all videos", "ffpp": "FaceForensics++",
            "test": "Celeb-DF + DFDC"}
 #: Friendly names of the evaluated folders.
 NAMES = {"default": "`default` (the shipped detector)",
+         "default_v1_scratch": "`default_v1_scratch` (the first release's detector, from "
+                               "scratch)",
          "mesonet_Meso4_DF": "`mesonet_Meso4_DF` (MesoNet authors' weights, trained on Deepfakes)",
          "mesonet_Meso4_F2F": "`mesonet_Meso4_F2F` (MesoNet authors' weights, trained on "
                               "Face2Face)"}

@@ -30,3 +30,26 @@ def test_size_fits_the_30_mb_limit_and_inputs_must_divide_by_32():
 
 def test_registry_builds_it_by_name():
     assert registry.get_builder("default_detector") is detector.build_default_detector
+
+
+def test_a_lite_detector_exports_folded_and_computes_the_same(tmp_path):
+    from dfdetect.errors import ModelError
+    from dfdetect.models.export import export_model, load_exported
+
+    # ImageNet's batch norms: real statistics, far from the identity (random ones make
+    # ReLU6 saturate, and every input then gives the same output)
+    model = detector.build_lite_detector("lite0", (64, 64, 3), weights="imagenet")
+    rng = np.random.default_rng(1)
+    kernel, bias = model.get_layer("p_fake").get_weights()
+    model.get_layer("p_fake").set_weights([rng.normal(0, 0.1, kernel.shape), bias])
+    exported = detector.detector_for_export(model)
+    assert not any("bn" in layer.name or "drop" in layer.name for layer in exported.layers)
+    assert len(exported.layers) < len(model.layers) / 2
+    x = rng.uniform(0, 1, (3, 64, 64, 3)).astype(np.float32)
+    expected = model.predict_on_batch(x)["p_fake"]
+    assert np.ptp(expected) > 1e-3  # the inputs are told apart: the comparison means something
+    np.testing.assert_allclose(exported.predict_on_batch(x), expected, rtol=1e-4, atol=1e-5)
+    back, _ = load_exported(export_model(exported, tmp_path / "d.keras"))
+    np.testing.assert_allclose(back.predict_on_batch(x), expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ModelError, match="lite2"):
+        detector.fold_lite_detector(model, "lite2")
