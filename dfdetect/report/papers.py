@@ -57,8 +57,10 @@ def paired(ctx: Context, path: str, *filters: str) -> str:
     rows = [r for r in rows if all(r.get(k) == v for k, v in wanted)]
     out = []
     for r in rows:
+        # P5's feature tags spell out the whole store; the extractor is what differs
         label = (f"{r['a']} vs {r['b']}" if r.get("a") else
-                 f"{r['model']}: {r['features']} vs {r['reference']}")
+                 f"{r['model']}: {r['features'].split('-ft')[0]} vs "
+                 f"{r['reference'].split('-ft')[0]}")
         out.append([label, r["metric"], fmt.pm(r["a mean"], r["a sd"]),
                     fmt.pm(r["b mean"], r["b sd"]), fmt.signed(r["difference"]),
                     f"{r['won']} / {r['lost']} of {r['pairs']}", fmt.p_value(r["paired t p"])])
