@@ -70,7 +70,7 @@ def _cmd_data_crop(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_build(args: argparse.Namespace) -> int:
-    from dfdetect.data import benchmark
+    from dfdetect.synthetic import benchmark
     from dfdetect.io import check_output_dir, refuse_overwriting_inputs
 
     check_output_dir(args.out, "store folder")

@@ -64,8 +64,8 @@ def lazy_import(name: str):
 
 # Bound now, executed on first use: --help must not wait for cv2 (the benchmark, the
 # forgeries, the stores) or TensorFlow (training).
-benchmark = lazy_import("dfdetect.data.benchmark")
-forge = lazy_import("dfdetect.data.forge")
+benchmark = lazy_import("dfdetect.synthetic.benchmark")
+forge = lazy_import("dfdetect.synthetic.forge")
 store = lazy_import("dfdetect.data.store")
 training = lazy_import("dfdetect.training")
 
@@ -207,10 +207,10 @@ def benchmark_store(kind: str, faces: str, scale: Scale, seed: int,
 
     Args:
         kind, faces, scale, seed, holdout_method: what to build (see
-            :func:`dfdetect.data.benchmark.build_benchmark`).
+            :func:`dfdetect.synthetic.benchmark.build_benchmark`).
         root: folder of the stores (default :data:`DATA_ROOT`).
         generator: forgery generator version (default
-            :data:`dfdetect.data.forge.DEFAULT_GENERATOR`); any other version's store is
+            :data:`dfdetect.synthetic.forge.DEFAULT_GENERATOR`); any other version's store is
             named with a ``-g<version>`` suffix so both can live side by side.
     """
     import shutil

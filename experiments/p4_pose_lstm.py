@@ -29,7 +29,7 @@ folder holds:
 
 Data: ``--data`` (one or more comma-separated folders with ``segments.csv`` +
 ``labels.csv``, e.g. from ``dfdetect pose extract``) or, by default, the embedded
-synthetic PoI benchmark (``dfdetect/data/pose_benchmark.py``), split 80/10/10 by video.
+synthetic PoI benchmark (``dfdetect/synthetic/poses.py``), split 80/10/10 by video.
 
 Scale (also in docs/differences.md): the paper trains with batch 1
 for 200 epochs and halves the rate every 30. ``--scale paper`` does exactly that;

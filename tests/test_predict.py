@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from dfdetect import predict
-from dfdetect.data import procedural
+from dfdetect.synthetic import procedural
 from dfdetect.errors import DataError, ModelError
 from dfdetect.models.export import export_model
 

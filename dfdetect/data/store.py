@@ -78,7 +78,8 @@ DIGEST_COLUMN = "file_digest"
 #: A crop store's settings; the values every crop in it shares.
 CROP_SETTINGS = "crop.json"
 CROP_SETTING_KEYS = ("size", "frames", "scale")
-#: Files 'dfdetect data build' writes into its stores (data/benchmark.py owns them).
+#: Files 'dfdetect data build' writes into its stores (dfdetect/synthetic/ writes them):
+#: the generator version and settings when a build starts, the marker when it is done.
 BENCHMARK_FILES = ("generator.json", "benchmark.json")
 _PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 3]  # fixed, so identical crops give identical bytes
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
