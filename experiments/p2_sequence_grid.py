@@ -54,7 +54,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dfdetect import experiment  # noqa: E402
-# P2's settings, tables and logic live in its home, dfdetect/papers/ann_comparison.py
+# P2's settings, tables and logic live in its home, dfdetect/papers/ann_comparison/
 # (bound now, executed on first use: --help must not wait for TensorFlow).
 ann_comparison = experiment.lazy_import("dfdetect.papers.ann_comparison")
 

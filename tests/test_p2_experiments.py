@@ -494,9 +494,9 @@ def test_lite0_study_has_its_own_committed_folder_and_paper_size():
 
 def test_setup_differences_names_what_makes_runs_incomparable():
     mine = {"store": "/a/bench-videos", "size": 64, "epochs": 10, "frames_per_video": 10}
-    assert ann_comparison._setup_differences(mine, {**mine, "store": "/b/bench-videos"}) == \
+    assert ann_comparison.setup_differences(mine, {**mine, "store": "/b/bench-videos"}) == \
         "same data, size and training"
-    assert ann_comparison._setup_differences(mine, {**mine, "size": 128}) == \
+    assert ann_comparison.setup_differences(mine, {**mine, "size": 128}) == \
         "differs: size 64 vs 128"
 
 
