@@ -226,22 +226,20 @@ def build(name: str, image_size: int, video_size: int, frames: int, batch: int):
     import numpy as np
 
     from dfdetect import training
+    from dfdetect.models import registry
 
     rng = np.random.default_rng(0)
+    image = (image_size, image_size, 3)
     if name == "xception":
-        from dfdetect.models.fusion import build_fusion_model
-        model = build_fusion_model(["xception"], input_shape=(image_size, image_size, 3))
+        model = registry.build_model("fusion", backbones=["xception"], input_shape=image)
     elif name == "inceptionv3":
-        from dfdetect.models.transfer import build_inception_transfer
-        model = build_inception_transfer("top50", input_shape=(image_size, image_size, 3))
+        model = registry.build_model("inception_transfer", unfreeze="top50", input_shape=image)
         for layer in model._flatten_layers():  # a full training step: every layer trains
             layer.trainable = True
     elif name == "meso4":
-        from dfdetect.models.meso import build_meso4
-        model = build_meso4((image_size, image_size, 3))
+        model = registry.build_model("meso4", input_shape=image)
     elif name == "p3":
-        from dfdetect.models.video import build_convlstm_cbam
-        model = build_convlstm_cbam(frames=frames, size=video_size)
+        model = registry.build_model("convlstm_cbam", frames=frames, size=video_size)
     else:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
     training.compile_model(model)

@@ -108,8 +108,8 @@ def measure_feature_cache_speedup(splits, size: int, frames: int, *,
 
     from dfdetect import training
     from dfdetect.data import pipeline
-    from dfdetect.features import build_extractor
-    from dfdetect.models.sequence import build_end_to_end, build_sequence_head
+    from dfdetect.models import registry
+    from dfdetect.models.sequence import build_end_to_end
     from dfdetect.papers.ann_comparison import SETTINGS, sequence_data
 
     learning_rate = SETTINGS["cpu"].learning_rate
@@ -119,7 +119,7 @@ def measure_feature_cache_speedup(splits, size: int, frames: int, *,
     input_shape = (int(frames), data["dims"])
 
     training.set_seed(seed)
-    head = build_sequence_head(config, input_shape)
+    head = registry.build_model("sequence_head", name=config, input_shape=input_shape)
     training.compile_model(head, "adam", learning_rate)
     timer = training.EpochTimer()
     ds = pipeline.array_dataset(data["x_train"], data["y_train"], batch_size, training=True,
@@ -128,9 +128,13 @@ def measure_feature_cache_speedup(splits, size: int, frames: int, *,
     cached = timer.seconds[-1]
 
     if extractor is None:
-        extractor = build_extractor(backbone, size, weights, seed=seed)
+        extractor = registry.build_model("feature_extractor", backbone=backbone, size=size,
+                                         weights=weights, seed=seed)
     training.set_seed(seed)
-    model = build_end_to_end(extractor, build_sequence_head(config, input_shape), frames, size)
+    # build_end_to_end joins two registry-built models (an argument no JSON can hold), so
+    # it is called as a function: the end-to-end model is timed here, never exported.
+    model = build_end_to_end(extractor, registry.build_model(
+        "sequence_head", name=config, input_shape=input_shape), frames, size)
     training.compile_model(model, "adam", learning_rate)
     clips = pipeline.clip_dataset(splits.train, splits.root, int(frames), int(size),
                                   batch_size, training=True, seed=seed)

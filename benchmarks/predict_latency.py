@@ -66,11 +66,12 @@ def export_untrained(path: str | Path, backbone: str = "xception", image_size: i
     """P1's single-backbone classifier, untrained, exported with dfdetect's metadata."""
     import keras
 
+    from dfdetect.models import registry
     from dfdetect.models.export import export_model
-    from dfdetect.models.fusion import build_fusion_model
 
     keras.utils.set_random_seed(0)
-    model = build_fusion_model([backbone], input_shape=(image_size, image_size, 3))
+    model = registry.build_model("fusion", backbones=[backbone],
+                                 input_shape=(image_size, image_size, 3))
     export_model(model, str(path), image_size=image_size, experiment="bench")
     return Path(path)
 

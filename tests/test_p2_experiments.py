@@ -432,17 +432,18 @@ def test_the_cached_and_the_end_to_end_heads_compute_the_same_thing(smoke_video_
     from argparse import Namespace
 
     from dfdetect.data import pipeline
-    from dfdetect.features import build_extractor
-    from dfdetect.models.sequence import build_end_to_end, build_sequence_head
+    from dfdetect.models import registry
+    from dfdetect.models.sequence import build_end_to_end
 
     args = Namespace(data=str(smoke_video_store), layout="folder", faces="procedural", seed=0)
     scale = get_scale("smoke")
     frames = scale.p2_frames
     splits = ann_comparison.load_videos(args, scale, frames)
-    extractor = build_extractor("meso4", 32, None, seed=0)
+    extractor = registry.build_model("feature_extractor", backbone="meso4", size=32, seed=0)
     data = ann_comparison.sequence_data(splits, 32, frames, extractor=extractor,
                                         cache_name="same-thing-test")
-    head = build_sequence_head("mlp-1-const128", (frames, data["dims"]))
+    head = registry.build_model("sequence_head", name="mlp-1-const128",
+                                input_shape=(frames, data["dims"]))
     end_to_end = build_end_to_end(extractor, head, frames, 32)
     first_video = next(iter(pipeline.group_clips(splits.train).values()))
     clip, _ = next(iter(pipeline.clip_dataset(first_video, splits.root, frames, 32,

@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from dfdetect import experiment, results
 from dfdetect.data import splits
@@ -28,6 +29,7 @@ from dfdetect.papers import lookup
 
 # Bound now, executed on first use: an experiment's --help must not wait for TensorFlow
 # (features, training, pipeline) or scikit-learn (classical, evaluation, plots).
+keras = experiment.lazy_import("keras")
 classical = experiment.lazy_import("dfdetect.models.classical")
 evaluation = experiment.lazy_import("dfdetect.evaluation")
 features = experiment.lazy_import("dfdetect.features")
@@ -36,6 +38,8 @@ pipeline = experiment.lazy_import("dfdetect.data.pipeline")
 plots = experiment.lazy_import("dfdetect.plots")
 store = experiment.lazy_import("dfdetect.data.store")
 training = experiment.lazy_import("dfdetect.training")
+registry = experiment.lazy_import("dfdetect.models.registry")
+backbones = experiment.lazy_import("dfdetect.models.backbones")
 
 __all__ = ["COMPARED_METRICS", "DeepForenseSettings", "Extractor", "METRICS", "PAPER_ACCURACY",
            "SETTINGS", "add_args", "compare_features", "compare_stacking", "embedding_plots",
@@ -225,25 +229,30 @@ class Extractor:
         self.info: dict = {}
 
     def get(self):
-        import keras
-
         if self.model is not None:
             return self.model
         if self.path.is_file():
-            # deferred (TensorFlow): imported for its side effect, registering the
-            # backbones' custom layers, which a lazy module would not run
-            import dfdetect.models.backbones  # noqa: F401
-
+            # The backbones' custom layers register when their module runs (a lazily
+            # bound module runs on its first attribute): before the file is loaded.
+            backbones.ApplicationPreprocess  # noqa: B018
             log(f"loading the feature extractor {self.path}")
             try:
                 self.model = keras.models.load_model(self.path)
                 return self.model
             except Exception as err:  # noqa: BLE001 - e.g. half-written by an older dfdetect
                 log(f"{self.path}: unreadable ({type(err).__name__}); building it again")
-        self.model = features.build_extractor(self.backbone, self.size, self.weights,
-                                              normalize=self.normalize, seed=self.args.seed)
+        args = dict(backbone=self.backbone, size=self.size, weights=self.weights,
+                    normalize=self.normalize, seed=self.args.seed)
         if self.epochs > 0:
-            self._finetune()
+            if not self.tune_train:
+                raise DataError("no identities left for fine-tuning; raise "
+                                "--finetune-fraction or pass --finetune-epochs 0")
+            # the extractor inside the classifier: fine-tuning it trains the extractor
+            classifier = registry.build_model("finetune_classifier", **args)
+            self.model = backbones.extractor_of(classifier)
+            self._finetune(classifier)
+        else:
+            self.model = registry.build_model("feature_extractor", **args)
         # Temp + rename: a kill mid-save never leaves a model file the next run trusts.
         with atomic_path(self.path) as tmp:
             self.model.save(tmp)
@@ -258,17 +267,8 @@ class Extractor:
             return dict(self.info)
         return {r["key"]: r["value"] for r in results.read_table(self.path.with_suffix(".csv"))}
 
-    def _finetune(self) -> None:
-        import keras
-
-        if not self.tune_train:
-            raise DataError("no identities left for fine-tuning; raise "
-                                       "--finetune-fraction or pass --finetune-epochs 0")
+    def _finetune(self, classifier) -> None:
         batch = self.scale.batch_size
-        inputs = keras.Input((self.size, self.size, 3), name="image")
-        x = keras.layers.Dropout(0.5, name="finetune_dropout")(self.model(inputs))
-        out = keras.layers.Dense(1, activation="sigmoid", name="fake_probability")(x)
-        classifier = keras.Model(inputs, out, name=f"{self.backbone}_finetune")
         training.set_seed(self.args.seed)
         training.compile_model(classifier, "adam", LEARNING_RATE)
         augment = pipeline.build_augmentation(seed=self.args.seed)
@@ -548,6 +548,7 @@ def run_selection(x, y, folds, table, features_tag, seed, quiet) -> list[dict]:
 # --------------------------------------------------------------------------- plots
 
 def embedding_plots(out: Path, x, index, seed: int) -> None:
+    # deferred: sklearn (0.5 s) is not needed for --help
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
     from sklearn.preprocessing import StandardScaler
@@ -622,8 +623,6 @@ def run(args) -> Path:
     Returns:
         The results folder.
     """
-    from threadpoolctl import threadpool_limits
-
     warnings.filterwarnings("ignore", module="sklearn")
     scale = experiment.scale_of(args)
     out = Path(args.out)

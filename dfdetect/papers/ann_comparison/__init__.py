@@ -40,11 +40,11 @@ The run columns (``runs.csv``), as the paper defines them (section 1.4):
 """
 
 # The package's API, as the one module held it before it was split along its seams.
-from dfdetect.papers.ann_comparison.common import (
+from dfdetect.papers.ann_comparison.common import (  # noqa: F401 (re-exported)
     FAMILIES, PAPER_TABLE_3, SETTINGS, TABLE_3_ROWS, P2Settings, VideoSplits,
     frame_datasets, frames_of, help_settings, load_videos, merge_table_3, parse_configs,
     select_best, settings_for, summarize_runs, table_3_column, write_table_3)
-from dfdetect.papers.ann_comparison.unfreezing import (
+from dfdetect.papers.ann_comparison.unfreezing import (  # noqa: F401 (re-exported)
     BEST_FILE, BEST_MODEL, COMPARED_METRICS, DEFAULT_NETWORK, INCEPTION_CONFIGS,
     INCEPTION_FAMILY, INCEPTION_FIGURES, KERAS_NOTOP, PHASE1_FILE, UNFREEZE_CONTRASTS,
     UNFREEZE_NETWORKS, UnfreezeNetwork, best_inception, build_unfreeze_model,
@@ -52,10 +52,10 @@ from dfdetect.papers.ann_comparison.unfreezing import (
     inception_cache_name, inception_extractor, inception_parser, inception_size,
     resolve_inception_init, resolve_lite_init, run_inception, setup_differences,
     train_phase1, unfreeze_size)
-from dfdetect.papers.ann_comparison.custom_cnn_grid import (
+from dfdetect.papers.ann_comparison.custom_cnn_grid import (  # noqa: F401 (re-exported)
     CUSTOM_CNN_FAMILY, CUSTOM_CNN_FIGURES, CUSTOM_CNN_SCRIPT, custom_cnn_grid,
     custom_cnn_parser, describe_custom_cnn, finish_custom_cnn, run_custom_cnn)
-from dfdetect.papers.ann_comparison.sequence_grids import (
+from dfdetect.papers.ann_comparison.sequence_grids import (  # noqa: F401 (re-exported)
     SEQUENCE_FAMILIES, SEQUENCE_SCRIPT, describe_sequence, finish_sequence,
     resolve_extractor, run_sequence, sequence_data, sequence_grid, sequence_parser,
     train_default_extractor)

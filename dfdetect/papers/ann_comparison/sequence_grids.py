@@ -188,7 +188,8 @@ def resolve_extractor(args, scale, out: Path, store_root: Path) -> dict:
     else:
         size = int(args.size or scale.video_size)
         weights = experiment.weights_arg(args.weights)
-        extractor = features.build_extractor(choice, size, weights, seed=args.seed)
+        extractor = registry.build_model("feature_extractor", backbone=choice, size=size,
+                                         weights=weights, seed=args.seed)
         info = {"extractor": extractor,
                 "cache_name": features.feature_name(choice, weights, args.seed),
                 "backbone": choice, "weights": weights, "size": size,
@@ -266,7 +267,7 @@ def run_sequence(args) -> Path:
         keras.backend.clear_session()
         seed = args.seed + repeat
         training.set_seed(seed)
-        model = registry.get_builder("sequence_head")(config, input_shape)
+        model = registry.build_model("sequence_head", name=config, input_shape=input_shape)
         row = training.train_run(model, train_ds, val_ds, epochs,
                                  out / "models" / f".{config}-r{repeat}.weights.h5",
                                  verbose=0 if args.quiet else 2)

@@ -163,9 +163,9 @@ def inception_extractor(weights: str | os.PathLike, size: int):
         ``(extractor: [0, 1] image -> 2048-d, cache name "p2-inception-<sha12>")``: the
         name identifies the weights, so another model never reads these features.
     """
-    model = transfer.build_inception_transfer("head", (int(size), int(size), 3),
-                                              weights=os.fspath(weights))
-    return transfer.transfer_feature_extractor(model), inception_cache_name(weights)
+    model = registry.build_model("inception_features", input_shape=(int(size), int(size), 3),
+                                 weights=os.fspath(weights))
+    return model, inception_cache_name(weights)
 
 
 def inception_cache_name(weights: str | os.PathLike) -> str:
