@@ -2,10 +2,10 @@
 """Compute efficiency: achieved FLOP/s of a training step and of inference, divided by the
 machine's dense float32 matmul peak measured in the same run.
 
-Models, at ``cpu`` scale (``dfdetect.scales``): Xception (P1's single-backbone
-classifier), InceptionV3 (P2's transfer model, every layer trainable), Meso-4 (P1/P5) at
-``image_size`` px and batch ``batch_size``; the P3 model (Xception + CBAM + bidirectional
-ConvLSTM2D) on clips of ``p3_frames`` x ``video_size`` px, batch 2 (the paper's).
+Models, at ``cpu`` scale: Xception (P1's single-backbone classifier), InceptionV3 (P2's
+transfer model, every layer trainable), Meso-4 (P1/P5) at P1's ``image_size`` px and the
+scale's batch (``dfdetect.scales``); the P3 model (Xception + CBAM + bidirectional
+ConvLSTM2D) on clips of P3's ``frames`` x ``size`` px, batch 2 (the paper's).
 
 **FLOPs are counted from the layer shapes** (:func:`count_flops`): one eager forward pass
 records every layer's concrete input and output shape, and each convolution, depthwise
@@ -319,12 +319,13 @@ def measure(models=MODELS, image_size: int | None = None, video_size: int | None
 
     ``kernels``: ``{name: spec}`` of single kernels to time (default :data:`KERNELS`).
     """
+    from dfdetect.papers import convlstm_cbam, fusion
     from dfdetect.scales import get_scale
 
-    scale = get_scale("cpu")
-    image_size = image_size or scale.image_size
-    video_size = video_size or scale.video_size
-    frames = frames or scale.p3_frames
+    scale, p3 = get_scale("cpu"), convlstm_cbam.settings_for("cpu")
+    image_size = image_size or fusion.settings_for("cpu").image_size
+    video_size = video_size or p3.size
+    frames = frames or p3.frames
     batch = batch or scale.batch_size
     # The peak is sampled before every model and at the end, and the best kept: on a
     # shared machine any one sample may coincide with a neighbour's burst.

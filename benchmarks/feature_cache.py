@@ -3,7 +3,7 @@
 against the same epoch recomputing the CNN features of every frame.
 
 P2 trains its LSTM / GRU / MLP heads on per-frame InceptionV3 features (2048-d) of
-``p2_frames`` frames per video, computed once and cached in the store
+P2's ``sequence_frames`` frames per video, computed once and cached in the store
 (``dfdetect.features``); without the cache every epoch of every configuration would run
 the frozen CNN over every frame again. The measurement is P2's own
 :func:`measure_feature_cache_speedup` below: the grid's first head (``gru-1x128``)
@@ -12,11 +12,11 @@ extractor re-run on every frame each epoch (decoded frames cached in memory, so 
 CNN's cost differs); each epoch time is the last of two epochs (the first traces).
 
 Data at ``cpu`` scale sizes: 100 videos (half the ``cpu`` benchmark's 200, see
-:data:`VIDEOS`) split 70/30 into P2's training and validation videos, ``p2_frames``
-distinct ``video_size`` px crops each. They are made from the
+:data:`VIDEOS`) split 70/30 into P2's training and validation videos, ``sequence_frames``
+distinct ``frame_size`` px crops each. They are made from the
 ``smoke`` video benchmark's crops (its clips repeated under new video ids, every frame
 its own file), because building the ``cpu`` video benchmark takes minutes and the
-timing depends only on the shapes. The extractor is InceptionV3 at ``video_size``
+timing depends only on the shapes. The extractor is InceptionV3 at ``frame_size``
 (random init, seeded: speed does not depend on the weights).
 
 Also reported: the one-off extraction (``extract_seconds``: the CNN over every frame of
@@ -162,8 +162,8 @@ def measure(videos: int | None = None, frames: int | None = None, size: int | No
 
     scale = get_scale("cpu")
     videos = videos or VIDEOS
-    frames = frames or scale.p2_frames
-    size = size or scale.video_size
+    frames = frames or ann_comparison.settings_for("cpu").sequence_frames
+    size = size or ann_comparison.settings_for("cpu").frame_size
     batch = batch or scale.batch_size
     grid_epochs = ann_comparison.settings_for("cpu").sequence_epochs
     source = source_store or experiment.benchmark_store(

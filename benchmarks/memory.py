@@ -62,12 +62,15 @@ def run_slice(name: str, steps: int = 3, tiny: bool = False) -> None:
 
     from dfdetect import training
     from dfdetect.models import registry
+    from dfdetect.papers import deepforense, fusion
     from dfdetect.scales import get_scale
 
     scale = get_scale("smoke" if tiny else "cpu")
     rng = np.random.default_rng(0)
     keras.utils.set_random_seed(0)
-    size, batch = scale.image_size, scale.batch_size
+    # each image slice at its own paper's input side
+    size = {"p1": fusion, "p5": deepforense}.get(name, fusion).settings_for(scale.name).image_size
+    batch = scale.batch_size
     crops = scale.benchmark_identities * scale.views_per_identity * 2
     if tiny:
         size, batch, crops, steps = 32, 4, 16, 1
@@ -78,18 +81,20 @@ def run_slice(name: str, steps: int = 3, tiny: bool = False) -> None:
         y = rng.integers(0, 2, (crops, 1)).astype(np.float32)
     elif name == "p2":
         from dfdetect.papers import ann_comparison
-        widest = max(ann_comparison.settings_for(scale.name).rnn_widths)
+        p2 = ann_comparison.settings_for(scale.name)
+        widest = max(p2.rnn_widths)
         depth, width, dims = (1, 16, 32) if tiny else (4, widest, 2048)
         model = registry.build_model("rnn_head", cell="lstm", depth=depth, width=width,
-                                     input_shape=(scale.p2_frames, dims))
-        x = rng.random((scale.benchmark_videos, scale.p2_frames, dims), dtype=np.float32)
+                                     input_shape=(p2.sequence_frames, dims))
+        x = rng.random((scale.benchmark_videos, p2.sequence_frames, dims), dtype=np.float32)
         y = rng.integers(0, 2, len(x)).astype(np.int32)
     elif name == "p3":
-        model = registry.build_model("convlstm_cbam", frames=scale.p3_frames,
-                                     size=max(scale.video_size, 32))
+        from dfdetect.papers import convlstm_cbam
+        p3 = convlstm_cbam.settings_for(scale.name)
+        side = max(p3.size, 32)
+        model = registry.build_model("convlstm_cbam", frames=p3.frames, size=side)
         batch = 2
-        x = rng.random((scale.benchmark_videos, scale.p3_frames, max(scale.video_size, 32),
-                        max(scale.video_size, 32), 3), dtype=np.float32)
+        x = rng.random((scale.benchmark_videos, p3.frames, side, side, 3), dtype=np.float32)
         y = rng.integers(0, 2, len(x)).astype(np.int32)
     elif name == "p4":
         from dfdetect.papers import pose_lstm

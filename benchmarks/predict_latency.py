@@ -114,9 +114,9 @@ def measure(backbone: str = "xception", image_size: int | None = None, seconds: 
     """Every figure of this benchmark."""
     import face_recognition  # noqa: F401  (dlib's model load is not part of either way)
 
-    from dfdetect.scales import get_scale
+    from dfdetect.papers import fusion
 
-    image_size = image_size or get_scale("cpu").image_size
+    image_size = image_size or fusion.settings_for("cpu").image_size
     source = Path(source or SHARED_DATA / "videos" / SOURCE_VIDEO)
     with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
         video = make_video(source, Path(tmp) / "video.mp4", seconds=seconds, size=size)

@@ -24,9 +24,9 @@ videos are the paper's 20 % validation part.
 Assumptions where the paper is silent (also in results/p2/README.md): Adam 1e-3,
 batch size of the scale (32), sparse categorical cross-entropy on the 2-way softmax,
 a fixed number of epochs (no early stopping, no decay), Conv 3x3 same + ReLU + MaxPool 2
-per layer. Scale: ``paper`` = {{paper.cnn_frames}} frames per video at {{paper_scale.video_size}} px,
-{{paper.cnn_epochs}} epochs, {{paper_scale.repeats}} repeats; ``cpu`` = {{cpu.cnn_frames}} of each video's {{cpu_scale.p2_frames}} frames at
-{{cpu_scale.video_size}} px, {{cpu.cnn_epochs}} epochs, {{cpu_scale.repeats}} repeats, all 23 configurations (the measured
+per layer. Scale: ``paper`` = {{paper.cnn_frames}} frames per video at {{paper.frame_size}} px,
+{{paper.cnn_epochs}} epochs, {{paper_scale.repeats}} repeats; ``cpu`` = {{cpu.cnn_frames}} of each video's {{cpu_scale.video_frames}} frames at
+{{cpu.frame_size}} px, {{cpu.cnn_epochs}} epochs, {{cpu_scale.repeats}} repeats, all 23 configurations (the measured
 time is in results/p2/README.md); ``smoke`` = {{smoke.cnn_frames}} frames, {{smoke.cnn_epochs}} epoch.
 
 Memory: each configuration (all its repeats) trains in a worker process of its own, since

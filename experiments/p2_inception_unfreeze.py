@@ -40,7 +40,7 @@ and the options against each other within each network, paired by repeat (same s
 same frames), paired t-test over the repeats.
 
 Assumptions (also in results/p2/README.md): Adam 1e-3, fixed epochs, batch of the
-scale; input {{paper.inception_size}} px at ``paper`` scale, the store's frame side elsewhere ({{cpu_scale.video_size}} px at
+scale; input {{paper.inception_size}} px at ``paper`` scale, P2's frame side elsewhere ({{cpu.frame_size}} px at
 ``cpu``, upsampled to 75 inside the model). Scale: ``paper`` {{paper.inception_frames}} frames per video,
 {{paper.inception_epochs}} epochs, {{paper_scale.repeats}} repeats, a first phase of {{paper.phase1_epochs}} epochs when no ImageNet file is found; ``cpu``
 {{cpu.inception_frames}} frames per video, {{cpu.inception_epochs}} epochs, {{cpu_scale.repeats}} repeats, a first phase of {{cpu.phase1_epochs}} epochs (the measured

@@ -33,9 +33,9 @@ Widths: the paper's method lists 128 / 512 / 1024 / 2048, but its results discus
 Off-grid names such as ``lstm-2x256`` are accepted by ``--configs``.
 
 Assumptions (also in results/p2/README.md): Adam 1e-3, batch of the scale (32),
-fixed epochs, ReLU on the Dense(1024) and MLP layers. Scale: ``paper`` {{paper_scale.p2_frames}} frames per
+fixed epochs, ReLU on the Dense(1024) and MLP layers. Scale: ``paper`` {{paper.sequence_frames}} frames per
 video, {{paper.sequence_epochs}} epochs, {{paper_scale.repeats}} repeats, RNN widths {{paper.rnn_widths}}; ``cpu`` the store's
-{{cpu_scale.p2_frames}} frames per video, {{cpu.sequence_epochs}} epochs, {{cpu_scale.repeats}} repeats, RNN widths {{cpu.rnn_widths}} (the
+{{cpu.sequence_frames}} frames per video, {{cpu.sequence_epochs}} epochs, {{cpu_scale.repeats}} repeats, RNN widths {{cpu.rnn_widths}} (the
 2048-wide RNNs are cut at cpu scale, 256 added: see results/p2/README.md, which has the
 measured time); ``smoke`` {{smoke.sequence_epochs}} epochs, RNN widths {{smoke.rnn_widths}}.
 

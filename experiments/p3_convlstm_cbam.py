@@ -42,8 +42,9 @@ the 2-way softmax, and the imbalance schedule of Table 4 (all real clips every r
 the fake clips in rotating chunks of the real count, weights carried over;
 ``--schedule class-weights`` or ``plain`` instead). Data: ``--data`` (a store or a dataset
 root, e.g. Celeb-DF v2 with ``--layout celebdf``) or, by default, the embedded video
-benchmark (clips of ``scale.video_size`` px; the first ``scale.p3_frames`` frames of each
-clip are used).
+benchmark (the first {{paper.frames}} frames of each clip at {{paper.size}} px at ``paper`` scale,
+{{cpu.frames}} at {{cpu.size}} px at ``cpu``, {{smoke.frames}} at ``smoke``: ``papers.convlstm_cbam``'s
+``frames`` and ``size``).
 
 Assumptions and deviations (also in docs/differences.md):
 

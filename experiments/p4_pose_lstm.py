@@ -36,7 +36,7 @@ for 200 epochs and halves the rate every 30. ``--scale paper`` does exactly that
 ``cpu`` and ``smoke`` use a larger batch (batch 1 through a 512x2 LSTM over 150 steps is
 far too slow on a CPU) and fewer epochs, with the decay step scaled by the same factor
 (30 x epochs / 200) so the rate still halves about 6.7 times over the run, and their
-main optimizer is Adam 3e-4 (``--optimizer``; see ``dfdetect.scales.Scale``): at batch 16
+main optimizer is Adam 3e-4 (``--optimizer``; see ``dfdetect.papers.pose_lstm``): at batch 16
 the paper's Adam 1e-2 never moved the stacked LSTMs off 0.5 validation accuracy.
 """
 

@@ -51,6 +51,8 @@ class ConvLstmCbamSettings:
     """What P3 trains with at one scale.
 
     Attributes:
+        frames: frames per clip, the first of each video benchmark clip (the paper's 30).
+        size: side of the frames (the paper's 240).
         epochs: maximum epochs of each video model (early stopping may end sooner).
         warmup_epochs: epochs of the per-frame Xception warm-up whose weights start the
             video models (0: none; the paper starts from ImageNet weights).
@@ -63,6 +65,8 @@ class ConvLstmCbamSettings:
         holdout_method: the benchmark forgery kept for the cross test.
     """
 
+    frames: int
+    size: int
     epochs: int
     warmup_epochs: int
     learning_rate: float = 1e-4
@@ -78,9 +82,9 @@ class ConvLstmCbamSettings:
 
 #: Per scale; ``paper`` is the paper's own setting.
 SETTINGS: dict[str, ConvLstmCbamSettings] = {
-    "smoke": ConvLstmCbamSettings(epochs=1, warmup_epochs=1),
-    "cpu": ConvLstmCbamSettings(epochs=8, warmup_epochs=8),
-    "paper": ConvLstmCbamSettings(epochs=60, warmup_epochs=0),
+    "smoke": ConvLstmCbamSettings(frames=4, size=64, epochs=1, warmup_epochs=1),
+    "cpu": ConvLstmCbamSettings(frames=8, size=64, epochs=8, warmup_epochs=8),
+    "paper": ConvLstmCbamSettings(frames=30, size=240, epochs=60, warmup_epochs=0),
 }
 
 
@@ -134,7 +138,9 @@ def add_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--models", default=None,
                         help=f"comma-separated subset of {', '.join(MODELS)} (default: all)")
     parser.add_argument("--frames", type=int, default=None,
-                        help="frames per clip (default: the scale's p3_frames)")
+                        help="frames per clip (default: "
+                             + ", ".join(f"{name} {s.frames}" for name, s in SETTINGS.items())
+                             + ")")
     parser.add_argument("--schedule", choices=SCHEDULES, default="table4",
                         help="table4: the paper's rounds; class-weights: one round with "
                              "balanced class weights; plain: one round, no weighting")
@@ -189,7 +195,7 @@ def subsample_reals(rows, ratio: float | None, rng: np.random.Generator) -> list
 
 def load_data(args, scale, frames: int):
     """Splits (first ``frames`` frames per clip), cross rows and their store roots."""
-    size = scale.video_size
+    size = settings_for(scale.name).size
     if args.data:
         root = experiment.dataset_store(args.data, args.layout, frames, size)
     else:
@@ -329,9 +335,9 @@ class Runner:
 
     def __init__(self, args, scale, out: Path):
         self.args, self.scale, self.out = args, scale, out
-        self.frames = int(args.frames or scale.p3_frames)
-        self.size = scale.video_size
         self.settings = settings_for(scale.name)
+        self.frames = int(args.frames or self.settings.frames)
+        self.size = self.settings.size
         self.epochs = int(args.epochs or self.settings.epochs)
         self.warmup_epochs = (self.settings.warmup_epochs if args.warmup_epochs is None
                               else int(args.warmup_epochs))

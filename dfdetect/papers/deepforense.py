@@ -55,6 +55,8 @@ class DeepForenseSettings:
     Attributes:
         backbone: the feature extractor (the paper's ResNet50; Meso-4 on a CPU, where
             it trains in seconds: 64-d features at 64 px).
+        image_size: side of the crops the extractor reads (the benchmark's crops are
+            resized to it; a ``--data`` dataset is cropped at it).
         finetune_epochs: epochs of fine-tuning the backbone as a classifier before
             extracting features (early stopping may end sooner; Meso-4 needs ~30-40 on
             the cpu benchmark).
@@ -72,6 +74,7 @@ class DeepForenseSettings:
     """
 
     backbone: str
+    image_size: int
     finetune_epochs: int
     cv_folds: int
     finetune_fraction: float = 0.5
@@ -88,9 +91,12 @@ class DeepForenseSettings:
 
 #: Per scale; ``paper`` is the paper's own setting (its k is assumed: 5).
 SETTINGS: dict[str, DeepForenseSettings] = {
-    "smoke": DeepForenseSettings(backbone="meso4", finetune_epochs=1, cv_folds=2),
-    "cpu": DeepForenseSettings(backbone="meso4", finetune_epochs=40, cv_folds=5),
-    "paper": DeepForenseSettings(backbone="resnet50", finetune_epochs=60, cv_folds=5),
+    "smoke": DeepForenseSettings(backbone="meso4", image_size=64, finetune_epochs=1,
+                                 cv_folds=2),
+    "cpu": DeepForenseSettings(backbone="meso4", image_size=64, finetune_epochs=40,
+                               cv_folds=5),
+    "paper": DeepForenseSettings(backbone="resnet50", image_size=256, finetune_epochs=60,
+                                 cv_folds=5),
 }
 
 
@@ -188,14 +194,16 @@ def add_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def image_store(args, scale) -> Path:
     if args.data:
-        return experiment.dataset_store(args.data, args.layout, args.frames, scale.image_size)
+        return experiment.dataset_store(args.data, args.layout, args.frames,
+                                        settings_for(scale.name).image_size)
     return experiment.benchmark_store("images", args.faces, scale, args.seed,
                                       holdout_method=HOLDOUT_METHOD, generator=args.generator)
 
 
 def video_store(args, scale) -> Path:
     if args.videos:
-        return experiment.dataset_store(args.videos, args.layout, args.frames, scale.image_size)
+        return experiment.dataset_store(args.videos, args.layout, args.frames,
+                                        settings_for(scale.name).image_size)
     return experiment.benchmark_store("videos", args.faces, scale, args.seed,
                                       generator=args.generator)
 
@@ -207,7 +215,7 @@ class Extractor:
 
     def __init__(self, args, scale, backbone: str, tune_train, tune_val, root, out: Path):
         self.args, self.scale, self.backbone = args, scale, backbone
-        self.size = scale.image_size
+        self.size = settings_for(scale.name).image_size
         self.weights = experiment.weights_arg(args.weights)
         self.epochs = (args.finetune_epochs if args.finetune_epochs is not None
                        else args.epochs or settings_for(scale.name).finetune_epochs)
@@ -707,7 +715,7 @@ def run(args) -> Path:
                   f"{' '.join(str(err).split())[:300]}")
         if args.cross:
             cross_root = experiment.dataset_store(args.cross, args.layout, args.frames,
-                                                  scale.image_size)
+                                                  extractor.size)
             cx, cindex = extractor.features(cross_root, store.read_manifest(cross_root))
             cm = evaluation.binary_metrics([int(r["label"]) for r in cindex],
                                            classical.fake_probability(final, cx), THRESHOLD)

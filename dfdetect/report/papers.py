@@ -362,8 +362,8 @@ def p5_cv(ctx: Context) -> str:
 
 @block("setting")
 def setting(ctx: Context, where: str, attribute: str) -> str:
-    """A setting, read where the code reads it (inline): ``setting cpu p3_frames`` is
-    ``scales.SCALES["cpu"].p3_frames``; ``setting ann_comparison:paper cnn_epochs`` is
+    """A setting, read where the code reads it (inline): ``setting cpu repeats`` is
+    ``scales.SCALES["cpu"].repeats``; ``setting ann_comparison:paper cnn_epochs`` is
     ``papers.ann_comparison.SETTINGS["paper"].cnn_epochs``. A tuple is written ``a / b``."""
     import importlib
 

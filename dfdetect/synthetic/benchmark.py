@@ -24,8 +24,8 @@ What a benchmark holds:
   from the same face (Self-Blended-Images style pairs: the network can only learn the
   forgery, not the person). Balanced by construction.
 * ``videos``: for every identity, one real clip and one fake clip of ``F`` frames
-  (``F = max(scale.p2_frames, scale.p3_frames)`` unless ``frames`` is given; experiments
-  take the first ``p2_frames`` / ``p3_frames``). Procedural faces move their head and
+  (``F = scale.video_frames`` unless ``frames`` is given; P2 and P3 take the first of
+  them). Procedural faces move their head and
   change expression, stills become clips by smooth random camera motion, real videos are
   used as they are. Video fakes flicker (:func:`dfdetect.synthetic.forge.temporal_params`).
 
@@ -112,7 +112,7 @@ def build_benchmark(kind: str, faces: str = "procedural", scale=None,
         scale: the sizes to build at: a :class:`dfdetect.scales.Scale` or any object
             with its benchmark fields (``name``, ``benchmark_identities``,
             ``views_per_identity``, ``image_size``, ``video_size``,
-            ``benchmark_videos``, ``p2_frames``, ``p3_frames``, ``pose_*``). Taken as
+            ``benchmark_videos``, ``video_frames``, ``pose_*``). Taken as
             given, not as a name: the benchmark maker does not import the scale presets.
         out: store directory.
         seed: everything random derives from it.
@@ -123,7 +123,7 @@ def build_benchmark(kind: str, faces: str = "procedural", scale=None,
             video identities (``scale.benchmark_videos // 2``).
         views: override ``scale.views_per_identity``.
         size: override the crop side (``scale.image_size`` / ``scale.video_size``).
-        frames: frames per clip (videos; default ``max(p2_frames, p3_frames)``).
+        frames: frames per clip (videos; default ``scale.video_frames``).
         methods: forgery methods to use.
         landmark_cache: ``.npz`` file caching landmarks of a face folder (default
             ``<out>/landmarks.npz``); re-used across builds.

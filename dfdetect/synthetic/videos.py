@@ -197,7 +197,7 @@ def build_videos(summary, sc, faces, out: Path, seed, holdout, workers, n_units,
     """The video benchmark into ``out`` (:func:`dfdetect.synthetic.benchmark.build_benchmark`
     checked the arguments): ``n_units`` real / fake clip pairs of ``frames`` frames."""
     n_units = int(n_units or max(1, sc.benchmark_videos // 2))
-    frames = int(frames or max(sc.p2_frames, sc.p3_frames))
+    frames = int(frames or sc.video_frames)
     size = int(size or sc.video_size)
     source = source_name(faces)
     with worker_pool(workers) as pool:

@@ -29,6 +29,10 @@ class P2Settings:
     """What a scale changes in P2 (data size, frames, epochs; never the grids' content).
 
     Attributes:
+        frame_size: side of the frames every P2 model reads (custom CNNs, the sequence
+            extractor, InceptionV3 unless ``inception_size``; the paper's 240).
+        sequence_frames: frames per video of a sequence (paper 40); a ``--data``
+            dataset is cropped with at least these.
         cnn_frames: frames per video the custom CNNs train and validate on, each an
             image (paper 40, all of them).
         cnn_epochs: epochs of each custom CNN run (paper 60).
@@ -38,12 +42,14 @@ class P2Settings:
             stands in for ImageNet weights when none are available.
         sequence_epochs: epochs of each LSTM / GRU / MLP run (paper 60).
         rnn_widths: LSTM / GRU widths of the grid (paper 128, 512, 1024, 2048).
-        inception_size: InceptionV3's input side (paper 299); None: the video
-            benchmark's frame side (below 75 px the model upsamples to 75 itself).
+        inception_size: InceptionV3's input side (paper 299); None: ``frame_size``
+            (below 75 px the model upsamples to 75 itself).
         learning_rate: Adam's rate for every P2 model (assumed: the paper names no
             optimizer; Keras' Adam default).
     """
 
+    frame_size: int
+    sequence_frames: int
     cnn_frames: int
     cnn_epochs: int
     inception_frames: int
@@ -64,13 +70,16 @@ class P2Settings:
 #: width the paper's own results discuss. ``paper`` is the paper's setting: 40 frames,
 #: 60 epochs, every configuration.
 SETTINGS: dict[str, P2Settings] = {
-    "smoke": P2Settings(cnn_frames=2, cnn_epochs=1, inception_frames=2, inception_epochs=1,
-                        phase1_epochs=1, sequence_epochs=2, rnn_widths=(8, 16)),
-    "cpu": P2Settings(cnn_frames=4, cnn_epochs=5, inception_frames=10, inception_epochs=10,
-                      phase1_epochs=8, sequence_epochs=15, rnn_widths=(128, 256, 512, 1024)),
-    "paper": P2Settings(cnn_frames=40, cnn_epochs=60, inception_frames=40,
-                        inception_epochs=60, phase1_epochs=20, sequence_epochs=60,
-                        rnn_widths=(128, 512, 1024, 2048), inception_size=299),
+    "smoke": P2Settings(frame_size=64, sequence_frames=4, cnn_frames=2, cnn_epochs=1,
+                        inception_frames=2, inception_epochs=1, phase1_epochs=1,
+                        sequence_epochs=2, rnn_widths=(8, 16)),
+    "cpu": P2Settings(frame_size=64, sequence_frames=10, cnn_frames=4, cnn_epochs=5,
+                      inception_frames=10, inception_epochs=10, phase1_epochs=8,
+                      sequence_epochs=15, rnn_widths=(128, 256, 512, 1024)),
+    "paper": P2Settings(frame_size=240, sequence_frames=40, cnn_frames=40, cnn_epochs=60,
+                        inception_frames=40, inception_epochs=60, phase1_epochs=20,
+                        sequence_epochs=60, rnn_widths=(128, 512, 1024, 2048),
+                        inception_size=299),
 }
 
 
@@ -144,14 +153,16 @@ def load_videos(args, scale, frames: int) -> VideoSplits:
 
     Args:
         args: parsed common flags (``data``, ``layout``, ``faces``, ``seed``).
-        scale: the scale preset (benchmark size, ``video_size``).
-        frames: frames per video to crop when ``--data`` is a dataset root.
+        scale: the scale preset (the benchmark's size).
+        frames: frames per video to crop when ``--data`` is a dataset root (at P2's
+            ``frame_size``).
 
     Raises:
         DataError: no training or no validation videos.
     """
     if args.data:
-        root = experiment.dataset_store(args.data, args.layout, frames, scale.video_size)
+        root = experiment.dataset_store(args.data, args.layout, frames,
+                                        settings_for(scale.name).frame_size)
     else:
         root = experiment.benchmark_store("videos", args.faces, scale, args.seed,
                                           generator=getattr(args, "generator", None))

@@ -37,7 +37,9 @@ def custom_cnn_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
                         help="frames per video used as training/validation images "
                              f"(default: the scale's; paper {SETTINGS['paper'].cnn_frames})")
     parser.add_argument("--size", type=int, default=None,
-                        help="image side (default: the scale's video_size)")
+                        help="image side (default: P2's frame_size, "
+                             + ", ".join(f"{n} {s.frame_size}" for n, s in SETTINGS.items())
+                             + ")")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="batch size (default: the scale's)")
     parser.add_argument("--keep-models", action="store_true",
@@ -75,7 +77,7 @@ def run_custom_cnn(args) -> Path:
     configs = parse_configs(args.configs, custom_cnn_grid())
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    size = args.size or scale.video_size
+    size = args.size or settings.frame_size
     frames = args.frames or settings.cnn_frames
     epochs = args.epochs or settings.cnn_epochs
     repeats = args.repeats or scale.repeats
@@ -83,7 +85,7 @@ def run_custom_cnn(args) -> Path:
     if args.cross:
         print("p2: the paper has no cross-dataset test; --cross is ignored")
 
-    splits = load_videos(args, scale, max(frames, scale.p2_frames))
+    splits = load_videos(args, scale, max(frames, settings.sequence_frames))
     train_ds, val_ds, n_train, n_val = frame_datasets(splits, size, frames, batch,
                                                       seed=args.seed)
     info = {"scale": scale.name, "store": str(splits.root), "videos": splits.videos,

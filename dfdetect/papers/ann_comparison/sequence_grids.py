@@ -121,8 +121,9 @@ def sequence_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="results of the InceptionV3 grid (default: beside --out, "
                              "results/p2/inception)")
     parser.add_argument("--frames", type=int, default=None,
-                        help="frames per video in a sequence (default: the scale's "
-                             "p2_frames; paper 40)")
+                        help="frames per video in a sequence (default: "
+                             + ", ".join(f"{n} {s.sequence_frames}"
+                                         for n, s in SETTINGS.items()) + ")")
     parser.add_argument("--size", type=int, default=None,
                         help="side the frames are fed to the extractor at (default: the "
                              "extractor's training size)")
@@ -186,7 +187,7 @@ def resolve_extractor(args, scale, out: Path, store_root: Path) -> dict:
         info = {"extractor": extractor, "cache_name": cache_name, "backbone": "inceptionv3",
                 "weights": None, "size": size, "source": source}
     else:
-        size = int(args.size or scale.video_size)
+        size = int(args.size or settings_for(scale.name).frame_size)
         weights = experiment.weights_arg(args.weights)
         extractor = registry.build_model("feature_extractor", backbone=choice, size=size,
                                          weights=weights, seed=args.seed)
@@ -223,7 +224,7 @@ def run_sequence(args) -> Path:
                             accept=sequence.get_sequence_config)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    frames = args.frames or scale.p2_frames
+    frames = args.frames or settings.sequence_frames
     epochs = args.epochs or settings.sequence_epochs
     repeats = args.repeats or scale.repeats
     batch = args.batch_size or scale.batch_size

@@ -42,7 +42,8 @@ BEST_MODEL = "best.keras"
 def inception_size(scale) -> int:
     """InceptionV3's input side: the paper's 299 at ``paper`` scale, else the frames' side
     (below 75 px the model upsamples to 75 itself)."""
-    return SETTINGS["paper"].inception_size if scale.name == "paper" else int(scale.video_size)
+    settings = settings_for(scale.name)
+    return int(settings.inception_size or settings.frame_size)
 
 
 def train_phase1(models_dir: str | os.PathLike, train_ds, val_ds, size: int, epochs: int,
@@ -226,7 +227,7 @@ def unfreeze_size(network: str, scale) -> int:
         return inception_size(scale)
     if scale.name == "paper":
         return int(efficientnet_lite.VARIANTS[net.variant].resolution)
-    return int(scale.video_size)
+    return int(settings_for(scale.name).frame_size)
 
 
 def resolve_lite_init(variant: str, weights: str | None, init: str) -> tuple[str | None, str]:
@@ -323,7 +324,7 @@ def run_inception(args) -> Path:
     if args.cross:
         print("p2: the paper has no cross-dataset test; --cross is ignored")
 
-    splits = load_videos(args, scale, max(frames, scale.p2_frames))
+    splits = load_videos(args, scale, max(frames, settings.sequence_frames))
     train_ds, val_ds, n_train, n_val = frame_datasets(splits, size, frames, batch,
                                                          seed=args.seed)
 
