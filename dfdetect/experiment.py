@@ -377,6 +377,49 @@ def _run_grid_in_workers(todo, table: ResultsTable, worker: list[str], progress:
         bar.close()
 
 
+def paper_script(name: str, doc: str, home: str, add_args: str = "add_args",
+                 run: str = "run", settings: str | None = None):
+    """An experiment script's ``parse_args``, ``run`` and ``main``, from its paper's home.
+
+    Every ``experiments/<paper>.py`` is the same wrapper around its home in
+    ``dfdetect/papers/``; a script is its docstring and one call::
+
+        parse_args, run, main = experiment.paper_script(
+            "p1_fusion", __doc__, "dfdetect.papers.fusion")
+
+    Args:
+        name: the script's name in its one-line errors (:func:`run_main`).
+        doc: the script's docstring: its first paragraph is ``--help``'s description,
+            the rest the epilog, with ``{{scale.attribute}}`` placeholders filled from
+            ``settings`` (:func:`with_settings`).
+        home: the module holding the paper's flags and run, imported on first use
+            (``--help`` must not wait for TensorFlow).
+        add_args: the home's function that adds the flags to a parser and returns it.
+        run: the home's function that runs the parsed flags.
+        settings: the home's name for what the placeholders read: a mapping of holders
+            (``SETTINGS``: ``{{cpu.epochs}}``) or a function returning one.
+    """
+    module = lazy_import(home)
+    description, _, epilog = doc.partition("\n\n")
+
+    def parse_args(argv=None) -> argparse.Namespace:
+        holders = {}
+        if settings is not None:
+            found = getattr(module, settings)
+            holders = found() if callable(found) else found
+        parser = argparse.ArgumentParser(description=description, epilog=with_settings(
+            epilog, **holders), formatter_class=argparse.RawDescriptionHelpFormatter)
+        return getattr(module, add_args)(parser).parse_args(argv)
+
+    def run_script(args):
+        return getattr(module, run)(args)
+
+    def main(argv=None) -> int:
+        return run_main(name, run_script, parse_args, argv)
+
+    return parse_args, run_script, main
+
+
 def run_main(name: str, run, parse_args, argv=None) -> int:
     """An experiment script's ``main``: parse, run, turn a DfdetectError into one line.
 

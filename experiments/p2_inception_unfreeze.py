@@ -49,34 +49,21 @@ time is in results/p2/README.md); ``smoke`` {{smoke.inception_frames}} frames, {
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dfdetect import experiment  # noqa: E402
-# Bound now, executed on first use: --help must not wait for TensorFlow.
-ann_comparison = experiment.lazy_import("dfdetect.papers.ann_comparison")
+
+# P2's settings, tables and logic live in its home, dfdetect/papers/ann_comparison/
+# (this grid: unfreezing.py); this script is its --help (the docstring above, settings
+# filled in) and one call.
+parse_args, run, main = experiment.paper_script(
+    "p2_inception_unfreeze", __doc__, "dfdetect.papers.ann_comparison",
+    add_args="inception_parser", run="run_inception", settings="help_settings")
 
 CONFIGS = ("top50", "top25", "head")  # == ann_comparison.INCEPTION_CONFIGS
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=experiment.with_settings(
-                                         __doc__.split("\n\n", 1)[1],
-                                         **ann_comparison.help_settings()))
-    return ann_comparison.inception_parser(parser).parse_args(argv)
-
-
-def run(args) -> Path:
-    return ann_comparison.run_inception(args)
-
-
-def main(argv=None) -> int:
-    return experiment.run_main("p2_inception_unfreeze", run, parse_args, argv)
 
 
 if __name__ == "__main__":

@@ -47,33 +47,19 @@ here.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dfdetect import experiment  # noqa: E402
+
 # P2's settings, tables and logic live in its home, dfdetect/papers/ann_comparison/
-# (bound now, executed on first use: --help must not wait for TensorFlow).
-ann_comparison = experiment.lazy_import("dfdetect.papers.ann_comparison")
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=experiment.with_settings(
-                                         __doc__.split("\n\n", 1)[1],
-                                         **ann_comparison.help_settings()))
-    return ann_comparison.sequence_parser(parser).parse_args(argv)
-
-
-def run(args) -> Path:
-    return ann_comparison.run_sequence(args)
-
-
-def main(argv=None) -> int:
-    return experiment.run_main("p2_sequence_grid", run, parse_args, argv)
+# (this grid: sequence_grids.py); this script is its --help (the docstring above, settings
+# filled in) and one call.
+parse_args, run, main = experiment.paper_script(
+    "p2_sequence_grid", __doc__, "dfdetect.papers.ann_comparison", add_args="sequence_parser",
+    run="run_sequence", settings="help_settings")
 
 
 if __name__ == "__main__":
