@@ -53,13 +53,13 @@ def _import_tensorflow_silently() -> None:
 
 
 def _cmd_data_crop(args: argparse.Namespace) -> int:
-    from dfdetect.data import store
+    from dfdetect.data import crop
     from dfdetect.io import check_output_dir, refuse_overwriting_inputs
 
     check_output_dir(args.out, "store folder")
     refuse_overwriting_inputs(args.out, [args.source], "store folder")
     args.kept = STORE_KEPT
-    summary = store.crop_dataset(
+    summary = crop.crop_dataset(
         args.source, layout=args.layout, out=args.out, frames=args.frames,
         size=args.size, label=args.label, detector=args.detector, workers=args.workers,
         min_face=args.min_face or None, split_fractions=args.split_ratios,

@@ -66,7 +66,7 @@ def lazy_import(name: str):
 # forgeries, the stores) or TensorFlow (training).
 benchmark = lazy_import("dfdetect.synthetic.benchmark")
 forge = lazy_import("dfdetect.synthetic.forge")
-store = lazy_import("dfdetect.data.store")
+crop = lazy_import("dfdetect.data.crop")
 training = lazy_import("dfdetect.training")
 
 
@@ -247,7 +247,7 @@ def dataset_store(path: str | os.PathLike, layout: str, frames: int, size: int,
     if not Path(path).exists():
         raise DataError("dataset or store not found", path)
     out = Path(root or DATA_ROOT) / f"crops-{Path(path).resolve().name}-{layout}-f{frames}-s{size}"
-    summary = store.crop_dataset(str(path), layout=layout, out=str(out), frames=frames, size=size)
+    summary = crop.crop_dataset(str(path), layout=layout, out=str(out), frames=frames, size=size)
     print(summary.report())
     return out
 
