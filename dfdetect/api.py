@@ -106,7 +106,7 @@ class Detector:
                 names.append(name)
                 where.append(index)
             except Exception as err:  # noqa: BLE001 - one bad item never ends a list
-                results[index] = predict._failure(name, err)
+                results[index] = predict.failure_result(name, err)
             if len(pictures) == PICTURE_BATCH:  # bounded memory for long lists
                 flush()
         flush()

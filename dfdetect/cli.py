@@ -299,7 +299,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from dfdetect import predict
+    from dfdetect import overlays, predict
     from dfdetect.io import check_output_dir, refuse_overwriting_inputs
 
     _log_warnings()
@@ -320,9 +320,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         else:
             print(item.line(), flush=True)
 
-    summary = predict.explain_inputs(model, meta, args.inputs, args.out, on_result=show,
-                                     top=args.top, layer_name=args.layer,
-                                     **_scoring_options(args))
+    summary = overlays.explain_inputs(model, meta, args.inputs, args.out, on_result=show,
+                                      top=args.top, layer_name=args.layer,
+                                      **_scoring_options(args))
     return _finish_run(summary, args.inputs)
 
 

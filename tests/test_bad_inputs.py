@@ -399,7 +399,7 @@ def test_explain_inputs_with_the_same_name_do_not_overwrite(capsys, world, tmp_p
 
 
 def test_output_stems_are_unique_even_after_sanitising():
-    from dfdetect.predict import output_stems
+    from dfdetect.overlays import output_stems
 
     assert output_stems(["x/clip.mp4", "y/other.mp4"]) == ["clip_mp4", "other_mp4"]
     assert output_stems(["d/a b.png", "d/a_b.png", "d/a b.png"]) == [
