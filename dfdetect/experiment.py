@@ -7,9 +7,12 @@ are made in :mod:`dfdetect.data.splits`.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
+import shutil
 import subprocess
+import sys
 import traceback
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
@@ -18,6 +21,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 from dfdetect.data.splits import group_key, split_rows  # noqa: F401
 from dfdetect import precision
 from dfdetect.errors import DataError, DfdetectError
+from dfdetect.io import start_tensorflow
 from dfdetect.progress import progress as progress_bar
 from dfdetect.results import ResultsTable
 from dfdetect.scales import SCALE_NAMES, Scale, get_scale
@@ -44,9 +48,6 @@ def lazy_import(name: str):
     the model modules import TensorFlow (3-4 s and its start-up lines). The scripts bind
     these modules at the top as usual, and TensorFlow starts only when the run uses them.
     """
-    import importlib.util
-    import sys
-
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.find_spec(name)
@@ -213,8 +214,6 @@ def benchmark_store(kind: str, faces: str, scale: Scale, seed: int,
             :data:`dfdetect.synthetic.forge.DEFAULT_GENERATOR`); any other version's store is
             named with a ``-g<version>`` suffix so both can live side by side.
     """
-    import shutil
-
     generator = forge.check_version(forge.DEFAULT_GENERATOR if generator is None
                                     else generator)
     root = Path(root or DATA_ROOT)
@@ -277,8 +276,6 @@ def grid_worker(args: argparse.Namespace, script: str | os.PathLike) -> list[str
     writes only its runs (``--runs-only``: no settings, summaries or figures). It is
     quiet only when this run is: its per-epoch lines reach this run's output.
     """
-    import sys
-
     argv = getattr(args, "argv", None)
     if args.in_process or args.runs_only or argv is None:  # None: not started by run_main
         return None
@@ -426,10 +423,6 @@ def run_main(name: str, run, parse_args, argv=None) -> int:
     Returns:
         0 on success, 2 on a user-facing error (printed as ``<name>: error: ...``).
     """
-    import sys
-
-    from dfdetect.io import start_tensorflow
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         args = parse_args(argv)  # --help exits here, before TensorFlow

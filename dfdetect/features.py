@@ -79,7 +79,7 @@ def _typed(row: Mapping) -> dict:
 def _compute(model: keras.Model, rows: Sequence[Mapping], root, size: int,
              batch_size: int) -> tuple[np.ndarray, list[Mapping], dict[str, str]]:
     """Features of ``rows``; rows whose crop cannot be read are returned as skipped."""
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: loaded already by keras; named for tf.errors only
 
     skipped: dict[str, str] = {}
     good = []

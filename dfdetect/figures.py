@@ -367,7 +367,7 @@ def _read_scores(path: Path):
 
 
 def _roc_axes(ax, curves, styles, title, labels=None) -> None:
-    from sklearn.metrics import roc_auc_score, roc_curve
+    from sklearn.metrics import roc_auc_score, roc_curve  # deferred: sklearn (0.5 s)
 
     for name, (y, s) in curves.items():
         y = np.asarray(y)
@@ -387,7 +387,7 @@ def _roc_axes(ax, curves, styles, title, labels=None) -> None:
 def fusion_roc(folder: str | os.PathLike, configs: Sequence[str] | None = None) -> str | None:
     """P1 ``roc.png``: every configuration's ROC on the in-dataset and the cross-dataset
     test, each curve its own colour and line style, one legend with both AUCs."""
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score  # deferred: sklearn (0.5 s)
 
     folder = Path(folder)
     if configs is None:
@@ -447,7 +447,7 @@ def p3_roc(folder: str | os.PathLike, configs: Sequence[str] | None = None,
               for split in ("test", "cross")}
     if not curves["test"] and not curves["cross"]:
         return None
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score  # deferred: sklearn (0.5 s)
 
     styles = {c: dict(color=_COLORS[i % len(_COLORS)], ls=_LINESTYLES[i % 4], lw=1.8)
               for i, c in enumerate(configs)}

@@ -18,6 +18,7 @@ dlib detector face_recognition itself uses, so it never loads those models.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 from typing import NamedTuple, Sequence
 
@@ -69,12 +70,10 @@ def _face_recognition():
     compiles for ~10 minutes); :mod:`dfdetect.data.face_api` gives the same answers from
     the prebuilt ``dlib-bin`` and ``face-recognition-models``.
     """
-    import importlib.util
-
     if importlib.util.find_spec("face_recognition") is None:
         return face_api
     try:
-        import face_recognition
+        import face_recognition  # deferred: it loads dlib's models (1-4 s)
     except (ImportError, SystemExit) as err:
         # face_recognition calls quit() when face_recognition_models fails to import
         # (setuptools >= 82 dropped the pkg_resources it needs).
@@ -339,7 +338,7 @@ def _css(rect, shape) -> tuple:
 
 def _hog_skipping_levels(image: np.ndarray, upsample: int, skip: int) -> list[tuple]:
     """:func:`_hog_locations` from pyramid level ``skip`` (> 0 for the short cut)."""
-    import dlib
+    import dlib  # deferred: dlib loads in about a second; see face_api
 
     detector = _hog_detector()
     up2, down6 = dlib.pyramid_down(2), dlib.pyramid_down(HOG_PYRAMID_RATE)
@@ -572,7 +571,7 @@ def _refuse_huge_image(path: str) -> None:
 
     Formats Pillow does not know are left to OpenCV's decoder.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # deferred: Pillow only reads headers here
 
     limit = max_pixels()
     saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # we judge, not Pillow

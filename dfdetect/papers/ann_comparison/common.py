@@ -17,6 +17,7 @@ from dfdetect.errors import DataError, ModelError
 from dfdetect.io import read_table, write_table
 from dfdetect.papers import lookup
 from dfdetect.results import RUN_METRICS
+from dfdetect.scales import SCALES
 
 # Bound now, executed on first use: an experiment's --help must not wait for TensorFlow.
 pipeline = experiment.lazy_import("dfdetect.data.pipeline")
@@ -92,8 +93,6 @@ def help_settings() -> dict:
     """What the P2 scripts' ``--help`` texts quote, by placeholder name
     (:func:`dfdetect.experiment.with_settings`): ``paper`` / ``cpu`` / ``smoke`` are
     P2's settings, ``paper_scale`` / ``cpu_scale`` / ``smoke_scale`` the shared scales."""
-    from dfdetect.scales import SCALES
-
     return {**{name: SETTINGS[name] for name in SETTINGS},
             **{f"{name}_scale": SCALES[name] for name in SCALES}}
 
