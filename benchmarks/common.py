@@ -31,6 +31,7 @@ if str(REPO) not in sys.path:  # scripts run as ``python benchmarks/x.py``
     sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from dfdetect.precision import cpu_model  # noqa: E402
 from dfdetect.results import atomic_write_text, read_table, rows_to_csv  # noqa: E402
 
 #: The CSV columns, in order.
@@ -66,22 +67,11 @@ def mark_start() -> None:
     _START_LOAD = os.getloadavg()
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine() -> str:
     """CPU, core count and the 1-minute load average at the start and end of the run."""
     end = os.getloadavg()[0]
     start = _START_LOAD[0] if _START_LOAD else end
-    return (f"{_cpu_model()}; {os.cpu_count()} cores; {platform.system()} "
+    return (f"{cpu_model()}; {os.cpu_count()} cores; {platform.system()} "
             f"{platform.machine()}; load {start:.1f} at start, {end:.1f} at end")
 
 

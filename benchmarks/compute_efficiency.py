@@ -2,10 +2,10 @@
 """Compute efficiency: achieved FLOP/s of a training step and of inference, divided by the
 machine's dense float32 matmul peak measured in the same run.
 
-Models, at ``cpu`` scale (``dfdetect.scales``): Xception (P1's single-backbone
-classifier), InceptionV3 (P2's transfer model, every layer trainable), Meso-4 (P1/P5) at
-``image_size`` px and batch ``batch_size``; the P3 model (Xception + CBAM + bidirectional
-ConvLSTM2D) on clips of ``p3_frames`` x ``video_size`` px, batch 2 (the paper's).
+Models, at ``cpu`` scale: Xception (P1's single-backbone classifier), InceptionV3 (P2's
+transfer model, every layer trainable), Meso-4 (P1/P5) at P1's ``image_size`` px and the
+scale's batch (``dfdetect.scales``); the P3 model (Xception + CBAM + bidirectional
+ConvLSTM2D) on clips of P3's ``frames`` x ``size`` px, batch 2 (the paper's).
 
 **FLOPs are counted from the layer shapes** (:func:`count_flops`): one eager forward pass
 records every layer's concrete input and output shape, and each convolution, depthwise
@@ -226,22 +226,20 @@ def build(name: str, image_size: int, video_size: int, frames: int, batch: int):
     import numpy as np
 
     from dfdetect import training
+    from dfdetect.models import registry
 
     rng = np.random.default_rng(0)
+    image = (image_size, image_size, 3)
     if name == "xception":
-        from dfdetect.models.fusion import build_fusion_model
-        model = build_fusion_model(["xception"], input_shape=(image_size, image_size, 3))
+        model = registry.build_model("fusion", backbones=["xception"], input_shape=image)
     elif name == "inceptionv3":
-        from dfdetect.models.transfer import build_inception_transfer
-        model = build_inception_transfer("top50", input_shape=(image_size, image_size, 3))
+        model = registry.build_model("inception_transfer", unfreeze="top50", input_shape=image)
         for layer in model._flatten_layers():  # a full training step: every layer trains
             layer.trainable = True
     elif name == "meso4":
-        from dfdetect.models.meso import build_meso4
-        model = build_meso4((image_size, image_size, 3))
+        model = registry.build_model("meso4", input_shape=image)
     elif name == "p3":
-        from dfdetect.models.video import build_convlstm_cbam
-        model = build_convlstm_cbam(frames=frames, size=video_size)
+        model = registry.build_model("convlstm_cbam", frames=frames, size=video_size)
     else:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
     training.compile_model(model)
@@ -321,12 +319,13 @@ def measure(models=MODELS, image_size: int | None = None, video_size: int | None
 
     ``kernels``: ``{name: spec}`` of single kernels to time (default :data:`KERNELS`).
     """
+    from dfdetect.papers import convlstm_cbam, fusion
     from dfdetect.scales import get_scale
 
-    scale = get_scale("cpu")
-    image_size = image_size or scale.image_size
-    video_size = video_size or scale.video_size
-    frames = frames or scale.p3_frames
+    scale, p3 = get_scale("cpu"), convlstm_cbam.settings_for("cpu")
+    image_size = image_size or fusion.settings_for("cpu").image_size
+    video_size = video_size or p3.size
+    frames = frames or p3.frames
     batch = batch or scale.batch_size
     # The peak is sampled before every model and at the end, and the best kept: on a
     # shared machine any one sample may coincide with a neighbour's burst.

@@ -5,7 +5,7 @@ Both crop the same evenly spaced frames of every ``closeup_*`` and ``upperbody_*
 in ``../shared/data/videos`` (``--frames`` per video) to the largest face, as a square of
 1.3x its side (FaceForensics++), and write PNG crops.
 
-- **dfdetect** (:func:`dfdetect.data.store.crop_dataset`): one process per core (spawn
+- **dfdetect** (:func:`dfdetect.data.crop.crop_dataset`): one process per core (spawn
   pool); each video decoded once, sequentially with ``grab()``, only the sampled frames
   colour-converted, the container's frame count checked by that same pass (no probing
   seek); faces detected (HOG) on a copy downscaled to at most 640 px, skipping the
@@ -76,7 +76,7 @@ def store_crop(videos, out: Path, frames: int, size: int, workers: int | None) -
     """``dfdetect data crop`` on the same videos. Returns ``{(video_id, index): crop}``."""
     import cv2
 
-    from dfdetect.data import store
+    from dfdetect.data import crop, store
 
     folder = out / "videos"
     folder.mkdir(parents=True, exist_ok=True)
@@ -84,7 +84,7 @@ def store_crop(videos, out: Path, frames: int, size: int, workers: int | None) -
         link = folder / path.name
         if not link.exists():
             os.symlink(os.path.abspath(path), link)
-    summary = store.crop_dataset(str(folder), layout="folder", out=str(out / "store"),
+    summary = crop.crop_dataset(str(folder), layout="folder", out=str(out / "store"),
                                  frames=frames, size=size, label="real", detector="hog",
                                  workers=workers, progress=False)
     crops = {}

@@ -3,7 +3,7 @@
 against the same epoch recomputing the CNN features of every frame.
 
 P2 trains its LSTM / GRU / MLP heads on per-frame InceptionV3 features (2048-d) of
-``p2_frames`` frames per video, computed once and cached in the store
+P2's ``sequence_frames`` frames per video, computed once and cached in the store
 (``dfdetect.features``); without the cache every epoch of every configuration would run
 the frozen CNN over every frame again. The measurement is P2's own
 :func:`measure_feature_cache_speedup` below: the grid's first head (``gru-1x128``)
@@ -12,11 +12,11 @@ extractor re-run on every frame each epoch (decoded frames cached in memory, so 
 CNN's cost differs); each epoch time is the last of two epochs (the first traces).
 
 Data at ``cpu`` scale sizes: 100 videos (half the ``cpu`` benchmark's 200, see
-:data:`VIDEOS`) split 70/30 into P2's training and validation videos, ``p2_frames``
-distinct ``video_size`` px crops each. They are made from the
+:data:`VIDEOS`) split 70/30 into P2's training and validation videos, ``sequence_frames``
+distinct ``frame_size`` px crops each. They are made from the
 ``smoke`` video benchmark's crops (its clips repeated under new video ids, every frame
 its own file), because building the ``cpu`` video benchmark takes minutes and the
-timing depends only on the shapes. The extractor is InceptionV3 at ``video_size``
+timing depends only on the shapes. The extractor is InceptionV3 at ``frame_size``
 (random init, seeded: speed does not depend on the weights).
 
 Also reported: the one-off extraction (``extract_seconds``: the CNN over every frame of
@@ -108,8 +108,8 @@ def measure_feature_cache_speedup(splits, size: int, frames: int, *,
 
     from dfdetect import training
     from dfdetect.data import pipeline
-    from dfdetect.features import build_extractor
-    from dfdetect.models.sequence import build_end_to_end, build_sequence_head
+    from dfdetect.models import registry
+    from dfdetect.models.sequence import build_end_to_end
     from dfdetect.papers.ann_comparison import SETTINGS, sequence_data
 
     learning_rate = SETTINGS["cpu"].learning_rate
@@ -119,7 +119,7 @@ def measure_feature_cache_speedup(splits, size: int, frames: int, *,
     input_shape = (int(frames), data["dims"])
 
     training.set_seed(seed)
-    head = build_sequence_head(config, input_shape)
+    head = registry.build_model("sequence_head", name=config, input_shape=input_shape)
     training.compile_model(head, "adam", learning_rate)
     timer = training.EpochTimer()
     ds = pipeline.array_dataset(data["x_train"], data["y_train"], batch_size, training=True,
@@ -128,9 +128,13 @@ def measure_feature_cache_speedup(splits, size: int, frames: int, *,
     cached = timer.seconds[-1]
 
     if extractor is None:
-        extractor = build_extractor(backbone, size, weights, seed=seed)
+        extractor = registry.build_model("feature_extractor", backbone=backbone, size=size,
+                                         weights=weights, seed=seed)
     training.set_seed(seed)
-    model = build_end_to_end(extractor, build_sequence_head(config, input_shape), frames, size)
+    # build_end_to_end joins two registry-built models (an argument no JSON can hold), so
+    # it is called as a function: the end-to-end model is timed here, never exported.
+    model = build_end_to_end(extractor, registry.build_model(
+        "sequence_head", name=config, input_shape=input_shape), frames, size)
     training.compile_model(model, "adam", learning_rate)
     clips = pipeline.clip_dataset(splits.train, splits.root, int(frames), int(size),
                                   batch_size, training=True, seed=seed)
@@ -158,8 +162,8 @@ def measure(videos: int | None = None, frames: int | None = None, size: int | No
 
     scale = get_scale("cpu")
     videos = videos or VIDEOS
-    frames = frames or scale.p2_frames
-    size = size or scale.video_size
+    frames = frames or ann_comparison.settings_for("cpu").sequence_frames
+    size = size or ann_comparison.settings_for("cpu").frame_size
     batch = batch or scale.batch_size
     grid_epochs = ann_comparison.settings_for("cpu").sequence_epochs
     source = source_store or experiment.benchmark_store(

@@ -9,7 +9,7 @@ Meso-4 configuration and P5's fine-tuning; the fastest consumer, so the headline
 pipeline as the experiments run it on every epoch after the first: ``image_dataset``
 caches the decoded crops, so only shuffle, batch and augmentation run per epoch;
 ``pipeline_first_epoch_vs_model_ratio`` adds the one-off PNG decode of epoch 1. The clip
-pipeline (``clip_dataset``: ``p3_frames`` PNGs per clip, no augmentation) against the P3 model's
+pipeline (``clip_dataset``: P3's ``frames`` PNGs per clip, no augmentation) against the P3 model's
 training clips/s. A ratio >= 3 means the pipeline needs at most a third of the machine
 to keep the model fed (``make bench`` target: >= 3).
 
@@ -185,12 +185,13 @@ def measure(images: int = 1024, clips: int = 160, image_size: int | None = None,
     import keras
 
     from dfdetect.data import pipeline, store
+    from dfdetect.papers import convlstm_cbam
     from dfdetect.scales import get_scale
 
-    scale = get_scale("cpu")
-    image_size = image_size or scale.image_size
-    video_size = video_size or scale.video_size
-    frames = frames or scale.p3_frames
+    scale, p3 = get_scale("cpu"), convlstm_cbam.settings_for("cpu")
+    image_size = image_size or scale.image_size  # the benchmark's crops, read as they are
+    video_size = video_size or p3.size
+    frames = frames or p3.frames
     batch = batch or scale.batch_size
     image_root = Path(image_store or smoke_store("images"))
     video_root = Path(video_store or smoke_store("videos"))

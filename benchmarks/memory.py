@@ -61,48 +61,51 @@ def run_slice(name: str, steps: int = 3, tiny: bool = False) -> None:
     import numpy as np
 
     from dfdetect import training
+    from dfdetect.models import registry
+    from dfdetect.papers import deepforense, fusion
     from dfdetect.scales import get_scale
 
     scale = get_scale("smoke" if tiny else "cpu")
     rng = np.random.default_rng(0)
     keras.utils.set_random_seed(0)
-    size, batch = scale.image_size, scale.batch_size
+    # each image slice at its own paper's input side
+    size = {"p1": fusion, "p5": deepforense}.get(name, fusion).settings_for(scale.name).image_size
+    batch = scale.batch_size
     crops = scale.benchmark_identities * scale.views_per_identity * 2
     if tiny:
         size, batch, crops, steps = 32, 4, 16, 1
     if name == "p1":
-        from dfdetect.models.fusion import build_fusion_model
         backbones = ["meso4"] if tiny else ["meso4", "densenet121", "xception"]
-        model = build_fusion_model(backbones, input_shape=(size, size, 3))
+        model = registry.build_model("fusion", backbones=backbones, input_shape=(size, size, 3))
         x = rng.random((crops, size, size, 3), dtype=np.float32)
         y = rng.integers(0, 2, (crops, 1)).astype(np.float32)
     elif name == "p2":
-        from dfdetect.models.sequence import build_rnn_head
         from dfdetect.papers import ann_comparison
-        widest = max(ann_comparison.settings_for(scale.name).rnn_widths)
+        p2 = ann_comparison.settings_for(scale.name)
+        widest = max(p2.rnn_widths)
         depth, width, dims = (1, 16, 32) if tiny else (4, widest, 2048)
-        model = build_rnn_head("lstm", depth, width, input_shape=(scale.p2_frames, dims))
-        x = rng.random((scale.benchmark_videos, scale.p2_frames, dims), dtype=np.float32)
+        model = registry.build_model("rnn_head", cell="lstm", depth=depth, width=width,
+                                     input_shape=(p2.sequence_frames, dims))
+        x = rng.random((scale.benchmark_videos, p2.sequence_frames, dims), dtype=np.float32)
         y = rng.integers(0, 2, len(x)).astype(np.int32)
     elif name == "p3":
-        from dfdetect.models.video import build_convlstm_cbam
-        model = build_convlstm_cbam(frames=scale.p3_frames, size=max(scale.video_size, 32))
+        from dfdetect.papers import convlstm_cbam
+        p3 = convlstm_cbam.settings_for(scale.name)
+        side = max(p3.size, 32)
+        model = registry.build_model("convlstm_cbam", frames=p3.frames, size=side)
         batch = 2
-        x = rng.random((scale.benchmark_videos, scale.p3_frames, max(scale.video_size, 32),
-                        max(scale.video_size, 32), 3), dtype=np.float32)
+        x = rng.random((scale.benchmark_videos, p3.frames, side, side, 3), dtype=np.float32)
         y = rng.integers(0, 2, len(x)).astype(np.int32)
     elif name == "p4":
-        from dfdetect.models.sequence import build_pose_lstm
         from dfdetect.papers import pose_lstm
         hidden = 16 if tiny else 512
-        model = build_pose_lstm(hidden=hidden, layers=2, input_shape=(150, 24))
+        model = registry.build_model("pose_lstm", hidden=hidden, layers=2, input_shape=(150, 24))
         segments = scale.pose_pois * scale.pose_videos_per_poi * scale.pose_segments_per_video
         x = rng.standard_normal((segments, 150, 24)).astype(np.float32)
         y = rng.integers(0, 2, (len(x), 1)).astype(np.float32)
         batch = pose_lstm.settings_for(scale.name).batch_size if not tiny else batch
     elif name == "p5":
-        from dfdetect.models.meso import build_meso4
-        model = build_meso4((size, size, 3))
+        model = registry.build_model("meso4", input_shape=(size, size, 3))
         x = rng.random((crops, size, size, 3), dtype=np.float32)
         y = rng.integers(0, 2, (crops, 1)).astype(np.float32)
     else:

@@ -41,24 +41,25 @@ P3_FRAMES, P3_CLIPS = 8, 4
 
 def builder(name: str, size: int = SIZE, frames: int = P3_FRAMES):
     """A zero-argument builder of ``name`` at ``size`` px (the global policy applies)."""
+    from dfdetect.models import registry
+
     shape = (size, size, 3)
     if name == "meso4":
-        from dfdetect.models.meso import build_meso4
-        return lambda: build_meso4(shape)
+        return lambda: registry.build_model("meso4", input_shape=shape)
     if name in ("xception", "inceptionv3"):
         # P1's single-backbone classifier (the backbone + the fusion head), trained whole.
-        from dfdetect.models.fusion import build_fusion_model
-        return lambda: build_fusion_model(name, input_shape=shape)
+        return lambda: registry.build_model("fusion", backbones=name, input_shape=shape)
     if name == "efficientnetb0":
+        # Not through the registry: a reference network dfdetect does not use, measured
+        # beside its own for how bfloat16 fares on a plain Keras application.
         import keras
         return lambda: keras.applications.EfficientNetB0(
             weights=None, input_shape=shape, classes=1, classifier_activation="sigmoid")
     if name == "p3":
-        from dfdetect.models.video import build_convlstm_cbam
-        return lambda: build_convlstm_cbam(frames=frames, size=size)
+        return lambda: registry.build_model("convlstm_cbam", frames=frames, size=size)
     if name == "default_detector":
-        from dfdetect.models.detector import build_default_detector
-        return lambda: build_default_detector(shape)  # both heads, as `make detector` trains
+        # both heads, as `make detector` trains
+        return lambda: registry.build_model("default_detector", input_shape=shape)
     raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
 
 

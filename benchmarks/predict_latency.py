@@ -66,11 +66,12 @@ def export_untrained(path: str | Path, backbone: str = "xception", image_size: i
     """P1's single-backbone classifier, untrained, exported with dfdetect's metadata."""
     import keras
 
+    from dfdetect.models import registry
     from dfdetect.models.export import export_model
-    from dfdetect.models.fusion import build_fusion_model
 
     keras.utils.set_random_seed(0)
-    model = build_fusion_model([backbone], input_shape=(image_size, image_size, 3))
+    model = registry.build_model("fusion", backbones=[backbone],
+                                 input_shape=(image_size, image_size, 3))
     export_model(model, str(path), image_size=image_size, experiment="bench")
     return Path(path)
 
@@ -113,9 +114,9 @@ def measure(backbone: str = "xception", image_size: int | None = None, seconds: 
     """Every figure of this benchmark."""
     import face_recognition  # noqa: F401  (dlib's model load is not part of either way)
 
-    from dfdetect.scales import get_scale
+    from dfdetect.papers import fusion
 
-    image_size = image_size or get_scale("cpu").image_size
+    image_size = image_size or fusion.settings_for("cpu").image_size
     source = Path(source or SHARED_DATA / "videos" / SOURCE_VIDEO)
     with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
         video = make_video(source, Path(tmp) / "video.mp4", seconds=seconds, size=size)

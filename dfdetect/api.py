@@ -30,6 +30,8 @@ import dataclasses
 import os
 from typing import Any
 
+from dfdetect.io import start_tensorflow
+
 #: Pictures of a list decoded and held at once; their faces go to the model together.
 PICTURE_BATCH = 64
 
@@ -106,7 +108,7 @@ class Detector:
                 names.append(name)
                 where.append(index)
             except Exception as err:  # noqa: BLE001 - one bad item never ends a list
-                results[index] = predict._failure(name, err)
+                results[index] = predict.failure_result(name, err)
             if len(pictures) == PICTURE_BATCH:  # bounded memory for long lists
                 flush()
         flush()
@@ -133,7 +135,6 @@ def load_detector(path: str | os.PathLike | None = None) -> Detector:
     """
     # deferred: predict pulls cv2; dfdetect.load_detector must stay cheap to reach
     from dfdetect import predict
-    from dfdetect.io import start_tensorflow
 
     path = os.fspath(path) if path is not None else predict.default_model()
     start_tensorflow()  # without its start-up lines in the user's session

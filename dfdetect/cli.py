@@ -14,17 +14,27 @@ Ctrl-C (exit 130) or a full disk, the line says what the run keeps: each command
 from __future__ import annotations
 
 import argparse
+import errno
+import json
+import logging
 import os
 import sys
+import traceback
+import zipfile
+import zlib
 
 from dfdetect import __version__
 from dfdetect.errors import DataError, DfdetectError, ModelError, kept_note, one_line
+from dfdetect.io import (check_output_dir, check_output_file, os_error_line,
+                         refuse_overwriting_inputs, same_file, start_tensorflow)
 from dfdetect.pose_cli import add_pose_parser
+from dfdetect.progress import every_seconds
 from dfdetect.scales import SCALE_NAMES, get_scale
 
-# Everything else is imported inside the command that uses it, on purpose: 'dfdetect
-# --help' and every 'dfdetect <command> --help' load only the modules above (no NumPy,
-# cv2 or TensorFlow), and TensorFlow is imported through _import_tensorflow_silently.
+# The commands' own modules are imported inside the command that uses it, on purpose:
+# each pulls OpenCV (0.3 s), and some TensorFlow, scikit-learn or matplotlib, so
+# 'dfdetect --help' and every 'dfdetect <command> --help' load only the modules above;
+# TensorFlow is imported through _import_tensorflow_silently.
 
 LAYOUTS = ("ffpp", "celebdf", "openforensics", "dfdc", "folder")
 #: What --plot can be: the formats matplotlib's savefig writes, checked before scoring.
@@ -47,19 +57,16 @@ TENSORFLOW_COMMANDS = ("predict", "explain", "evaluate", "train")
 def _import_tensorflow_silently() -> None:
     """Imports TensorFlow without its start-up lines (:func:`dfdetect.io.start_tensorflow`);
     a failure to import still raises (and reaches the error boundary)."""
-    from dfdetect.io import start_tensorflow
-
     start_tensorflow()
 
 
 def _cmd_data_crop(args: argparse.Namespace) -> int:
-    from dfdetect.data import store
-    from dfdetect.io import check_output_dir, refuse_overwriting_inputs
+    from dfdetect.data import crop  # deferred: cv2 (0.3 s) is not for --help
 
     check_output_dir(args.out, "store folder")
     refuse_overwriting_inputs(args.out, [args.source], "store folder")
     args.kept = STORE_KEPT
-    summary = store.crop_dataset(
+    summary = crop.crop_dataset(
         args.source, layout=args.layout, out=args.out, frames=args.frames,
         size=args.size, label=args.label, detector=args.detector, workers=args.workers,
         min_face=args.min_face or None, split_fractions=args.split_ratios,
@@ -70,8 +77,7 @@ def _cmd_data_crop(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_build(args: argparse.Namespace) -> int:
-    from dfdetect.data import benchmark
-    from dfdetect.io import check_output_dir, refuse_overwriting_inputs
+    from dfdetect.synthetic import benchmark  # deferred: cv2 (see the imports above)
 
     check_output_dir(args.out, "store folder")
     if args.faces != "procedural":
@@ -158,8 +164,6 @@ def _scored_so_far(done: int, total: int, unit: str = "inputs") -> str:
 
 def _log_warnings() -> None:
     # Library warnings (e.g. a frame that does not decode) as one prefixed line each.
-    import logging
-
     logging.basicConfig(format="dfdetect: warning: %(message)s", level=logging.WARNING)
 
 
@@ -174,7 +178,7 @@ def _model_and_inputs(args: argparse.Namespace) -> tuple[str, list[str]]:
         ModelError: no model named and none shipped.
         DataError: a model but no input.
     """
-    from dfdetect import predict
+    from dfdetect import predict  # deferred: cv2 (see the imports above)
 
     items = list(args.items)
     if args.model:
@@ -201,7 +205,7 @@ def _require_media(inputs: list[str]) -> list[str]:
     Raises:
         DataError: the inputs hold no video or image (one line naming them).
     """
-    from dfdetect import predict
+    from dfdetect import predict  # deferred: cv2 (see the imports above)
 
     paths, ignored = predict.collect_inputs(inputs)
     if not paths:
@@ -219,8 +223,6 @@ def _check_output_files(outputs: dict[str, str], inputs: list[str]) -> None:
         outputs: what the message calls it -> the path (``JSON report`` -> ``r.json``).
         inputs: every input of the run, the model included.
     """
-    from dfdetect.io import check_output_file, refuse_overwriting_inputs, same_file
-
     seen: dict[str, str] = {}
     for what, path in outputs.items():
         check_output_file(path, what)
@@ -238,8 +240,7 @@ def _write_json_or_print(path: str, summary, model_path: str, meta: dict) -> Non
     Raises:
         DataError: the report could not be written (after printing it).
     """
-    from dfdetect import predict
-    from dfdetect.io import os_error_line
+    from dfdetect import predict  # deferred: cv2 (see the imports above)
 
     try:
         written = predict.write_json(path, summary, model_path, meta)
@@ -259,7 +260,7 @@ def _check_plot_name(path: str) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from dfdetect import predict
+    from dfdetect import predict  # deferred: cv2 (see the imports above)
 
     _log_warnings()
     args.model, args.inputs = _model_and_inputs(args)
@@ -299,8 +300,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from dfdetect import predict
-    from dfdetect.io import check_output_dir, refuse_overwriting_inputs
+    from dfdetect import overlays, predict  # deferred: cv2 (see the imports above)
 
     _log_warnings()
     args.model, args.inputs = _model_and_inputs(args)
@@ -320,15 +320,14 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         else:
             print(item.line(), flush=True)
 
-    summary = predict.explain_inputs(model, meta, args.inputs, args.out, on_result=show,
-                                     top=args.top, layer_name=args.layer,
-                                     **_scoring_options(args))
+    summary = overlays.explain_inputs(model, meta, args.inputs, args.out, on_result=show,
+                                      top=args.top, layer_name=args.layer,
+                                      **_scoring_options(args))
     return _finish_run(summary, args.inputs)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from dfdetect import evaluate, predict
-    from dfdetect.io import check_output_dir, refuse_overwriting_inputs
+    from dfdetect import evaluate, predict  # deferred: cv2, sklearn, matplotlib
 
     _log_warnings()
     if args.mesonet:
@@ -359,7 +358,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     args.kept = kept
     if args.mesonet:
-        from dfdetect.models.released import load_mesonet
+        from dfdetect.models.released import load_mesonet  # deferred: TensorFlow
 
         model, meta = load_mesonet(args.mesonet)
     else:
@@ -388,8 +387,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from dfdetect import train
-    from dfdetect.io import check_output_file, refuse_overwriting_inputs
+    from dfdetect import train  # deferred: cv2 (see the imports above)
 
     # Refused before TensorFlow starts: default_detector, a bad --out; train_model then
     # checks the store, then (with TensorFlow) the name.
@@ -416,9 +414,6 @@ DEFAULT_FRAMES = 10
 def _shipped_frames() -> int | None:
     """The frames the shipped detector samples, from its metadata (a zip member: no
     TensorFlow for --help); None when it is not there."""
-    import json
-    import zipfile
-
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights",
                         "default.keras")
     try:
@@ -680,12 +675,6 @@ def _add_verbose(parser: argparse.ArgumentParser, top: bool = True) -> None:
 
 def _error_line(err: BaseException) -> str:
     """The one line (without the ``dfdetect: error:`` prefix) for any failure."""
-    import json
-    import zipfile
-    import zlib
-
-    from dfdetect.io import os_error_line
-
     if isinstance(err, DfdetectError):
         return one_line(err)
     if isinstance(err, OSError):
@@ -702,8 +691,7 @@ def _error_line(err: BaseException) -> str:
 def _check_environment() -> None:
     """Refuses an invalid ``DFDETECT_*`` setting before any work, in every command (a
     video run used to ignore what an image run refused)."""
-    from dfdetect.data.faces import max_pixels
-    from dfdetect.progress import every_seconds
+    from dfdetect.data.faces import max_pixels  # deferred: cv2 (see the imports above)
 
     every_seconds()
     max_pixels()
@@ -717,8 +705,6 @@ def _kept(args: argparse.Namespace, err: BaseException) -> str:
 
 
 def _disk_full(err: BaseException) -> bool:
-    import errno
-
     return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -743,8 +729,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as err:  # noqa: BLE001 - the boundary: one line, never a traceback
         if getattr(args, "verbose", False):
-            import traceback
-
             traceback.print_exc()
         line = _error_line(err)
         if _disk_full(err):

@@ -333,10 +333,10 @@ def evaluate_inputs(model, meta: dict, inputs: Sequence[str | os.PathLike],
                                 ignored=ignored)
     for position, item in enumerate(labelled, 1):
         if item.crops is None:
-            result = predict._guarded(item.path, lambda: predict.score_input(
+            result = predict.guarded(item.path, lambda: predict.score_input(
                 model, meta, item.path, frames=frames, threshold=threshold, **kwargs))
         else:
-            result = predict._guarded(item.path, lambda: predict.score_face_crops(
+            result = predict.guarded(item.path, lambda: predict.score_face_crops(
                 model, meta, item.path, item.crops, threshold=threshold))
         video = _video_score(item, result)
         video.threshold = threshold

@@ -7,9 +7,12 @@ are made in :mod:`dfdetect.data.splits`.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
+import shutil
 import subprocess
+import sys
 import traceback
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
@@ -18,6 +21,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 from dfdetect.data.splits import group_key, split_rows  # noqa: F401
 from dfdetect import precision
 from dfdetect.errors import DataError, DfdetectError
+from dfdetect.io import start_tensorflow
 from dfdetect.progress import progress as progress_bar
 from dfdetect.results import ResultsTable
 from dfdetect.scales import SCALE_NAMES, Scale, get_scale
@@ -44,9 +48,6 @@ def lazy_import(name: str):
     the model modules import TensorFlow (3-4 s and its start-up lines). The scripts bind
     these modules at the top as usual, and TensorFlow starts only when the run uses them.
     """
-    import importlib.util
-    import sys
-
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.find_spec(name)
@@ -64,9 +65,9 @@ def lazy_import(name: str):
 
 # Bound now, executed on first use: --help must not wait for cv2 (the benchmark, the
 # forgeries, the stores) or TensorFlow (training).
-benchmark = lazy_import("dfdetect.data.benchmark")
-forge = lazy_import("dfdetect.data.forge")
-store = lazy_import("dfdetect.data.store")
+benchmark = lazy_import("dfdetect.synthetic.benchmark")
+forge = lazy_import("dfdetect.synthetic.forge")
+crop = lazy_import("dfdetect.data.crop")
 training = lazy_import("dfdetect.training")
 
 
@@ -207,14 +208,12 @@ def benchmark_store(kind: str, faces: str, scale: Scale, seed: int,
 
     Args:
         kind, faces, scale, seed, holdout_method: what to build (see
-            :func:`dfdetect.data.benchmark.build_benchmark`).
+            :func:`dfdetect.synthetic.benchmark.build_benchmark`).
         root: folder of the stores (default :data:`DATA_ROOT`).
         generator: forgery generator version (default
-            :data:`dfdetect.data.forge.DEFAULT_GENERATOR`); any other version's store is
+            :data:`dfdetect.synthetic.forge.DEFAULT_GENERATOR`); any other version's store is
             named with a ``-g<version>`` suffix so both can live side by side.
     """
-    import shutil
-
     generator = forge.check_version(forge.DEFAULT_GENERATOR if generator is None
                                     else generator)
     root = Path(root or DATA_ROOT)
@@ -247,7 +246,7 @@ def dataset_store(path: str | os.PathLike, layout: str, frames: int, size: int,
     if not Path(path).exists():
         raise DataError("dataset or store not found", path)
     out = Path(root or DATA_ROOT) / f"crops-{Path(path).resolve().name}-{layout}-f{frames}-s{size}"
-    summary = store.crop_dataset(str(path), layout=layout, out=str(out), frames=frames, size=size)
+    summary = crop.crop_dataset(str(path), layout=layout, out=str(out), frames=frames, size=size)
     print(summary.report())
     return out
 
@@ -277,8 +276,6 @@ def grid_worker(args: argparse.Namespace, script: str | os.PathLike) -> list[str
     writes only its runs (``--runs-only``: no settings, summaries or figures). It is
     quiet only when this run is: its per-epoch lines reach this run's output.
     """
-    import sys
-
     argv = getattr(args, "argv", None)
     if args.in_process or args.runs_only or argv is None:  # None: not started by run_main
         return None
@@ -377,16 +374,55 @@ def _run_grid_in_workers(todo, table: ResultsTable, worker: list[str], progress:
         bar.close()
 
 
+def paper_script(name: str, doc: str, home: str, add_args: str = "add_args",
+                 run: str = "run", settings: str | None = None):
+    """An experiment script's ``parse_args``, ``run`` and ``main``, from its paper's home.
+
+    Every ``experiments/<paper>.py`` is the same wrapper around its home in
+    ``dfdetect/papers/``; a script is its docstring and one call::
+
+        parse_args, run, main = experiment.paper_script(
+            "p1_fusion", __doc__, "dfdetect.papers.fusion")
+
+    Args:
+        name: the script's name in its one-line errors (:func:`run_main`).
+        doc: the script's docstring: its first paragraph is ``--help``'s description,
+            the rest the epilog, with ``{{scale.attribute}}`` placeholders filled from
+            ``settings`` (:func:`with_settings`).
+        home: the module holding the paper's flags and run, imported on first use
+            (``--help`` must not wait for TensorFlow).
+        add_args: the home's function that adds the flags to a parser and returns it.
+        run: the home's function that runs the parsed flags.
+        settings: the home's name for what the placeholders read: a mapping of holders
+            (``SETTINGS``: ``{{cpu.epochs}}``) or a function returning one.
+    """
+    module = lazy_import(home)
+    description, _, epilog = doc.partition("\n\n")
+
+    def parse_args(argv=None) -> argparse.Namespace:
+        holders = {}
+        if settings is not None:
+            found = getattr(module, settings)
+            holders = found() if callable(found) else found
+        parser = argparse.ArgumentParser(description=description, epilog=with_settings(
+            epilog, **holders), formatter_class=argparse.RawDescriptionHelpFormatter)
+        return getattr(module, add_args)(parser).parse_args(argv)
+
+    def run_script(args):
+        return getattr(module, run)(args)
+
+    def main(argv=None) -> int:
+        return run_main(name, run_script, parse_args, argv)
+
+    return parse_args, run_script, main
+
+
 def run_main(name: str, run, parse_args, argv=None) -> int:
     """An experiment script's ``main``: parse, run, turn a DfdetectError into one line.
 
     Returns:
         0 on success, 2 on a user-facing error (printed as ``<name>: error: ...``).
     """
-    import sys
-
-    from dfdetect.io import start_tensorflow
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         args = parse_args(argv)  # --help exits here, before TensorFlow

@@ -353,6 +353,7 @@ def save_gradcam_grid(path: str | os.PathLike, frames, heats,
     Returns:
         The path written.
     """
+    # deferred: matplotlib (0.5 s) only for the saved grid, never for the heat maps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -15,7 +15,8 @@ hash of its bytes; a caller passing its own ``model`` passes the name too. Diffe
 extractors therefore never share a cache.
 
 :class:`ColorNormalization` is the paper's brightness / contrast / colour-balance
-normalisation as a Keras layer; :func:`build_extractor` puts it in front of a backbone.
+normalisation as a Keras layer; the registry's ``feature_extractor``
+(:func:`dfdetect.models.backbones.build_extractor`) puts it in front of a backbone.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -32,20 +32,17 @@ import numpy as np
 
 from dfdetect.data import pipeline, store
 from dfdetect.errors import DataError, ModelError
-from dfdetect.models.backbones import build_backbone
+from dfdetect.models import registry
+from dfdetect.models.backbones import safe_name
 # A serializable layer lives with the models; re-exported as part of this module's API.
 from dfdetect.models.layers import ColorNormalization  # noqa: F401
 
-__all__ = ["ColorNormalization", "INDEX_FIELDS", "build_extractor", "extract_features",
+__all__ = ["ColorNormalization", "INDEX_FIELDS", "extract_features",
            "feature_name", "is_cached", "sequence_features"]
 
 #: Manifest columns copied into the cache index (``identity`` when the store has it).
 INDEX_FIELDS = ("crop_path", "source", "video_id", "frame_index", "label", "split", "method",
                 "identity")
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-.") or "x"
 
 
 def feature_name(backbone: str, weights: str | os.PathLike | None = None, seed: int = 0) -> str:
@@ -55,42 +52,14 @@ def feature_name(backbone: str, weights: str | os.PathLike | None = None, seed: 
     ``<backbone>-<file stem>-<first 8 hex of the file's SHA-256>`` for a weights file.
     """
     if weights is None:
-        return f"{_safe(backbone)}-random-s{int(seed)}"
+        return f"{safe_name(backbone)}-random-s{int(seed)}"
     if weights == "imagenet":
-        return f"{_safe(backbone)}-imagenet"
+        return f"{safe_name(backbone)}-imagenet"
     path = Path(os.fspath(weights))
     if not path.is_file():
         raise ModelError("weights file not found", path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
-    return f"{_safe(backbone)}-{_safe(path.stem)}-{digest}"
-
-
-def build_extractor(backbone: str, size: int, weights: str | os.PathLike | None = None,
-                    normalize: bool = False, trainable: bool = True,
-                    seed: int | None = None) -> keras.Model:
-    """A backbone as a feature extractor over [0, 1] images, optionally normalised first.
-
-    Args:
-        backbone: a name of :data:`dfdetect.models.backbones.BACKBONES`.
-        size: input side.
-        weights: ``None``, ``"imagenet"`` or a local weights file (see ``build_backbone``).
-        normalize: put :class:`ColorNormalization` in front of the backbone.
-        trainable: passed to ``build_backbone``.
-        seed: seeds Python/NumPy/Keras before building (reproducible random init).
-
-    Returns:
-        A model named ``<backbone>_extractor``: ``(batch, size, size, 3)`` ->
-        ``(batch, dims)``.
-    """
-    if seed is not None:
-        keras.utils.set_random_seed(int(seed))
-    net = build_backbone(backbone, (int(size), int(size), 3), weights=weights,
-                         trainable=trainable)
-    if not normalize:
-        return net
-    inputs = keras.Input((int(size), int(size), 3), name="image")
-    x = ColorNormalization(name="color_normalization")(inputs)
-    return keras.Model(inputs, net(x), name=f"{_safe(backbone)}_extractor")
+    return f"{safe_name(backbone)}-{safe_name(path.stem)}-{digest}"
 
 
 def _index_row(row: Mapping) -> dict:
@@ -110,7 +79,7 @@ def _typed(row: Mapping) -> dict:
 def _compute(model: keras.Model, rows: Sequence[Mapping], root, size: int,
              batch_size: int) -> tuple[np.ndarray, list[Mapping], dict[str, str]]:
     """Features of ``rows``; rows whose crop cannot be read are returned as skipped."""
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: loaded already by keras; named for tf.errors only
 
     skipped: dict[str, str] = {}
     good = []
@@ -224,7 +193,8 @@ def extract_features(root: str | os.PathLike, rows: Sequence[Mapping], backbone:
     skipped: dict[str, str] = {}
     if missing:
         if model is None:
-            model = build_extractor(backbone, size, weights, seed=seed)
+            model = registry.build_model("feature_extractor", backbone=backbone,
+                                         size=size, weights=weights, seed=seed)
         new_array, computed, skipped = _compute(model, missing, root, size, batch_size)
         if computed:
             if cached_array is not None and cached_array.shape[1] != new_array.shape[1]:

@@ -206,6 +206,15 @@ def p2_family(out: str | os.PathLike, summary: Sequence[Mapping], figures: Seque
                                         else "")) + "."]
     paths = []
 
+    def finish(fig, axes, number, what: str, name: str) -> None:
+        # Title, tick labels (ours bold, the paper's pick marked), caption, saved PNG.
+        axes[0].set_title(f"Figure {number} ({family}): {what}", fontsize=10)
+        axes[-1].set_xticks(x, names, rotation=40, ha="right", fontsize=8)
+        _mark_ticks(axes[-1], names, chosen, paper_pick)
+        _caption(fig, common)
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
+        paths.append(_save(fig, out / f"fig{number}_{slug}_{name}.png"))
+
     # ---- metrics: losses and accuracies on their own axes
     fig, axes = plt.subplots(2, 1, figsize=(width_in, 7.6), sharex=True)
     for ax, keys, ylabel, chance, chance_text, high in (
@@ -227,14 +236,8 @@ def p2_family(out: str | os.PathLike, summary: Sequence[Mapping], figures: Seque
         ax.set_ylim(0, 1.05 if high == 1.0 else None)
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False)
-    axes[0].set_title(f"Figure {figures[0]} ({family}): best value over the epochs, mean of "
-                      f"{rep_text} repeats, error bars one standard deviation (blank = failed)",
-                      fontsize=10)
-    axes[1].set_xticks(x, names, rotation=40, ha="right", fontsize=8)
-    _mark_ticks(axes[1], names, chosen, paper_pick)
-    _caption(fig, common)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    paths.append(_save(fig, out / f"fig{figures[0]}_{slug}_metrics.png"))
+    finish(fig, axes, figures[0], f"best value over the epochs, mean of {rep_text} repeats, "
+           "error bars one standard deviation (blank = failed)", "metrics")
 
     # ---- convergence: L_r of losses and of accuracies
     fig, axes = plt.subplots(2, 1, figsize=(width_in, 7.0), sharex=True)
@@ -261,14 +264,8 @@ def p2_family(out: str | os.PathLike, summary: Sequence[Mapping], figures: Seque
         ax.set_ylabel("epoch (1-based)")
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False)
-    axes[0].set_title(f"Figure {figures[1]} ({family}): convergence, the epoch at which each "
-                      f"best value was reached (L_r), mean of {rep_text} repeats, +- one sd",
-                      fontsize=10)
-    axes[1].set_xticks(x, names, rotation=40, ha="right", fontsize=8)
-    _mark_ticks(axes[1], names, chosen, paper_pick)
-    _caption(fig, common)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    paths.append(_save(fig, out / f"fig{figures[1]}_{slug}_convergence.png"))
+    finish(fig, axes, figures[1], "convergence, the epoch at which each best value was "
+           f"reached (L_r), mean of {rep_text} repeats, +- one sd", "convergence")
 
     # ---- cost: T_s, N_p (total, trainable), W_s
     if len(figures) > 2:
@@ -305,14 +302,8 @@ def p2_family(out: str | os.PathLike, summary: Sequence[Mapping], figures: Seque
             ax.grid(axis="y", alpha=0.3)
             ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.005, 1.0),
                       frameon=False)
-        axes[0].set_title(f"Figure {figures[2]} ({family}): training time (T_s), parameters "
-                          f"(N_p) and weight-file size (W_s), mean of {rep_text} repeats",
-                          fontsize=10)
-        axes[2].set_xticks(x, names, rotation=40, ha="right", fontsize=8)
-        _mark_ticks(axes[2], names, chosen, paper_pick)
-        _caption(fig, common)
-        fig.tight_layout(rect=(0, 0.05, 1, 1))
-        paths.append(_save(fig, out / f"fig{figures[2]}_{slug}_cost.png"))
+        finish(fig, axes, figures[2], "training time (T_s), parameters (N_p) and "
+               f"weight-file size (W_s), mean of {rep_text} repeats", "cost")
     return paths
 
 
@@ -367,7 +358,7 @@ def _read_scores(path: Path):
 
 
 def _roc_axes(ax, curves, styles, title, labels=None) -> None:
-    from sklearn.metrics import roc_auc_score, roc_curve
+    from sklearn.metrics import roc_auc_score, roc_curve  # deferred: sklearn (0.5 s)
 
     for name, (y, s) in curves.items():
         y = np.asarray(y)
@@ -387,7 +378,7 @@ def _roc_axes(ax, curves, styles, title, labels=None) -> None:
 def fusion_roc(folder: str | os.PathLike, configs: Sequence[str] | None = None) -> str | None:
     """P1 ``roc.png``: every configuration's ROC on the in-dataset and the cross-dataset
     test, each curve its own colour and line style, one legend with both AUCs."""
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score  # deferred: sklearn (0.5 s)
 
     folder = Path(folder)
     if configs is None:
@@ -447,7 +438,7 @@ def p3_roc(folder: str | os.PathLike, configs: Sequence[str] | None = None,
               for split in ("test", "cross")}
     if not curves["test"] and not curves["cross"]:
         return None
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score  # deferred: sklearn (0.5 s)
 
     styles = {c: dict(color=_COLORS[i % len(_COLORS)], ls=_LINESTYLES[i % 4], lw=1.8)
               for i, c in enumerate(configs)}

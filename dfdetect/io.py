@@ -109,11 +109,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix="-" + os.path.basename(path))
     os.close(fd)
     # mkstemp creates 0600: keep the mode of the file replaced, else what open() gives.
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        mode = 0o666 & ~_umask()
-    os.chmod(tmp, mode)
+    os.chmod(tmp, _mode_to_keep(path, 0o666))
     try:
         yield tmp
         os.replace(tmp, path)
@@ -121,6 +117,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _mode_to_keep(path: str, default: int) -> int:
+    """The permissions of what ``path`` replaces, else ``default`` less the umask (what
+    ``open()`` / ``mkdir()`` would give a new one)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return default & ~_umask()
 
 
 def _umask() -> int:
@@ -440,11 +445,7 @@ def replaced_folder(path: str | os.PathLike) -> Iterator[str]:
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     fresh = tempfile.mkdtemp(dir=parent, prefix=f".tmp-{os.path.basename(path)}-")
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        mode = 0o777 & ~_umask()
-    os.chmod(fresh, mode)
+    os.chmod(fresh, _mode_to_keep(path, 0o777))
     try:
         yield fresh
         _swap_in(fresh, path)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dfdetect.data import pose
+from dfdetect.io import check_output_dir, refuse_overwriting_inputs
+
 EXTRACT_DESCRIPTION = """\
 Per frame, the 12 upper-body keypoints of OpenPose's COCO-18 model (nose, neck,
 shoulders, elbows, wrists, eyes, ears) as (x, y) pixels -> 24 features, (0, 0) where a
@@ -32,9 +35,6 @@ def _print_failure(source: str, error: str) -> None:
 
 
 def _cmd_pose_extract(args: argparse.Namespace) -> int:
-    from dfdetect.data import pose  # deferred: 'dfdetect --help' imports this module
-    from dfdetect.io import check_output_dir, refuse_overwriting_inputs
-
     check_output_dir(args.out, "output folder")
     refuse_overwriting_inputs(args.out, args.inputs, "output folder")
     # MediaPipe's runner tidies nothing until every video is done: say what a rerun reuses.

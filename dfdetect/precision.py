@@ -31,12 +31,16 @@ import contextlib
 import dataclasses
 import datetime
 import json
+import math
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator
+
+import numpy as np
 
 from dfdetect.errors import DfdetectError
 from dfdetect.io import atomic_write_bytes
@@ -158,7 +162,7 @@ def bf16_support() -> tuple[bool, str]:
 
 def on_gpu() -> bool:
     """True when TensorFlow sees a GPU (training runs there)."""
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: this ground floor never starts TensorFlow itself
 
     return bool(tf.config.list_physical_devices("GPU"))
 
@@ -167,7 +171,7 @@ def on_gpu() -> bool:
 
 def global_policy() -> str:
     """Keras' global dtype policy name."""
-    import keras
+    import keras  # deferred: see on_gpu
 
     return keras.config.dtype_policy().name
 
@@ -178,7 +182,7 @@ def set_policy(policy: str) -> str:
     Returns:
         The previous policy's name, for restoring it.
     """
-    import keras
+    import keras  # deferred: see on_gpu
 
     previous = keras.config.dtype_policy().name
     keras.config.set_dtype_policy(policy)
@@ -279,8 +283,6 @@ def saved_as_float32(model) -> Iterator[None]:
 
 def probe_batch_size(model, largest: int = 32) -> int:
     """Samples per probe step: 32 images of 128 px, fewer for bigger inputs (clips)."""
-    import math
-
     elements = 0
     for tensor in model.inputs:
         elements += math.prod(int(d or 64) for d in tensor.shape[1:])
@@ -289,8 +291,6 @@ def probe_batch_size(model, largest: int = 32) -> int:
 
 def synthetic_batch(model, batch_size: int):
     """Random inputs in [0, 1] shaped like the model's inputs (values do not change speed)."""
-    import numpy as np
-
     rng = np.random.default_rng(0)  # its own generator: the run's random state is untouched
     xs = [rng.random((batch_size, *(int(d or 64) for d in t.shape[1:])), dtype=np.float32)
           for t in model.inputs]
@@ -303,6 +303,7 @@ def _train_step(model):
     A squared-output loss stands in for the real one (any head, any number of outputs);
     forward, backward and the Adam update cost what they cost in training.
     """
+    # deferred: see on_gpu
     import keras
     import tensorflow as tf
 
@@ -553,8 +554,6 @@ def configure(choice: str | None, cache_dir: str | os.PathLike | None = None,
     choice = check_choice(choice)
     _RUN.update(choice=choice, cache_dir=cache_dir, log=log, decisions={})
     if choice == FLOAT32:
-        import sys
-
         if "keras" in sys.modules:  # only undo a policy an earlier run in this process set
             set_policy(FLOAT32)
         return choice

@@ -150,7 +150,7 @@ def progress(iterable: Iterable | None = None, total: int | None = None, desc: s
     if enabled is False:
         return _Silent(iterable)
     if sys.stdout.isatty():
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # deferred: a bar only on a terminal
 
         return tqdm(iterable, total=total, desc=desc, unit=unit, leave=final)
     return LineProgress(iterable, total=total, desc=desc, unit=unit, final=final)

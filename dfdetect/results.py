@@ -219,7 +219,7 @@ def paired_comparison(a: Mapping, b: Mapping) -> dict:
         (runs where a is above / below b), ``pairs``, and ``paired t p`` (two-sided
         paired t-test; NaN with fewer than 2 pairs or no spread in the differences).
     """
-    from scipy import stats
+    from scipy import stats  # deferred: scipy.stats (0.3 s) for the paired t-test only
 
     keys = [k for k in a if k in b and np.isfinite(to_float(a[k])) and np.isfinite(to_float(b[k]))]
     x = np.array([to_float(a[k]) for k in keys])

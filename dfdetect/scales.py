@@ -1,9 +1,10 @@
 """Scale presets: ``smoke`` (tests), ``cpu`` (2 cores, minutes) and ``paper`` (GPU).
 
-A scale holds only what every paper shares: image and frame sizes, the embedded
-benchmarks' sizes, repeats and batch size. Each paper's own settings (epochs,
-optimizers, grids), with their per-scale values, live in its home under
-``dfdetect/papers/``. The same code path runs at every scale.
+A scale holds only what every paper shares: the embedded benchmarks' sizes (what their
+stores hold), repeats and batch size. Each paper's own settings (its input sizes and
+frames, epochs, optimizers, grids), with their per-scale values, live in its home under
+``dfdetect/papers/``, so changing one paper's size changes no other's. The same code
+path runs at every scale.
 """
 
 from __future__ import annotations
@@ -18,18 +19,19 @@ SCALE_NAMES = ("smoke", "cpu", "paper")
 
 @dataclasses.dataclass(frozen=True)
 class Scale:
-    """Sizes for one scale, shared by every paper and benchmark.
+    """What every paper and benchmark shares at one scale.
 
     Attributes:
         name: ``smoke``, ``cpu`` or ``paper``.
-        image_size: side of square face crops for image models (P1, P5, P2 custom CNN).
+        image_size: side of the image benchmark's square face crops (P1 and P5 read
+            them at their own ``image_size``).
         benchmark_identities: identities drawn for the image benchmark; each identity
             gives one real and one fake crop per view.
         views_per_identity: crops per identity (pose / lighting / crop jitter).
-        video_size: side of frames in the video benchmark (P2 sequences, P3).
-        p2_frames: frames per video the video benchmark renders for P2 (paper 40).
-        p3_frames: frames per clip for P3 (paper 30); the video benchmark renders
-            ``max(p2_frames, p3_frames)``.
+        video_size: side of the video benchmark's frames (P2 and P3 read them at their
+            own sizes).
+        video_frames: frames per video the video benchmark renders; P2 and P3 take the
+            first of them (their own ``sequence_frames`` / ``frames``, at most these).
         benchmark_videos: videos in the video benchmark (half real, half fake).
         repeats: repeats of each configuration (P2: paper 10).
         batch_size: training batch size for image models.
@@ -47,8 +49,7 @@ class Scale:
     benchmark_identities: int
     views_per_identity: int
     video_size: int
-    p2_frames: int
-    p3_frames: int
+    video_frames: int
     benchmark_videos: int
     repeats: int
     batch_size: int
@@ -61,19 +62,19 @@ class Scale:
 SCALES = {
     "smoke": Scale(
         name="smoke", image_size=64, benchmark_identities=24, views_per_identity=1,
-        video_size=64, p2_frames=4, p3_frames=4, benchmark_videos=12,
+        video_size=64, video_frames=4, benchmark_videos=12,
         repeats=1, batch_size=16,
         pose_pois=2, pose_segments_per_video=2, pose_videos_per_poi=4, eager=True,
     ),
     "cpu": Scale(
         name="cpu", image_size=64, benchmark_identities=1500, views_per_identity=1,
-        video_size=64, p2_frames=10, p3_frames=8, benchmark_videos=200,
+        video_size=64, video_frames=10, benchmark_videos=200,
         repeats=3, batch_size=32,
         pose_pois=3, pose_segments_per_video=4, pose_videos_per_poi=40,
     ),
     "paper": Scale(
         name="paper", image_size=256, benchmark_identities=20000, views_per_identity=4,
-        video_size=240, p2_frames=40, p3_frames=30, benchmark_videos=1000,
+        video_size=240, video_frames=40, benchmark_videos=1000,
         repeats=10, batch_size=32,
         pose_pois=5, pose_segments_per_video=6, pose_videos_per_poi=60,
     ),

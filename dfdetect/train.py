@@ -211,7 +211,7 @@ class TrainingCheckpoint:
 def checkpoint_callback(checkpoint: TrainingCheckpoint):
     """A Keras callback that hands every finished epoch to ``checkpoint`` and stops the
     training when it says so (the early stopping that survives a resume)."""
-    import keras
+    import keras  # deferred: TensorFlow starts when training does, not at --help
 
     class EpochCheckpoint(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -306,7 +306,7 @@ def build_image_model(name: str, image_size: int):
 
 def store_crop_size(root: str | os.PathLike, rows) -> int:
     """The side of the store's first crop (crops are square), else 256."""
-    from PIL import Image
+    from PIL import Image  # deferred: Pillow reads one header here, nothing else does
 
     for row in rows[:1]:
         try:
@@ -337,7 +337,7 @@ def undecodable_crop(rows: Sequence[Mapping], root) -> tuple[str, str] | None:
 
     Run only after a training failed to decode one (tf.data's error names no file).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: TensorFlow starts when training does
 
     for row in rows:
         path = os.path.join(os.fspath(root), row["crop_path"])
@@ -359,7 +359,7 @@ def naming_bad_crops(rows: Sequence[Mapping], root):
     Raises:
         DataError: a crop of ``rows`` does not decode (its path, what TensorFlow said).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: TensorFlow starts when training does
 
     try:
         yield

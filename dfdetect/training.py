@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from dfdetect import precision
 from dfdetect.errors import DfdetectError, ModelError
+from dfdetect.progress import progress
 from dfdetect.results import run_metrics
 
 
@@ -216,8 +217,6 @@ class EpochProgress(keras.callbacks.Callback):
         self._start = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
-        from dfdetect.progress import progress
-
         self._start = time.perf_counter()
         steps = (self.params or {}).get("steps")
         head = f"{self.name} epoch" if self.name else "epoch"

@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dfdetect import experiment, results  # noqa: E402
-from dfdetect.data import forge  # noqa: E402
+from dfdetect.synthetic import forge  # noqa: E402
 
 PIXELS = 16  # side of the downsampled image the pixel baseline sees
 LOGREG_C = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)

@@ -42,31 +42,17 @@ patience 5 on validation loss with the best weights restored; channel-shift rang
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dfdetect import experiment  # noqa: E402
-# P1's settings, tables and logic live in its home, dfdetect/papers/fusion.py
-# (bound now, executed on first use: --help must not wait for TensorFlow).
-fusion = experiment.lazy_import("dfdetect.papers.fusion")
 
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
-    return fusion.add_args(parser).parse_args(argv)
-
-
-def run(args) -> Path:
-    return fusion.run(args)
-
-
-def main(argv=None) -> int:
-    return experiment.run_main("p1_fusion", run, parse_args, argv)
+# P1's settings, tables and logic live in its home, dfdetect/papers/fusion.py;
+# this script is its --help (the docstring above, settings filled in) and one call.
+parse_args, run, main = experiment.paper_script(
+    "p1_fusion", __doc__, "dfdetect.papers.fusion", settings="SETTINGS")
 
 
 if __name__ == "__main__":

@@ -24,9 +24,9 @@ videos are the paper's 20 % validation part.
 Assumptions where the paper is silent (also in results/p2/README.md): Adam 1e-3,
 batch size of the scale (32), sparse categorical cross-entropy on the 2-way softmax,
 a fixed number of epochs (no early stopping, no decay), Conv 3x3 same + ReLU + MaxPool 2
-per layer. Scale: ``paper`` = {{paper.cnn_frames}} frames per video at {{paper_scale.video_size}} px,
-{{paper.cnn_epochs}} epochs, {{paper_scale.repeats}} repeats; ``cpu`` = {{cpu.cnn_frames}} of each video's {{cpu_scale.p2_frames}} frames at
-{{cpu_scale.video_size}} px, {{cpu.cnn_epochs}} epochs, {{cpu_scale.repeats}} repeats, all 23 configurations (the measured
+per layer. Scale: ``paper`` = {{paper.cnn_frames}} frames per video at {{paper.frame_size}} px,
+{{paper.cnn_epochs}} epochs, {{paper_scale.repeats}} repeats; ``cpu`` = {{cpu.cnn_frames}} of each video's {{cpu_scale.video_frames}} frames at
+{{cpu.frame_size}} px, {{cpu.cnn_epochs}} epochs, {{cpu_scale.repeats}} repeats, all 23 configurations (the measured
 time is in results/p2/README.md); ``smoke`` = {{smoke.cnn_frames}} frames, {{smoke.cnn_epochs}} epoch.
 
 Memory: each configuration (all its repeats) trains in a worker process of its own, since
@@ -36,33 +36,19 @@ grid in one process reached 21.6 GB); ``--in-process`` runs the whole grid here.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dfdetect import experiment  # noqa: E402
-# P2's settings, tables and logic live in its home, dfdetect/papers/ann_comparison.py
-# (bound now, executed on first use: --help must not wait for TensorFlow).
-ann_comparison = experiment.lazy_import("dfdetect.papers.ann_comparison")
 
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=experiment.with_settings(
-                                         __doc__.split("\n\n", 1)[1],
-                                         **ann_comparison.help_settings()))
-    return ann_comparison.custom_cnn_parser(parser).parse_args(argv)
-
-
-def run(args) -> Path:
-    return ann_comparison.run_custom_cnn(args)
-
-
-def main(argv=None) -> int:
-    return experiment.run_main("p2_custom_cnn_grid", run, parse_args, argv)
+# P2's settings, tables and logic live in its home, dfdetect/papers/ann_comparison/
+# (this grid: custom_cnn_grid.py); this script is its --help (the docstring above, settings
+# filled in) and one call.
+parse_args, run, main = experiment.paper_script(
+    "p2_custom_cnn_grid", __doc__, "dfdetect.papers.ann_comparison",
+    add_args="custom_cnn_parser", run="run_custom_cnn", settings="help_settings")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ and the options against each other within each network, paired by repeat (same s
 same frames), paired t-test over the repeats.
 
 Assumptions (also in results/p2/README.md): Adam 1e-3, fixed epochs, batch of the
-scale; input {{paper.inception_size}} px at ``paper`` scale, the store's frame side elsewhere ({{cpu_scale.video_size}} px at
+scale; input {{paper.inception_size}} px at ``paper`` scale, P2's frame side elsewhere ({{cpu.frame_size}} px at
 ``cpu``, upsampled to 75 inside the model). Scale: ``paper`` {{paper.inception_frames}} frames per video,
 {{paper.inception_epochs}} epochs, {{paper_scale.repeats}} repeats, a first phase of {{paper.phase1_epochs}} epochs when no ImageNet file is found; ``cpu``
 {{cpu.inception_frames}} frames per video, {{cpu.inception_epochs}} epochs, {{cpu_scale.repeats}} repeats, a first phase of {{cpu.phase1_epochs}} epochs (the measured
@@ -49,34 +49,21 @@ time is in results/p2/README.md); ``smoke`` {{smoke.inception_frames}} frames, {
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dfdetect import experiment  # noqa: E402
-# Bound now, executed on first use: --help must not wait for TensorFlow.
-ann_comparison = experiment.lazy_import("dfdetect.papers.ann_comparison")
+
+# P2's settings, tables and logic live in its home, dfdetect/papers/ann_comparison/
+# (this grid: unfreezing.py); this script is its --help (the docstring above, settings
+# filled in) and one call.
+parse_args, run, main = experiment.paper_script(
+    "p2_inception_unfreeze", __doc__, "dfdetect.papers.ann_comparison",
+    add_args="inception_parser", run="run_inception", settings="help_settings")
 
 CONFIGS = ("top50", "top25", "head")  # == ann_comparison.INCEPTION_CONFIGS
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=experiment.with_settings(
-                                         __doc__.split("\n\n", 1)[1],
-                                         **ann_comparison.help_settings()))
-    return ann_comparison.inception_parser(parser).parse_args(argv)
-
-
-def run(args) -> Path:
-    return ann_comparison.run_inception(args)
-
-
-def main(argv=None) -> int:
-    return experiment.run_main("p2_inception_unfreeze", run, parse_args, argv)
 
 
 if __name__ == "__main__":

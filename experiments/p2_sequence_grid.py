@@ -33,9 +33,9 @@ Widths: the paper's method lists 128 / 512 / 1024 / 2048, but its results discus
 Off-grid names such as ``lstm-2x256`` are accepted by ``--configs``.
 
 Assumptions (also in results/p2/README.md): Adam 1e-3, batch of the scale (32),
-fixed epochs, ReLU on the Dense(1024) and MLP layers. Scale: ``paper`` {{paper_scale.p2_frames}} frames per
+fixed epochs, ReLU on the Dense(1024) and MLP layers. Scale: ``paper`` {{paper.sequence_frames}} frames per
 video, {{paper.sequence_epochs}} epochs, {{paper_scale.repeats}} repeats, RNN widths {{paper.rnn_widths}}; ``cpu`` the store's
-{{cpu_scale.p2_frames}} frames per video, {{cpu.sequence_epochs}} epochs, {{cpu_scale.repeats}} repeats, RNN widths {{cpu.rnn_widths}} (the
+{{cpu.sequence_frames}} frames per video, {{cpu.sequence_epochs}} epochs, {{cpu_scale.repeats}} repeats, RNN widths {{cpu.rnn_widths}} (the
 2048-wide RNNs are cut at cpu scale, 256 added: see results/p2/README.md, which has the
 measured time); ``smoke`` {{smoke.sequence_epochs}} epochs, RNN widths {{smoke.rnn_widths}}.
 
@@ -47,33 +47,19 @@ here.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dfdetect import experiment  # noqa: E402
-# P2's settings, tables and logic live in its home, dfdetect/papers/ann_comparison.py
-# (bound now, executed on first use: --help must not wait for TensorFlow).
-ann_comparison = experiment.lazy_import("dfdetect.papers.ann_comparison")
 
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=experiment.with_settings(
-                                         __doc__.split("\n\n", 1)[1],
-                                         **ann_comparison.help_settings()))
-    return ann_comparison.sequence_parser(parser).parse_args(argv)
-
-
-def run(args) -> Path:
-    return ann_comparison.run_sequence(args)
-
-
-def main(argv=None) -> int:
-    return experiment.run_main("p2_sequence_grid", run, parse_args, argv)
+# P2's settings, tables and logic live in its home, dfdetect/papers/ann_comparison/
+# (this grid: sequence_grids.py); this script is its --help (the docstring above, settings
+# filled in) and one call.
+parse_args, run, main = experiment.paper_script(
+    "p2_sequence_grid", __doc__, "dfdetect.papers.ann_comparison", add_args="sequence_parser",
+    run="run_sequence", settings="help_settings")
 
 
 if __name__ == "__main__":

@@ -42,8 +42,9 @@ the 2-way softmax, and the imbalance schedule of Table 4 (all real clips every r
 the fake clips in rotating chunks of the real count, weights carried over;
 ``--schedule class-weights`` or ``plain`` instead). Data: ``--data`` (a store or a dataset
 root, e.g. Celeb-DF v2 with ``--layout celebdf``) or, by default, the embedded video
-benchmark (clips of ``scale.video_size`` px; the first ``scale.p3_frames`` frames of each
-clip are used).
+benchmark (the first {{paper.frames}} frames of each clip at {{paper.size}} px at ``paper`` scale,
+{{cpu.frames}} at {{cpu.size}} px at ``cpu``, {{smoke.frames}} at ``smoke``: ``papers.convlstm_cbam``'s
+``frames`` and ``size``).
 
 Assumptions and deviations (also in docs/differences.md):
 
@@ -92,33 +93,17 @@ Assumptions and deviations (also in docs/differences.md):
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dfdetect import experiment  # noqa: E402
-# P3's settings, tables and logic live in its home, dfdetect/papers/convlstm_cbam.py
-# (bound now, executed on first use: --help must not wait for TensorFlow).
-convlstm_cbam = experiment.lazy_import("dfdetect.papers.convlstm_cbam")
 
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=experiment.with_settings(
-                                         __doc__.split("\n\n", 1)[1],
-                                         **convlstm_cbam.SETTINGS))
-    return convlstm_cbam.add_args(parser).parse_args(argv)
-
-
-def run(args) -> Path:
-    return convlstm_cbam.run(args)
-
-
-def main(argv=None) -> int:
-    return experiment.run_main("p3_convlstm_cbam", run, parse_args, argv)
+# P3's settings, tables and logic live in its home, dfdetect/papers/convlstm_cbam.py;
+# this script is its --help (the docstring above, settings filled in) and one call.
+parse_args, run, main = experiment.paper_script(
+    "p3_convlstm_cbam", __doc__, "dfdetect.papers.convlstm_cbam", settings="SETTINGS")
 
 
 if __name__ == "__main__":

@@ -29,44 +29,31 @@ folder holds:
 
 Data: ``--data`` (one or more comma-separated folders with ``segments.csv`` +
 ``labels.csv``, e.g. from ``dfdetect pose extract``) or, by default, the embedded
-synthetic PoI benchmark (``dfdetect/data/pose_benchmark.py``), split 80/10/10 by video.
+synthetic PoI benchmark (``dfdetect/synthetic/poses.py``), split 80/10/10 by video.
 
-Scale (also in docs/differences.md): the paper trains with batch 1
-for 200 epochs and halves the rate every 30. ``--scale paper`` does exactly that;
-``cpu`` and ``smoke`` use a larger batch (batch 1 through a 512x2 LSTM over 150 steps is
-far too slow on a CPU) and fewer epochs, with the decay step scaled by the same factor
-(30 x epochs / 200) so the rate still halves about 6.7 times over the run, and their
-main optimizer is Adam 3e-4 (``--optimizer``; see ``dfdetect.scales.Scale``): at batch 16
-the paper's Adam 1e-2 never moved the stacked LSTMs off 0.5 validation accuracy.
+Scale (also in docs/differences.md): the paper trains with batch {{paper.batch_size}}
+for {{paper.epochs}} epochs and halves the rate every 30. ``--scale paper`` does exactly that;
+``cpu`` and ``smoke`` use a larger batch ({{cpu.batch_size}} and {{smoke.batch_size}}: batch 1 through a 512x2 LSTM
+over 150 steps is far too slow on a CPU) and fewer epochs ({{cpu.epochs}} and {{smoke.epochs}}), with the decay
+step scaled by the same factor (30 x epochs / {{paper.epochs}}) so the rate still halves about 6.7
+times over the run, and their main optimizer is {{cpu.optimizer}} (``--optimizer``; see
+``dfdetect.papers.pose_lstm``): at batch {{cpu.batch_size}} the paper's {{paper.optimizer}} never moved the stacked
+LSTMs off 0.5 validation accuracy.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dfdetect import experiment  # noqa: E402
-# P4's settings, tables and logic live in its home, dfdetect/papers/pose_lstm.py
-# (bound now, executed on first use: --help must not wait for TensorFlow).
-pose_lstm = experiment.lazy_import("dfdetect.papers.pose_lstm")
 
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
-    return pose_lstm.add_args(parser).parse_args(argv)
-
-
-def run(args) -> Path:
-    return pose_lstm.run(args)
-
-
-def main(argv=None) -> int:
-    return experiment.run_main("p4_pose_lstm", run, parse_args, argv)
+# P4's settings, tables and logic live in its home, dfdetect/papers/pose_lstm.py;
+# this script is its --help (the docstring above, settings filled in) and one call.
+parse_args, run, main = experiment.paper_script(
+    "p4_pose_lstm", __doc__, "dfdetect.papers.pose_lstm", settings="SETTINGS")
 
 
 if __name__ == "__main__":

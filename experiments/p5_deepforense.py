@@ -28,14 +28,14 @@ Writes under ``results/p5/``:
 **Where the features come from.** The paper transfers a pretrained ResNet/VGG. ImageNet
 weights cannot be downloaded on the machines this was built on, and features of an
 untrained network would make the comparison meaningless, so by default the backbone is
-first *fine-tuned as a classifier* (dropout + sigmoid head, Adam 1e-3, the augmentation
-above, up to the scale's ``finetune_epochs`` (``dfdetect/papers/deepforense.py``) epochs with early stopping, patience 8,
-on a 10 % identity-disjoint validation part) on a fine-tuning pool of 50 % of the
-identities; cross-validation, plots and the final classifier then use only the other
+first *fine-tuned as a classifier* (dropout + sigmoid head, Adam {{paper.learning_rate}}, the
+augmentation above, up to {{cpu.finetune_epochs}} epochs at ``cpu`` scale, {{paper.finetune_epochs}} at ``paper``, early
+stopping with patience {{paper.patience}}, on a 10 % identity-disjoint validation part) on a
+fine-tuning pool of 50 % of the identities; cross-validation, plots and the final classifier then use only the other
 50 %, which the backbone never saw. The backbone is Meso-4 at ``smoke`` / ``cpu`` scale
-(it trains in seconds on a CPU; 64-d features at 64 px) and ResNet50, the paper's, at
-``paper`` scale (``--weights imagenet`` online, or a local weights file, for the paper's
-transfer learning). ``--backbone`` picks any backbone of ``dfdetect.models.backbones``;
+(it trains in seconds on a CPU; 64-d features at {{cpu.image_size}} px) and ResNet50, the paper's,
+at {{paper.image_size}} px at ``paper`` scale (``--weights imagenet`` online, or a local weights file,
+for the paper's transfer learning). ``--backbone`` picks any backbone of ``dfdetect.models.backbones``;
 ``--finetune-epochs 0`` skips fine-tuning and uses all identities for cross-validation
 (features straight from ``--weights``). Features are cached in the store
 (``<store>/features/``), named after the backbone, weights, fine-tuning and seed.
@@ -67,31 +67,17 @@ repetition of k-fold (k = the scale's ``cv_folds``: 5, 2 at ``smoke``) unless
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dfdetect import experiment  # noqa: E402
-# P5's settings and logic live in its home, dfdetect/papers/deepforense.py
-# (bound now, executed on first use: --help must not wait for TensorFlow).
-deepforense = experiment.lazy_import("dfdetect.papers.deepforense")
 
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
-    return deepforense.add_args(parser).parse_args(argv)
-
-
-def run(args) -> Path:
-    return deepforense.run(args)
-
-
-def main(argv=None) -> int:
-    return experiment.run_main("p5_deepforense", run, parse_args, argv)
+# P5's settings, tables and logic live in its home, dfdetect/papers/deepforense.py;
+# this script is its --help (the docstring above, settings filled in) and one call.
+parse_args, run, main = experiment.paper_script(
+    "p5_deepforense", __doc__, "dfdetect.papers.deepforense", settings="SETTINGS")
 
 
 if __name__ == "__main__":

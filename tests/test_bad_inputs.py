@@ -63,7 +63,7 @@ def _rewrite(src: str, dst: Path, members: dict) -> Path:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Everything a hostile user points dfdetect at, built once (32-px model, tiny data)."""
-    from dfdetect.data import benchmark
+    from dfdetect.synthetic import benchmark
 
     root = tmp_path_factory.mktemp("bad")
     model = export_image_model(root / "model.keras")
@@ -399,7 +399,7 @@ def test_explain_inputs_with_the_same_name_do_not_overwrite(capsys, world, tmp_p
 
 
 def test_output_stems_are_unique_even_after_sanitising():
-    from dfdetect.predict import output_stems
+    from dfdetect.overlays import output_stems
 
     assert output_stems(["x/clip.mp4", "y/other.mp4"]) == ["clip_mp4", "other_mp4"]
     assert output_stems(["d/a b.png", "d/a_b.png", "d/a b.png"]) == [
@@ -407,7 +407,7 @@ def test_output_stems_are_unique_even_after_sanitising():
 
 
 def test_benchmark_too_few_faces_refuses_with_the_number_needed(tmp_path):
-    from dfdetect.data import benchmark
+    from dfdetect.synthetic import benchmark
     from dfdetect.errors import DataError
 
     with pytest.raises(DataError, match=r"only 2 usable face identities: split val and test "
@@ -423,7 +423,7 @@ def test_benchmark_too_few_faces_refuses_with_the_number_needed(tmp_path):
 
 
 def test_a_store_records_its_settings_and_accepts_the_same_again(world):
-    from dfdetect.data import benchmark
+    from dfdetect.synthetic import benchmark
 
     store = world / "store_seed0"
     assert benchmark.store_settings(store) == {

@@ -93,7 +93,7 @@ def test_the_architecture_sections_match_the_tree():
         if (top if top.endswith(".py") else top + "/") not in section:
             missing.append(f"README: {top}")
         if path.stem not in section and len(rel.parts) > 1 and rel.parts[0] in (
-                "data", "models", "detector"):
+                "data", "synthetic", "models", "detector"):
             missing.append(f"README: {rel}")
         if path.stem not in full:
             missing.append(f"docs/architecture.md: {rel}")

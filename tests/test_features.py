@@ -142,7 +142,10 @@ def test_color_normalization_fixes_brightness_contrast_and_balance():
 
 
 def test_extractor_with_normalization_round_trips(tmp_path):
-    model = features.build_extractor("meso4", SIZE, normalize=True, seed=0)
+    from dfdetect.models import registry
+
+    model = registry.build_model("feature_extractor", backbone="meso4", size=SIZE,
+                                 normalize=True, seed=0)
     x = np.random.default_rng(1).uniform(0, 1, (2, SIZE, SIZE, 3)).astype("float32")
     path = tmp_path / "ext.keras"
     model.save(path)

@@ -12,6 +12,7 @@ import pytest
 
 from dfdetect import cli
 from dfdetect.data import splits, store
+from dfdetect.data.crop import crop_dataset
 from test_predict import face_frames, write_video
 
 
@@ -105,7 +106,7 @@ def test_names_give_labels_and_a_rerun_keeps_the_splits(capsys, tmp_path):
 
 def test_a_store_cropped_without_splits_gets_them_on_a_rerun(capsys, tmp_path):
     data, out = mine(tmp_path / "mine", n=2), tmp_path / "S"
-    store.crop_dataset(data, out=out, frames=1, size=32, workers=1, progress=False)
+    crop_dataset(data, out=out, frames=1, size=32, workers=1, progress=False)
     assert {r["split"] for r in store.read_manifest(out)} == {""}
     code, lines, err = crop(capsys, data, out, "--frames", "1")
     assert code == 0 and err == [], err

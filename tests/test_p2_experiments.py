@@ -91,7 +91,7 @@ def test_sequence_grid_is_the_papers_rnn_grid_and_table_2():
 def test_inception_grid_and_paper_scale_settings():
     assert p2_inception_unfreeze.CONFIGS == ("top50", "top25", "head")
     paper, scale = ann_comparison.settings_for("paper"), get_scale("paper")
-    assert (paper.cnn_frames, paper.inception_frames, scale.p2_frames) == (40, 40, 40)
+    assert (paper.cnn_frames, paper.inception_frames, paper.sequence_frames) == (40, 40, 40)
     assert scale.repeats == 10
     assert paper.cnn_epochs == paper.inception_epochs == paper.sequence_epochs == 60
     assert ann_comparison.inception_size(scale) == 299
@@ -269,7 +269,7 @@ def test_inception_smoke_starts_from_phase1_and_saves_the_best_model(inception_r
     assert (out / "models" / ann_comparison.PHASE1_FILE).is_file()
     best = ann_comparison.best_inception(out)
     assert best["config"] == "head" and Path(best["weights"]).is_file()
-    assert best["size"] == get_scale("smoke").video_size
+    assert best["size"] == ann_comparison.settings_for("smoke").frame_size
     # The chosen model is also exported, for predict / evaluate, with the grid's weights.
     from dfdetect.models.export import load_exported
 
@@ -310,7 +310,7 @@ def test_sequence_smoke_reads_inception_features_from_the_cache(tmp_path, incept
     assert p2_sequence_grid.main(argv) == 0
     rows = results.read_table(out / "runs.csv")
     _check_run_rows(rows, configs)
-    frames = get_scale("smoke").p2_frames
+    frames = ann_comparison.settings_for("smoke").sequence_frames
     assert int(rows[1]["N_p"]) == build_sequence_head("gru-2x8", (frames, 2048)).count_params()
     info = json.loads((out / "features.json").read_text())
     assert info["dims"] == 2048 and info["cache_name"].startswith("p2-inception-")
@@ -416,10 +416,11 @@ def test_feature_cache_speedup_measurement_runs(tmp_path, smoke_video_store):
 
     args = Namespace(data=str(smoke_video_store), layout="folder", faces="procedural", seed=0)
     scale = get_scale("smoke")
-    splits = ann_comparison.load_videos(args, scale, scale.p2_frames)
+    frames = ann_comparison.settings_for("smoke").sequence_frames
+    splits = ann_comparison.load_videos(args, scale, frames)
     from benchmarks.feature_cache import measure_feature_cache_speedup
 
-    result = measure_feature_cache_speedup(splits, 32, scale.p2_frames, backbone="meso4",
+    result = measure_feature_cache_speedup(splits, 32, frames, backbone="meso4",
                                            config="mlp-1-const128", epochs=2, grid_epochs=60)
     assert result["videos"] == splits.videos[0]
     assert result["cached_epoch_s"] > 0 and result["uncached_epoch_s"] > 0
@@ -432,17 +433,18 @@ def test_the_cached_and_the_end_to_end_heads_compute_the_same_thing(smoke_video_
     from argparse import Namespace
 
     from dfdetect.data import pipeline
-    from dfdetect.features import build_extractor
-    from dfdetect.models.sequence import build_end_to_end, build_sequence_head
+    from dfdetect.models import registry
+    from dfdetect.models.sequence import build_end_to_end
 
     args = Namespace(data=str(smoke_video_store), layout="folder", faces="procedural", seed=0)
     scale = get_scale("smoke")
-    frames = scale.p2_frames
+    frames = ann_comparison.settings_for("smoke").sequence_frames
     splits = ann_comparison.load_videos(args, scale, frames)
-    extractor = build_extractor("meso4", 32, None, seed=0)
+    extractor = registry.build_model("feature_extractor", backbone="meso4", size=32, seed=0)
     data = ann_comparison.sequence_data(splits, 32, frames, extractor=extractor,
                                         cache_name="same-thing-test")
-    head = build_sequence_head("mlp-1-const128", (frames, data["dims"]))
+    head = registry.build_model("sequence_head", name="mlp-1-const128",
+                                input_shape=(frames, data["dims"]))
     end_to_end = build_end_to_end(extractor, head, frames, 32)
     first_video = next(iter(pipeline.group_clips(splits.train).values()))
     clip, _ = next(iter(pipeline.clip_dataset(first_video, splits.root, frames, 32,
@@ -485,7 +487,8 @@ def test_lite0_study_has_its_own_committed_folder_and_paper_size():
         results_dir / "scratch" / "p2" / "lite0_unfreeze")
     from dfdetect.models.efficientnet_lite import VARIANTS
     assert ann_comparison.unfreeze_size("lite0", get_scale("paper")) == VARIANTS["lite0"].resolution
-    assert ann_comparison.unfreeze_size("lite0", get_scale("cpu")) == get_scale("cpu").video_size
+    assert ann_comparison.unfreeze_size("lite0", get_scale("cpu")) == \
+        ann_comparison.settings_for("cpu").frame_size
     with pytest.raises(Exception, match="phase1 is InceptionV3's offline stand-in"):
         ann_comparison.resolve_lite_init("lite0", None, "phase1")
     assert ann_comparison.resolve_lite_init("lite0", None, "auto")[0] == "imagenet"
@@ -494,9 +497,9 @@ def test_lite0_study_has_its_own_committed_folder_and_paper_size():
 
 def test_setup_differences_names_what_makes_runs_incomparable():
     mine = {"store": "/a/bench-videos", "size": 64, "epochs": 10, "frames_per_video": 10}
-    assert ann_comparison._setup_differences(mine, {**mine, "store": "/b/bench-videos"}) == \
+    assert ann_comparison.setup_differences(mine, {**mine, "store": "/b/bench-videos"}) == \
         "same data, size and training"
-    assert ann_comparison._setup_differences(mine, {**mine, "size": 128}) == \
+    assert ann_comparison.setup_differences(mine, {**mine, "size": 128}) == \
         "differs: size 64 vs 128"
 
 
@@ -519,7 +522,8 @@ def test_lite0_unfreeze_smoke_writes_its_tables_and_pairs_with_inception(tmp_pat
     assert [r["trainable_layers"] for r in rows] == ["36", "36", "2", "2"]
     assert {int(r["N_p"]) for r in rows} == {4_726_818}
     settings = json.loads((out / "settings.json").read_text())
-    assert settings["network"] == "lite0" and settings["size"] == get_scale("smoke").video_size
+    assert settings["network"] == "lite0" and \
+        settings["size"] == ann_comparison.settings_for("smoke").frame_size
     _check_outputs(out, ["top25", "head"], ["fig16_efficientnet-lite0_metrics.png",
                                             "fig17_efficientnet-lite0_convergence.png"])
     table = results.read_table(out / "table_3.csv")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from dfdetect import experiment, results
-from dfdetect.data import pose, pose_benchmark
+from dfdetect.data import pose
+from dfdetect.synthetic import poses as pose_benchmark
 from dfdetect.papers import pose_lstm
 
 REPO = Path(__file__).resolve().parents[1]

@@ -62,6 +62,7 @@ def test_wheel_ships_the_code_the_default_detector_and_the_command(wheel):
     names = wheel.namelist()
     assert "dfdetect/weights/default.keras" in names
     assert "dfdetect/data/face_api.py" in names and "dfdetect/cli.py" in names
+    assert "dfdetect/synthetic/benchmark.py" in names  # `dfdetect data build`
     (entry,) = [n for n in names if n.endswith("entry_points.txt")]
     assert "dfdetect = dfdetect.cli:main" in wheel.read(entry).decode()
 

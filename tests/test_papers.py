@@ -38,8 +38,21 @@ def test_scale_keeps_only_what_every_paper_shares():
     names = {f.name for f in dataclasses.fields(scales.Scale)}
     for paper_only in ("fusion_epochs", "fusion_head_epochs", "pose_epochs",
                        "pose_batch_size", "pose_optimizer", "p5_finetune_epochs", "cv_folds",
-                       "epochs"):
+                       "epochs", "p2_frames", "p3_frames"):
         assert paper_only not in names
+
+
+def test_each_paper_names_its_own_input_sizes():
+    """One source per setting: a paper's input size is its own, so changing P1's cannot
+    change P5's; the benchmark's stores hold what every paper reads (at most its frames)."""
+    for name in scales.SCALE_NAMES:
+        scale = scales.get_scale(name)
+        assert fusion.settings_for(name).image_size > 0
+        assert deepforense.settings_for(name).image_size > 0
+        assert ann_comparison.settings_for(name).frame_size > 0
+        assert convlstm_cbam.settings_for(name).size > 0
+        assert ann_comparison.settings_for(name).sequence_frames <= scale.video_frames
+        assert convlstm_cbam.settings_for(name).frames <= scale.video_frames
 
 
 def test_p1_fusion_paper_settings():
@@ -63,7 +76,7 @@ def test_p2_ann_comparison_paper_settings():
     assert paper.cnn_frames == paper.inception_frames == 40
     assert paper.cnn_epochs == paper.inception_epochs == paper.sequence_epochs == 60
     assert scales.get_scale("paper").repeats == 10
-    assert scales.get_scale("paper").p2_frames == 40
+    assert paper.sequence_frames == 40 and paper.frame_size == 240
     assert paper.inception_size == 299
     assert paper.rnn_widths == (128, 512, 1024, 2048)
     assert paper.learning_rate == 1e-3  # assumed (the paper names no optimizer)
@@ -78,8 +91,7 @@ def test_p3_convlstm_cbam_paper_settings():
               "F = 30 frames, 240x240x3")
     assert (paper.learning_rate, paper.beta_1, paper.beta_2, paper.batch_size) == \
         (1e-4, 0.9, 0.999, 2)
-    assert scales.get_scale("paper").p3_frames == 30
-    assert scales.get_scale("paper").video_size == 240
+    assert (paper.frames, paper.size) == (30, 240)
     assert convlstm_cbam.PAPER["convlstm_cbam"] == {
         "AUC": 0.989, "Accuracy": 0.935, "Precision": 0.989, "Recall": 0.880, "F1": 0.931}
     assert convlstm_cbam.PAPER["xception_lstm"] == {"AUC": 0.897, "Accuracy": 0.695}

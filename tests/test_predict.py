@@ -12,10 +12,10 @@ import keras
 import numpy as np
 import pytest
 
-from dfdetect import predict
-from dfdetect.data import procedural
+from dfdetect import overlays, predict
 from dfdetect.errors import DataError, ModelError
 from dfdetect.models.export import export_model
+from dfdetect.synthetic import procedural
 
 SIZE = 32  # model input side: tiny, the tests check plumbing, not accuracy
 
@@ -320,7 +320,7 @@ def test_explain_image_model_shows_the_most_suspicious_frames(tmp_path, media, i
     model, meta = image_detector
     scored = predict.score_video(model, meta, media["face_video"], frames=4)
     ranked = sorted(scored.frames, key=lambda f: -f.score)
-    item = predict.explain_input(model, meta, media["face_video"], tmp_path / "ex",
+    item = overlays.explain_input(model, meta, media["face_video"], tmp_path / "ex",
                                  frames=4, top=2)
     assert item.frames == [f.index for f in ranked[:2]]
     assert Path(item.grid).stat().st_size > 1000
@@ -328,12 +328,12 @@ def test_explain_image_model_shows_the_most_suspicious_frames(tmp_path, media, i
         f"face_mp4_frame{i:05d}.png" for i in item.frames]
     overlay = cv2.imread(item.overlays[0])
     assert overlay.shape[0] >= 256  # enlarged from the 32-px crop
-    none = predict.explain_input(model, meta, media["noface_video"], tmp_path / "ex", top=2)
+    none = overlays.explain_input(model, meta, media["noface_video"], tmp_path / "ex", top=2)
     assert none.grid is None and none.result.verdict == "NO FACE"
 
 
 def test_explain_video_model(tmp_path, media, video_detector):
-    item = predict.explain_input(*video_detector, media["mixed_video"], tmp_path / "ex", top=3)
+    item = overlays.explain_input(*video_detector, media["mixed_video"], tmp_path / "ex", top=3)
     assert item.frames == [0, 2]  # only two distinct face frames in the clip
     assert Path(item.grid).exists() and len(item.overlays) == 2
 
@@ -402,10 +402,10 @@ def test_explain_overlays_say_what_they_show(tmp_path, media, image_detector, mo
     """Issue 32, item 7: the per-frame overlay PNGs had no labels."""
     model, meta = image_detector
     lines = []
-    caption = predict._caption
-    monkeypatch.setattr(predict, "_caption", lambda picture, text: (
+    caption = overlays._caption
+    monkeypatch.setattr(overlays, "_caption", lambda picture, text: (
         lines.extend(text), caption(picture, text))[1])
-    item = predict.explain_input(model, meta, media["face_video"], tmp_path / "ex", frames=4,
+    item = overlays.explain_input(model, meta, media["face_video"], tmp_path / "ex", frames=4,
                                  top=1)
     overlay = cv2.imread(item.overlays[0])
     band = overlay[:20]

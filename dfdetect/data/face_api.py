@@ -23,6 +23,7 @@ import numpy as np
 @lru_cache(maxsize=None)
 def _models():
     """dlib's detectors and the 68-point predictor (loaded once: 1-4 s)."""
+    # deferred: dlib and its model files load in 1-4 s; box arithmetic must not wait
     import dlib
     import face_recognition_models as frm
 
@@ -61,7 +62,7 @@ def face_landmarks(face_image: np.ndarray, face_locations=None,
         face_locations: boxes ``(top, right, bottom, left)``; default: HOG detection.
         model: only ``"large"`` (68 points) is provided.
     """
-    import dlib
+    import dlib  # deferred: see _models
 
     if model != "large":
         raise ValueError("dfdetect's face_api provides only the 68-point 'large' model")

@@ -5,6 +5,10 @@ face_recognition uses, with ``bottom``/``right`` exclusive so ``image[top:bottom
 left:right]`` is the box. ``Box`` is a NamedTuple, so it can be passed straight to
 ``face_recognition.face_landmarks(face_locations=[box])``.
 
+Landmarks: :func:`face_landmarks` fits dlib's 68 points in a box, :func:`find_landmarks`
+finds them in a photo or a tight crop, and :func:`landmark_problem` says why a fit is not
+a face (far from :data:`LANDMARK_TEMPLATE`, or outside the image).
+
 A frame without a face is reported as ``[]`` / ``None``, never as an exception.
 face_recognition (and its dlib models, 1-4 s to load) is imported on first use, so the
 box arithmetic and :func:`load_image` stay cheap to import; HOG detection calls the
@@ -14,6 +18,7 @@ dlib detector face_recognition itself uses, so it never loads those models.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 from typing import NamedTuple, Sequence
 
@@ -25,8 +30,9 @@ from dfdetect.data.video import resize_max_side
 from dfdetect.errors import DataError, DfdetectError
 from dfdetect.io import env_number, quiet_stderr
 
-__all__ = ["Box", "LANDMARK_GROUPS", "crop_face", "detect_faces", "detect_small_faces",
-           "face_landmarks", "inset_box", "largest_face", "load_image", "merge_boxes",
+__all__ = ["Box", "LANDMARK_GROUPS", "LANDMARK_TEMPLATE", "TIGHT_CROP_MAX_SIDE", "crop_face",
+           "detect_faces", "detect_small_faces", "face_landmarks", "find_landmarks",
+           "inset_box", "landmark_problem", "largest_face", "load_image", "merge_boxes",
            "pyramid_levels_to_skip", "square_box"]
 
 DETECTORS = ("hog", "cnn")
@@ -64,12 +70,10 @@ def _face_recognition():
     compiles for ~10 minutes); :mod:`dfdetect.data.face_api` gives the same answers from
     the prebuilt ``dlib-bin`` and ``face-recognition-models``.
     """
-    import importlib.util
-
     if importlib.util.find_spec("face_recognition") is None:
         return face_api
     try:
-        import face_recognition
+        import face_recognition  # deferred: it loads dlib's models (1-4 s)
     except (ImportError, SystemExit) as err:
         # face_recognition calls quit() when face_recognition_models fails to import
         # (setuptools >= 82 dropped the pkg_resources it needs).
@@ -334,7 +338,7 @@ def _css(rect, shape) -> tuple:
 
 def _hog_skipping_levels(image: np.ndarray, upsample: int, skip: int) -> list[tuple]:
     """:func:`_hog_locations` from pyramid level ``skip`` (> 0 for the short cut)."""
-    import dlib
+    import dlib  # deferred: dlib loads in about a second; see face_api
 
     detector = _hog_detector()
     up2, down6 = dlib.pyramid_down(2), dlib.pyramid_down(HOG_PYRAMID_RATE)
@@ -469,6 +473,84 @@ def face_landmarks(rgb: np.ndarray, box: Sequence[int] | None = None,
     return np.asarray(points, dtype=np.float64).reshape(68, 2)
 
 
+#: Median face_recognition landmarks of real crops (mirrored to be symmetric), in
+#: :func:`face_landmarks`' order; unit = distance between the eye centres, origin = midpoint
+#: between the eyes, y pointing down (image coordinates). A fit far from it is garbage
+#: (:func:`landmark_problem`); the benchmark's drawn faces start from it.
+LANDMARK_TEMPLATE = np.array([
+    (-1.126, 0.023), (-1.105, 0.311), (-1.066, 0.594), (-1.017, 0.873),
+    (-0.917, 1.138), (-0.748, 1.368), (-0.529, 1.554), (-0.278, 1.705),
+    (0.000, 1.749), (0.278, 1.705), (0.529, 1.554), (0.748, 1.368),
+    (0.917, 1.138), (1.017, 0.873), (1.066, 0.594), (1.105, 0.311),
+    (1.126, 0.023), (-0.933, -0.198), (-0.790, -0.328), (-0.589, -0.367),
+    (-0.384, -0.340), (-0.189, -0.266), (0.189, -0.266), (0.384, -0.340),
+    (0.589, -0.367), (0.790, -0.328), (0.933, -0.198), (0.000, -0.028),
+    (0.000, 0.160), (0.000, 0.346), (0.000, 0.538), (-0.223, 0.668),
+    (-0.114, 0.705), (0.000, 0.735), (0.114, 0.705), (0.223, 0.668),
+    (-0.695, 0.002), (-0.570, -0.071), (-0.424, -0.066), (-0.296, 0.033),
+    (-0.435, 0.053), (-0.580, 0.050), (0.296, 0.033), (0.424, -0.066),
+    (0.570, -0.071), (0.695, 0.002), (0.580, 0.050), (0.435, 0.053),
+    (-0.466, 0.979), (-0.294, 0.923), (-0.122, 0.899), (0.000, 0.927),
+    (0.122, 0.899), (0.294, 0.923), (0.466, 0.979), (0.298, 1.152),
+    (0.131, 1.224), (0.000, 1.237), (-0.131, 1.224), (-0.298, 1.152),
+    (-0.396, 0.992), (-0.122, 0.992), (0.000, 1.009), (0.122, 0.992),
+    (0.396, 0.992), (0.125, 1.090), (0.000, 1.101), (-0.125, 1.090),
+])
+#: Images at most this big are taken as tight face crops by :func:`find_landmarks`.
+TIGHT_CROP_MAX_SIDE = 400
+
+
+def landmark_problem(landmarks: np.ndarray | None, image_shape) -> str | None:
+    """Why a landmark fit is unusable, or ``None`` when it looks like a face.
+
+    Checks the 68 points against :data:`LANDMARK_TEMPLATE` after a similarity alignment
+    (a garbage fit is far from it), and that the face lies inside the image (a chin
+    below the crop gives a squashed fit).
+    """
+    if landmarks is None:
+        return "no face found"
+    lm = np.asarray(landmarks, np.float64)
+    h, w = image_shape[:2]
+    if not np.isfinite(lm).all():
+        return "landmarks are not finite"
+    lo, hi = lm.min(0), lm.max(0)
+    if lo[0] < -0.04 * w or lo[1] < -0.04 * h or hi[0] > 1.04 * w or hi[1] > 1.04 * h:
+        return "face extends beyond the image"
+    a = lm - lm.mean(0)
+    b = LANDMARK_TEMPLATE - LANDMARK_TEMPLATE.mean(0)
+    # similarity Procrustes of the template onto the fit
+    u, s, vt = np.linalg.svd(b.T @ a)
+    r = u @ vt
+    scale = s.sum() / (b ** 2).sum()
+    resid = np.sqrt((((b @ r) * scale - a) ** 2).sum(1)).mean() / max(scale, 1e-9)
+    if resid > 0.2:
+        return f"implausible landmark fit (residual {resid:.2f} eye distances)"
+    if scale * 2.2 < 24:
+        return "face smaller than 24 pixels"
+    return None
+
+
+def find_landmarks(rgb: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+    """The landmarks of a face photo, or ``(None, why not)``.
+
+    An image of at most :data:`TIGHT_CROP_MAX_SIDE` px is a tight crop: HOG rarely fires
+    when the face fills the frame, so it looks at a padded copy only to confirm a face is
+    there, and the fit uses the whole image (:func:`inset_box`). A larger one is searched
+    for its largest face. Either fit must pass :func:`landmark_problem`.
+    """
+    h, w = rgb.shape[:2]
+    if max(h, w) <= TIGHT_CROP_MAX_SIDE:
+        pad = int(round(0.3 * max(h, w)))
+        padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        if not detect_faces(padded, model="hog", max_side=None, upsample=0):
+            return None, "no face detected"
+        lm = face_landmarks(rgb, inset_box(rgb.shape, 0.08))
+    else:
+        lm = face_landmarks(rgb)
+    problem = landmark_problem(lm, rgb.shape)
+    return (lm if problem is None else None), problem
+
+
 # A decompression bomb (a small PNG that decodes to 40000 x 40000) is refused from its
 # header before any pixel is decoded. 2**27 pixels is ~400 MB as RGB: a 12000 x 11000
 # photo still loads. DFDETECT_MAX_PIXELS raises or lowers it.
@@ -489,7 +571,7 @@ def _refuse_huge_image(path: str) -> None:
 
     Formats Pillow does not know are left to OpenCV's decoder.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # deferred: Pillow only reads headers here
 
     limit = max_pixels()
     saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # we judge, not Pillow

@@ -48,8 +48,8 @@ SPLIT_FRACTIONS_HOLDOUT = {"train": 0.60, "val": 0.125, "test": 0.125, CROSS_SPL
 CROP_SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 #: The random-stream tag of :func:`assign_groups` (independent of the benchmark's).
 _CROP_SPLIT_TAG = 11
-#: The benchmark's random-stream tag for splits (``benchmark._TAG["split"]``): the
-#: permutation must stay the one every committed benchmark store was built with.
+#: The benchmark's random-stream tag for splits (``dfdetect.synthetic.build.TAG["split"]``):
+#: the permutation must stay the one every committed benchmark store was built with.
 _BENCHMARK_SPLIT_TAG = 5
 
 

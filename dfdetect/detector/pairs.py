@@ -1,7 +1,7 @@
 """Training and validation samples of the detector: a real face and its own forgery.
 
 Every training step draws fresh pairs (:func:`make_pair`): a canvas, its SBI blend
-(:func:`dfdetect.data.forge.sbi`, the published recipe), the same low-resolution and
+(:func:`dfdetect.synthetic.forge.sbi`, the published recipe), the same low-resolution and
 JPEG (quality 40-100) treatment on both, the predict crop with a little jitter, and a
 flip. A real and its own blend sit in the same batch, as in SBI. The targets are the
 label and the blend's boundary map (:mod:`dfdetect.models.detector`).
@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from dfdetect.data import forge
+from dfdetect.synthetic import forge
 from dfdetect.detector.pool import FacePool
 from dfdetect.detector.settings import DetectorScale
 from dfdetect.errors import DataError

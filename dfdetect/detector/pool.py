@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from dfdetect.data import benchmark, faces
+from dfdetect.data import faces
 from dfdetect.data.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from dfdetect.data.video import iter_frames, probe_video, sample_indices
 from dfdetect.detector.settings import CONTEXT, CROP_SCALE, DetectorScale
@@ -83,9 +83,9 @@ def _photo_entry(task: tuple[str, int]):
     try:
         rgb = faces.load_image(path)
         h, w = rgb.shape[:2]
-        if max(h, w) <= benchmark.TIGHT_CROP_MAX_SIDE:
+        if max(h, w) <= faces.TIGHT_CROP_MAX_SIDE:
             # a tight chip: predict's 1.3x HOG crop of it is about the whole chip
-            lm, problem = benchmark._find_landmarks(rgb)
+            lm, problem = faces.find_landmarks(rgb)
             if lm is None:
                 return path, None, problem
             side = float(min(h, w))
@@ -95,7 +95,7 @@ def _photo_entry(task: tuple[str, int]):
             if box is None:
                 return path, None, "no face detected"
             lm = faces.face_landmarks(rgb, box)
-            if lm is None or benchmark.landmark_problem(lm, rgb.shape):
+            if lm is None or faces.landmark_problem(lm, rgb.shape):
                 return path, None, "no usable landmarks"
         image, m, crop = _canvas_from_box(rgb, box, canvas)
         pts = np.asarray(lm, np.float64) @ m[:, :2].T + m[:, 2]
@@ -112,7 +112,7 @@ def _video_entries(path: str, n: int, canvas: int) -> list:
         if box is None:
             continue
         lm = faces.face_landmarks(rgb, box)
-        if lm is None or benchmark.landmark_problem(lm, rgb.shape):
+        if lm is None or faces.landmark_problem(lm, rgb.shape):
             continue
         image, m, crop = _canvas_from_box(rgb, box, canvas)
         pts = np.asarray(lm, np.float64) @ m[:, :2].T + m[:, 2]

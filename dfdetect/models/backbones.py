@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import re
 import urllib.error
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from keras import ops
 
 from dfdetect.errors import ModelError, WeightsUnavailableError
 from dfdetect.models import efficientnet_lite, meso
+from dfdetect.models.layers import ColorNormalization
 
 
 @dataclass(frozen=True)
@@ -311,3 +313,60 @@ def build_backbone(name: str, input_shape: Sequence[int] = (256, 256, 3),
     base.trainable = trainable
     features = base(x)
     return keras.Model(inputs, features, name=f"{key}_features")
+
+
+def safe_name(text: str) -> str:
+    """``text`` as a file and model name (letters, digits, ``._-``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-.") or "x"
+
+
+def build_extractor(backbone: str, size: int, weights: str | os.PathLike | None = None,
+                    normalize: bool = False, trainable: bool = True,
+                    seed: int | None = None) -> keras.Model:
+    """A backbone as a feature extractor over [0, 1] images, optionally normalised first
+    (P2's and P5's features, :mod:`dfdetect.features`).
+
+    Args:
+        backbone: a name of :data:`BACKBONES`.
+        size: input side.
+        weights: ``None``, ``"imagenet"`` or a local weights file (see :func:`build_backbone`).
+        normalize: put :class:`~dfdetect.models.layers.ColorNormalization` in front of the
+            backbone.
+        trainable: passed to :func:`build_backbone`.
+        seed: seeds Python/NumPy/Keras before building (reproducible random init).
+
+    Returns:
+        ``(batch, size, size, 3)`` -> ``(batch, dims)``: the backbone itself, or with
+        ``normalize`` a model named ``<backbone>_extractor`` around it.
+    """
+    if seed is not None:
+        keras.utils.set_random_seed(int(seed))
+    net = build_backbone(backbone, (int(size), int(size), 3), weights=weights,
+                         trainable=trainable)
+    if not normalize:
+        return net
+    inputs = keras.Input((int(size), int(size), 3), name="image")
+    x = ColorNormalization(name="color_normalization")(inputs)
+    return keras.Model(inputs, net(x), name=f"{safe_name(backbone)}_extractor")
+
+
+def build_finetune_classifier(backbone: str, size: int,
+                              weights: str | os.PathLike | None = None,
+                              normalize: bool = False, seed: int | None = None,
+                              dropout: float = 0.5) -> keras.Model:
+    """P5's fine-tuning classifier: :func:`build_extractor`, dropout, one sigmoid unit.
+
+    Fitted on a share of the identities so that the extractor inside it
+    (:func:`extractor_of`) learns the task before its features are cross-validated.
+    Built in the extractor's order first, so its random init is the extractor's own.
+    """
+    extractor = build_extractor(backbone, size, weights, normalize=normalize, seed=seed)
+    inputs = keras.Input((int(size), int(size), 3), name="image")
+    x = keras.layers.Dropout(dropout, name="finetune_dropout")(extractor(inputs))
+    out = keras.layers.Dense(1, activation="sigmoid", name="fake_probability")(x)
+    return keras.Model(inputs, out, name=f"{backbone}_finetune")
+
+
+def extractor_of(classifier: keras.Model) -> keras.Model:
+    """The extractor inside a :func:`build_finetune_classifier` model (the same weights)."""
+    return next(layer for layer in classifier.layers if isinstance(layer, keras.Model))

@@ -374,7 +374,7 @@ def save_pipeline(model: BaseEstimator, path: str | os.PathLike) -> Path:
     Returns:
         The path written (``.skops`` is the conventional suffix).
     """
-    import skops.io as sio
+    import skops.io as sio  # deferred: skops only to save or load a pipeline
 
     path = Path(os.fspath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -396,7 +396,7 @@ def load_pipeline(path: str | os.PathLike, trusted: Sequence[str] = ()) -> BaseE
         ModelError: missing or unreadable file, or a file naming a type outside the
             allow-list (it is not loaded).
     """
-    import skops.io as sio
+    import skops.io as sio  # deferred: skops only to save or load a pipeline
 
     path = Path(os.fspath(path))
     if not path.is_file():

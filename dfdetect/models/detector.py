@@ -1,6 +1,6 @@
 """The shipped default detector: a small residual CNN with a blending-boundary head.
 
-Trained from scratch on Self-Blended Images (:func:`dfdetect.data.forge.sbi`), it has two
+Trained from scratch on Self-Blended Images (:func:`dfdetect.synthetic.forge.sbi`), it has two
 outputs while training:
 
 * ``p_fake`` -- P(fake) of the whole crop (global average and max pooling of the last

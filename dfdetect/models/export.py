@@ -9,8 +9,11 @@ from the model when it is copied.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import pkgutil
+import re
 import zipfile
 import zlib
 
@@ -137,8 +140,6 @@ def load_exported(path: str | os.PathLike) -> tuple[keras.Model, dict]:
 
 def _explain_load_error(text: str) -> str:
     """The useful part of Keras' deserialisation error, on one line."""
-    import re
-
     text = " ".join(text.split())
     unknown = re.search(r"Could not locate (?:class|function) '([^']+)'", text)
     if unknown:
@@ -154,9 +155,6 @@ def _register_all_layers() -> None:
     # Custom layers register on import; import every model module (models/layers.py
     # holds the augmentation and normalisation layers) so any exported dfdetect model
     # deserialises whichever experiment made it.
-    import importlib
-    import pkgutil
-
     for info in pkgutil.iter_modules(models_package.__path__):
         try:
             importlib.import_module(f"dfdetect.models.{info.name}")

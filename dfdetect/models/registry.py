@@ -23,16 +23,23 @@ BUILDERS: dict[str, str] = {
     "meso4": "dfdetect.models.meso:build_meso4",
     "mesoinception4": "dfdetect.models.meso:build_mesoinception4",
     "backbone": "dfdetect.models.backbones:build_backbone",
+    # P2, P5: a backbone (optionally colour-normalised) as a feature extractor; P5's
+    # classifier that fine-tunes it
+    "feature_extractor": "dfdetect.models.backbones:build_extractor",
+    "finetune_classifier": "dfdetect.models.backbones:build_finetune_classifier",
     "fusion": "dfdetect.models.fusion:build_fusion_model",
     # P2
     "custom_cnn": "dfdetect.models.custom_cnn:build_custom_cnn",
     "inception_transfer": "dfdetect.models.transfer:build_inception_transfer",
     "inception_phase1": "dfdetect.models.transfer:build_phase1_model",
+    "inception_features": "dfdetect.models.transfer:build_inception_features",
     "lite_transfer": "dfdetect.models.transfer:build_lite_transfer",
     "rnn_head": "dfdetect.models.sequence:build_rnn_head",
     "mlp_head": "dfdetect.models.sequence:build_mlp_head",
     "sequence_head": "dfdetect.models.sequence:build_sequence_head",
-    # P3 (these take frames, size and weights instead of input_shape)
+    # P3 (these take frames, size and weights instead of input_shape; the warm-up's
+    # per-frame classifier takes frames of any size)
+    "xception_frames": "dfdetect.models.video:build_xception_frames",
     "convlstm_cbam": "dfdetect.models.video:build_convlstm_cbam",
     "xception_lstm": "dfdetect.models.video:build_xception_lstm",
     "xception_convlstm": "dfdetect.models.video:build_xception_convlstm",
@@ -106,13 +113,14 @@ def _jsonable(value):
         return _UNJSONABLE
 
 
-def build_model(name: str, **kwargs) -> keras.Model:
+def build_model(name: str, /, **kwargs) -> keras.Model:
     """``get_builder(name)(**kwargs)``, tagged with how it was built.
 
     The model carries ``{"name": name, "kwargs": kwargs}`` (the arguments JSON can hold;
     a weights path or an array is left out), which ``export_model`` saves as the
     ``builder`` metadata, so :func:`rebuild` can build the same architecture from an
-    exported file's metadata alone.
+    exported file's metadata alone. ``name`` is positional only: a builder may take a
+    ``name`` of its own (``sequence_head``'s configuration).
     """
     model = get_builder(name)(**kwargs)
     # an explicit None (pooling=None) is an argument too: only what JSON cannot hold goes

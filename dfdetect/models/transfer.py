@@ -273,6 +273,13 @@ def transfer_feature_extractor(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, model.get_layer(HEAD_LAYERS[0]).output, name=name)
 
 
+def build_inception_features(input_shape=(299, 299, 3), weights=None) -> keras.Model:
+    """A trained InceptionV3 transfer model without its head (P2's sequence grids' feature
+    extractor): ``weights`` is the whole transfer model's ``.weights.h5`` (any unfreezing
+    option: they share one architecture), loaded before the head is cut off."""
+    return transfer_feature_extractor(build_inception_transfer("head", input_shape, weights))
+
+
 def _check_unfreeze(unfreeze) -> None:
     if unfreeze not in UNFREEZE_OPTIONS:
         raise ModelError(f"unknown unfreeze option {unfreeze!r}; "

@@ -233,6 +233,19 @@ def build_xception_lstm(frames: int = 30, size: int = 240, weights=None,
     return keras.Model(inputs, _head(x, fc_units, dropout), name=name)
 
 
+def build_xception_frames(weights=None, trainable: bool = True) -> keras.Model:
+    """P3's warm-up classifier: the video models' per-frame Xception
+    (:func:`build_xception_maps`, its layer ``xception_maps``) + global average pooling +
+    ``Dense(1, sigmoid)`` named ``predictions``; a frame of any size in [0, 1] ->
+    P(fake). Its backbone weights then start the video models."""
+    backbone = build_xception_maps(weights=weights, trainable=trainable)
+    inputs = keras.Input((None, None, 3), name="frame")
+    x = backbone(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    out = keras.layers.Dense(1, activation="sigmoid", name="predictions")(x)
+    return keras.Model(inputs, out, name="xception_frames")
+
+
 VIDEO_MODELS: dict[str, Callable[..., keras.Model]] = {
     "convlstm_cbam": build_convlstm_cbam,
     "xception_lstm": build_xception_lstm,

@@ -24,13 +24,13 @@ from dfdetect.io import atomic_path
 from dfdetect.papers import lookup
 
 # Bound now, executed on first use: an experiment's --help must not wait for TensorFlow.
+keras = experiment.lazy_import("keras")
 evaluation = experiment.lazy_import("dfdetect.evaluation")
 plots = experiment.lazy_import("dfdetect.plots")
 figures = experiment.lazy_import("dfdetect.figures")
 training = experiment.lazy_import("dfdetect.training")
 registry = experiment.lazy_import("dfdetect.models.registry")
 explain_lib = experiment.lazy_import("dfdetect.explain")
-video_models = experiment.lazy_import("dfdetect.models.video")
 export = experiment.lazy_import("dfdetect.models.export")
 pipeline = experiment.lazy_import("dfdetect.data.pipeline")
 store = experiment.lazy_import("dfdetect.data.store")
@@ -40,7 +40,7 @@ __all__ = ["ConvLstmCbamSettings", "COLUMNS", "COUNTS", "FINER_CAM_LAYER", "MASS
            "MIN_CAM_SIDE", "MIN_MASS_PAIRS", "MODELS", "PAPER", "PAPER_COLUMNS", "Runner",
            "PROPOSED", "SCHEDULES", "SCRIPT", "SD_METRICS", "SETTINGS", "WARMUP_CONFIG",
            "comparison_pairs", "add_args", "clip_differences", "clip_labels",
-           "clip_masks", "explain", "first_frames", "frame_model", "gradcam_layer",
+           "clip_masks", "explain", "first_frames", "gradcam_layer",
            "load_data", "load_mask", "mass_verdict", "paired_p_value", "run", "settings_for",
            "subsample_reals", "twin_mass_pairs", "twin_mass_rows", "write_plots",
            "write_schedule", "write_tables"]
@@ -51,6 +51,8 @@ class ConvLstmCbamSettings:
     """What P3 trains with at one scale.
 
     Attributes:
+        frames: frames per clip, the first of each video benchmark clip (the paper's 30).
+        size: side of the frames (the paper's 240).
         epochs: maximum epochs of each video model (early stopping may end sooner).
         warmup_epochs: epochs of the per-frame Xception warm-up whose weights start the
             video models (0: none; the paper starts from ImageNet weights).
@@ -63,6 +65,8 @@ class ConvLstmCbamSettings:
         holdout_method: the benchmark forgery kept for the cross test.
     """
 
+    frames: int
+    size: int
     epochs: int
     warmup_epochs: int
     learning_rate: float = 1e-4
@@ -78,9 +82,9 @@ class ConvLstmCbamSettings:
 
 #: Per scale; ``paper`` is the paper's own setting.
 SETTINGS: dict[str, ConvLstmCbamSettings] = {
-    "smoke": ConvLstmCbamSettings(epochs=1, warmup_epochs=1),
-    "cpu": ConvLstmCbamSettings(epochs=8, warmup_epochs=8),
-    "paper": ConvLstmCbamSettings(epochs=60, warmup_epochs=0),
+    "smoke": ConvLstmCbamSettings(frames=4, size=64, epochs=1, warmup_epochs=1),
+    "cpu": ConvLstmCbamSettings(frames=8, size=64, epochs=8, warmup_epochs=8),
+    "paper": ConvLstmCbamSettings(frames=30, size=240, epochs=60, warmup_epochs=0),
 }
 
 
@@ -134,7 +138,9 @@ def add_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--models", default=None,
                         help=f"comma-separated subset of {', '.join(MODELS)} (default: all)")
     parser.add_argument("--frames", type=int, default=None,
-                        help="frames per clip (default: the scale's p3_frames)")
+                        help="frames per clip (default: "
+                             + ", ".join(f"{name} {s.frames}" for name, s in SETTINGS.items())
+                             + ")")
     parser.add_argument("--schedule", choices=SCHEDULES, default="table4",
                         help="table4: the paper's rounds; class-weights: one round with "
                              "balanced class weights; plain: one round, no weighting")
@@ -189,7 +195,7 @@ def subsample_reals(rows, ratio: float | None, rng: np.random.Generator) -> list
 
 def load_data(args, scale, frames: int):
     """Splits (first ``frames`` frames per clip), cross rows and their store roots."""
-    size = scale.video_size
+    size = settings_for(scale.name).size
     if args.data:
         root = experiment.dataset_store(args.data, args.layout, frames, size)
     else:
@@ -224,7 +230,8 @@ def write_schedule(path: Path, rounds, clips) -> None:
 
 def load_mask(root: Path, rel: str, size: int) -> np.ndarray | None:
     """A forgery mask as a boolean (size, size) array (None when there is none)."""
-    import cv2
+    import cv2  # deferred: 0.3 s, and the script's --help runs this module
+
 
     if not rel:
         return None
@@ -323,25 +330,14 @@ def explain(model, name: str, repeat: int, rows, root: Path, frames: int, size: 
 
 # ----------------------------------------------------------------------------- runs
 
-def frame_model(backbone):
-    """Warm-up classifier: the video models' per-frame Xception + GAP + Dense(1, sigmoid)."""
-    import keras
-
-    inputs = keras.Input((None, None, 3), name="frame")
-    x = backbone(inputs)
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-    out = keras.layers.Dense(1, activation="sigmoid", name="predictions")(x)
-    return keras.Model(inputs, out, name="xception_frames")
-
-
 class Runner:
     """Everything one P3 invocation shares between its (model, repeat) runs."""
 
     def __init__(self, args, scale, out: Path):
         self.args, self.scale, self.out = args, scale, out
-        self.frames = int(args.frames or scale.p3_frames)
-        self.size = scale.video_size
         self.settings = settings_for(scale.name)
+        self.frames = int(args.frames or self.settings.frames)
+        self.size = self.settings.size
         self.epochs = int(args.epochs or self.settings.epochs)
         self.warmup_epochs = (self.settings.warmup_epochs if args.warmup_epochs is None
                               else int(args.warmup_epochs))
@@ -387,13 +383,15 @@ class Runner:
         return self.warmup_path(repeat).exists() and all(
             p.exists() for p in self._warmup_extras(repeat))
 
+    def frame_model(self, weights):
+        """The registry's per-frame warm-up classifier and its Xception backbone."""
+        model = registry.build_model("xception_frames", weights=weights)
+        return model, model.get_layer("xception_maps")
+
     def warm_up(self, repeat: int) -> tuple[object, dict]:
         """Train (or reload) the per-frame Xception; returns the frame model and its row."""
-        import keras
-
         training.set_seed(self.args.seed + repeat)
-        backbone = video_models.build_xception_maps(weights=self.weights)
-        model = frame_model(backbone)
+        model, backbone = self.frame_model(self.weights)
         path = self.warmup_path(repeat)
         head_path, info_path = self._warmup_extras(repeat)
         if self.warmup_done(repeat):
@@ -406,8 +404,7 @@ class Runner:
                 print(f"{path}: unreadable warm-up ({type(err).__name__}); training it "
                       "again", file=sys.stderr)
                 training.set_seed(self.args.seed + repeat)  # a fresh start, as if never run
-                backbone = video_models.build_xception_maps(weights=self.weights)
-                model = frame_model(backbone)
+                model, backbone = self.frame_model(self.weights)
         rows = self.splits["train"]
         if self.args.real_ratio is not None:
             rows = subsample_reals(rows, self.args.real_ratio,
@@ -459,7 +456,7 @@ class Runner:
             row.update(self.score_row(WARMUP_CONFIG, repeat, split, keys, labels, scores))
         # Exported like the video models, so predict / evaluate score it as an image model
         # (a video's score is its frames' mean, as in this row). Without optimizer state.
-        lean = frame_model(video_models.build_xception_maps(weights=None))
+        lean, _ = self.frame_model(None)
         lean.set_weights(model.get_weights())
         export.export_model(lean, str(self.out / "models" / f"{WARMUP_CONFIG}.keras"),
                             experiment="p3_convlstm_cbam", config=WARMUP_CONFIG,
@@ -473,8 +470,6 @@ class Runner:
                                     weights=self.weights)
 
     def run_video(self, name: str, repeat: int) -> dict:
-        import keras
-
         seed = self.args.seed + repeat
         backbone_weights = None
         if self.warmup_epochs > 0:
@@ -597,7 +592,7 @@ def twin_mass_pairs(out: Path, model: str) -> list[tuple[float, float]]:
 def paired_p_value(pairs) -> float:
     """One-sided Wilcoxon signed-rank p that the fake mass exceeds its real twin's; NaN
     with fewer than ``MIN_MASS_PAIRS`` pairs or no difference at all."""
-    from scipy.stats import wilcoxon
+    from scipy.stats import wilcoxon  # deferred: scipy (sklearn's) is 0.5 s to import
 
     diff = np.array([f - r for f, r in pairs], float)
     if len(diff) < MIN_MASS_PAIRS or not np.any(diff):
@@ -742,8 +737,6 @@ def run(args) -> Path:
           f"cross={len(pipeline.group_clips(runner.cross))} clips, store={runner.root}")
 
     def one_run(config: str, repeat: int) -> dict:
-        import keras
-
         keras.backend.clear_session()  # free the previous run's models
         if config == WARMUP_CONFIG:
             return runner.run_warmup(repeat)

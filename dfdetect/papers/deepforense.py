@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from dfdetect import experiment, results
 from dfdetect.data import splits
@@ -28,6 +29,7 @@ from dfdetect.papers import lookup
 
 # Bound now, executed on first use: an experiment's --help must not wait for TensorFlow
 # (features, training, pipeline) or scikit-learn (classical, evaluation, plots).
+keras = experiment.lazy_import("keras")
 classical = experiment.lazy_import("dfdetect.models.classical")
 evaluation = experiment.lazy_import("dfdetect.evaluation")
 features = experiment.lazy_import("dfdetect.features")
@@ -36,6 +38,8 @@ pipeline = experiment.lazy_import("dfdetect.data.pipeline")
 plots = experiment.lazy_import("dfdetect.plots")
 store = experiment.lazy_import("dfdetect.data.store")
 training = experiment.lazy_import("dfdetect.training")
+registry = experiment.lazy_import("dfdetect.models.registry")
+backbones = experiment.lazy_import("dfdetect.models.backbones")
 
 __all__ = ["COMPARED_METRICS", "DeepForenseSettings", "Extractor", "METRICS", "PAPER_ACCURACY",
            "SETTINGS", "add_args", "compare_features", "compare_stacking", "embedding_plots",
@@ -51,6 +55,8 @@ class DeepForenseSettings:
     Attributes:
         backbone: the feature extractor (the paper's ResNet50; Meso-4 on a CPU, where
             it trains in seconds: 64-d features at 64 px).
+        image_size: side of the crops the extractor reads (the benchmark's crops are
+            resized to it; a ``--data`` dataset is cropped at it).
         finetune_epochs: epochs of fine-tuning the backbone as a classifier before
             extracting features (early stopping may end sooner; Meso-4 needs ~30-40 on
             the cpu benchmark).
@@ -68,6 +74,7 @@ class DeepForenseSettings:
     """
 
     backbone: str
+    image_size: int
     finetune_epochs: int
     cv_folds: int
     finetune_fraction: float = 0.5
@@ -84,9 +91,12 @@ class DeepForenseSettings:
 
 #: Per scale; ``paper`` is the paper's own setting (its k is assumed: 5).
 SETTINGS: dict[str, DeepForenseSettings] = {
-    "smoke": DeepForenseSettings(backbone="meso4", finetune_epochs=1, cv_folds=2),
-    "cpu": DeepForenseSettings(backbone="meso4", finetune_epochs=40, cv_folds=5),
-    "paper": DeepForenseSettings(backbone="resnet50", finetune_epochs=60, cv_folds=5),
+    "smoke": DeepForenseSettings(backbone="meso4", image_size=64, finetune_epochs=1,
+                                 cv_folds=2),
+    "cpu": DeepForenseSettings(backbone="meso4", image_size=64, finetune_epochs=40,
+                               cv_folds=5),
+    "paper": DeepForenseSettings(backbone="resnet50", image_size=256, finetune_epochs=60,
+                                 cv_folds=5),
 }
 
 
@@ -184,14 +194,16 @@ def add_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def image_store(args, scale) -> Path:
     if args.data:
-        return experiment.dataset_store(args.data, args.layout, args.frames, scale.image_size)
+        return experiment.dataset_store(args.data, args.layout, args.frames,
+                                        settings_for(scale.name).image_size)
     return experiment.benchmark_store("images", args.faces, scale, args.seed,
                                       holdout_method=HOLDOUT_METHOD, generator=args.generator)
 
 
 def video_store(args, scale) -> Path:
     if args.videos:
-        return experiment.dataset_store(args.videos, args.layout, args.frames, scale.image_size)
+        return experiment.dataset_store(args.videos, args.layout, args.frames,
+                                        settings_for(scale.name).image_size)
     return experiment.benchmark_store("videos", args.faces, scale, args.seed,
                                       generator=args.generator)
 
@@ -203,7 +215,7 @@ class Extractor:
 
     def __init__(self, args, scale, backbone: str, tune_train, tune_val, root, out: Path):
         self.args, self.scale, self.backbone = args, scale, backbone
-        self.size = scale.image_size
+        self.size = settings_for(scale.name).image_size
         self.weights = experiment.weights_arg(args.weights)
         self.epochs = (args.finetune_epochs if args.finetune_epochs is not None
                        else args.epochs or settings_for(scale.name).finetune_epochs)
@@ -225,25 +237,30 @@ class Extractor:
         self.info: dict = {}
 
     def get(self):
-        import keras
-
         if self.model is not None:
             return self.model
         if self.path.is_file():
-            # deferred (TensorFlow): imported for its side effect, registering the
-            # backbones' custom layers, which a lazy module would not run
-            import dfdetect.models.backbones  # noqa: F401
-
+            # The backbones' custom layers register when their module runs (a lazily
+            # bound module runs on its first attribute): before the file is loaded.
+            backbones.ApplicationPreprocess  # noqa: B018
             log(f"loading the feature extractor {self.path}")
             try:
                 self.model = keras.models.load_model(self.path)
                 return self.model
             except Exception as err:  # noqa: BLE001 - e.g. half-written by an older dfdetect
                 log(f"{self.path}: unreadable ({type(err).__name__}); building it again")
-        self.model = features.build_extractor(self.backbone, self.size, self.weights,
-                                              normalize=self.normalize, seed=self.args.seed)
+        args = dict(backbone=self.backbone, size=self.size, weights=self.weights,
+                    normalize=self.normalize, seed=self.args.seed)
         if self.epochs > 0:
-            self._finetune()
+            if not self.tune_train:
+                raise DataError("no identities left for fine-tuning; raise "
+                                "--finetune-fraction or pass --finetune-epochs 0")
+            # the extractor inside the classifier: fine-tuning it trains the extractor
+            classifier = registry.build_model("finetune_classifier", **args)
+            self.model = backbones.extractor_of(classifier)
+            self._finetune(classifier)
+        else:
+            self.model = registry.build_model("feature_extractor", **args)
         # Temp + rename: a kill mid-save never leaves a model file the next run trusts.
         with atomic_path(self.path) as tmp:
             self.model.save(tmp)
@@ -258,17 +275,8 @@ class Extractor:
             return dict(self.info)
         return {r["key"]: r["value"] for r in results.read_table(self.path.with_suffix(".csv"))}
 
-    def _finetune(self) -> None:
-        import keras
-
-        if not self.tune_train:
-            raise DataError("no identities left for fine-tuning; raise "
-                                       "--finetune-fraction or pass --finetune-epochs 0")
+    def _finetune(self, classifier) -> None:
         batch = self.scale.batch_size
-        inputs = keras.Input((self.size, self.size, 3), name="image")
-        x = keras.layers.Dropout(0.5, name="finetune_dropout")(self.model(inputs))
-        out = keras.layers.Dense(1, activation="sigmoid", name="fake_probability")(x)
-        classifier = keras.Model(inputs, out, name=f"{self.backbone}_finetune")
         training.set_seed(self.args.seed)
         training.compile_model(classifier, "adam", LEARNING_RATE)
         augment = pipeline.build_augmentation(seed=self.args.seed)
@@ -548,6 +556,7 @@ def run_selection(x, y, folds, table, features_tag, seed, quiet) -> list[dict]:
 # --------------------------------------------------------------------------- plots
 
 def embedding_plots(out: Path, x, index, seed: int) -> None:
+    # deferred: sklearn (0.5 s) is not needed for --help
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
     from sklearn.preprocessing import StandardScaler
@@ -622,8 +631,6 @@ def run(args) -> Path:
     Returns:
         The results folder.
     """
-    from threadpoolctl import threadpool_limits
-
     warnings.filterwarnings("ignore", module="sklearn")
     scale = experiment.scale_of(args)
     out = Path(args.out)
@@ -708,7 +715,7 @@ def run(args) -> Path:
                   f"{' '.join(str(err).split())[:300]}")
         if args.cross:
             cross_root = experiment.dataset_store(args.cross, args.layout, args.frames,
-                                                  scale.image_size)
+                                                  extractor.size)
             cx, cindex = extractor.features(cross_root, store.read_manifest(cross_root))
             cm = evaluation.binary_metrics([int(r["label"]) for r in cindex],
                                            classical.fake_probability(final, cx), THRESHOLD)

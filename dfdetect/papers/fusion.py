@@ -40,6 +40,8 @@ class FusionSettings:
     """What P1 trains with at one scale.
 
     Attributes:
+        image_size: side of the crops every model reads (the benchmark's crops are resized
+            to it; a ``--data`` dataset is cropped at it).
         epochs: maximum epochs of a model trained end to end: the four single backbones
             (and, with ``--bases scratch``, every fusion). Early stopping may end sooner.
         head_epochs: maximum epochs of a fusion head on the frozen bases of the trained
@@ -53,6 +55,7 @@ class FusionSettings:
             (channel-shift range assumed: 0.1 of [0, 1]).
     """
 
+    image_size: int
     epochs: int
     head_epochs: int
     learning_rate: float = 1e-3
@@ -67,9 +70,9 @@ class FusionSettings:
 
 #: Per scale; ``paper`` is the paper's own setting.
 SETTINGS: dict[str, FusionSettings] = {
-    "smoke": FusionSettings(epochs=1, head_epochs=1),
-    "cpu": FusionSettings(epochs=8, head_epochs=3),
-    "paper": FusionSettings(epochs=60, head_epochs=20),
+    "smoke": FusionSettings(image_size=64, epochs=1, head_epochs=1),
+    "cpu": FusionSettings(image_size=64, epochs=8, head_epochs=3),
+    "paper": FusionSettings(image_size=256, epochs=60, head_epochs=20),
 }
 
 
@@ -207,7 +210,7 @@ def load_single_bases(model, parts, models_dir: Path, repeat: int = 0) -> None:
 
 def load_data(args, scale):
     """Train/val/test/cross manifest rows and the store roots they live in."""
-    size = scale.image_size
+    size = settings_for(scale.name).image_size
     if args.data:
         root = experiment.dataset_store(args.data, args.layout, args.frames, size)
     else:
@@ -237,8 +240,8 @@ def run(args) -> Path:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     root, splits, cross_root, cross_rows = load_data(args, scale)
-    size, batch = scale.image_size, scale.batch_size
     settings = settings_for(scale.name)
+    size, batch = settings.image_size, scale.batch_size
     epochs = args.epochs or settings.epochs
     repeats = args.repeats or 1  # the report gives one run per configuration
     weights = experiment.weights_arg(args.weights)

@@ -16,6 +16,8 @@ import dataclasses
 import math
 from pathlib import Path
 
+import numpy as np
+
 from dfdetect import experiment, results
 from dfdetect.errors import DataError, ModelError
 from dfdetect.papers import lookup
@@ -26,7 +28,7 @@ evaluation = experiment.lazy_import("dfdetect.evaluation")
 training = experiment.lazy_import("dfdetect.training")
 registry = experiment.lazy_import("dfdetect.models.registry")
 pose = experiment.lazy_import("dfdetect.data.pose")
-pose_benchmark = experiment.lazy_import("dfdetect.data.pose_benchmark")
+pose_benchmark = experiment.lazy_import("dfdetect.synthetic.poses")
 pipeline = experiment.lazy_import("dfdetect.data.pipeline")
 sequence = experiment.lazy_import("dfdetect.models.sequence")
 export = experiment.lazy_import("dfdetect.models.export")
@@ -242,8 +244,6 @@ def add_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def load_data(args, scale):
     """Movements, their label rows, and where they came from."""
     if args.data:
-        import numpy as np
-
         folders = args.data.split(",")
         chunks, rows = [], []
         for folder in folders:
@@ -310,8 +310,7 @@ def run(args) -> Path:
 
 def run_group(args, scale, segments, rows, root, out: Path, configs, poi: str | None) -> None:
     """The configuration grid on one group of movements (one PoI, or all), into ``out``."""
-    import numpy as np
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: TensorFlow starts when a run trains, not at --help
 
 
     out.mkdir(parents=True, exist_ok=True)

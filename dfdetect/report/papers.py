@@ -6,9 +6,13 @@ paper's module (``dfdetect/papers/<paper>.py``), never from the prose.
 
 from __future__ import annotations
 
+import importlib
+
+from dfdetect.papers import deepforense, fusion
 from dfdetect.report import Context, ReportError, block
 from dfdetect.report import fmt
 from dfdetect.results import to_float
+from dfdetect.scales import SCALES
 
 #: Significance level the sentences use, on the Holm-adjusted p-values.
 ALPHA = 0.05
@@ -117,8 +121,6 @@ def _significant_short(rows) -> str:
 # --------------------------------------------------------------------------- P1
 
 def _p1_paper(config: str) -> tuple[str, str]:
-    from dfdetect.papers import fusion
-
     paper = fusion.PAPER_ACC_AUC.get(config)
     if not paper:
         return "-", "-"
@@ -302,7 +304,7 @@ def _p4_mean_rows(ctx: Context) -> list[list[str]]:
 def p4_table(ctx: Context) -> str:
     """Every P4 model, mean of the PoIs (one run each), beside the paper's test accuracy;
     the test accuracy's Wilson interval over the PoIs' test movements pooled."""
-    from dfdetect.evaluation import wilson_interval
+    from dfdetect.evaluation import wilson_interval  # deferred: sklearn (0.5 s), one block
 
     segment = [r for r in ctx.table("results/p4/segment_metrics.csv") if r.get("PoI") != "mean"]
     pooled = {}
@@ -378,8 +380,6 @@ P5_NAMES = {"svm": "SVM (RBF)", "random_forest": "random forest", "mlp": "MLP",
 @block("p5.cv")
 def p5_cv(ctx: Context) -> str:
     """P5's cross-validated classifiers and ensembles (mean ± sd over the folds)."""
-    from dfdetect.papers import deepforense
-
     rows = [[P5_NAMES.get(r["model"], r["model"]), fmt.pm(r["Accuracy_mean"], r["Accuracy_std"]),
              fmt.pm(r["AUC_mean"], r["AUC_std"])] for r in ctx.table("results/p5/cv.csv")]
     rows.append(["the paper (its whole framework, on fake videos it made with GANs)",
@@ -391,16 +391,13 @@ def p5_cv(ctx: Context) -> str:
 
 @block("setting")
 def setting(ctx: Context, where: str, attribute: str) -> str:
-    """A setting, read where the code reads it (inline): ``setting cpu p3_frames`` is
-    ``scales.SCALES["cpu"].p3_frames``; ``setting ann_comparison:paper cnn_epochs`` is
+    """A setting, read where the code reads it (inline): ``setting cpu repeats`` is
+    ``scales.SCALES["cpu"].repeats``; ``setting ann_comparison:paper cnn_epochs`` is
     ``papers.ann_comparison.SETTINGS["paper"].cnn_epochs``. A tuple is written ``a / b``."""
-    import importlib
-
     module, _, scale = where.rpartition(":")
     if module:
         holder = importlib.import_module(f"dfdetect.papers.{module}").SETTINGS[scale]
     else:
-        from dfdetect.scales import SCALES
         holder = SCALES[scale]
     value = getattr(holder, attribute)
     if isinstance(value, (tuple, list)):
@@ -412,8 +409,6 @@ def setting(ctx: Context, where: str, attribute: str) -> str:
 def paper_number(ctx: Context, module: str, path: str, digits: str = "3") -> str:
     """A number the paper reports, from its module's constants (inline):
     ``paper deepforense PAPER_ACCURACY``, ``paper fusion PAPER_ACC_AUC.xception.1``."""
-    import importlib
-
     value = importlib.import_module(f"dfdetect.papers.{module}")
     name, *keys = path.split(".")
     value = getattr(value, name)

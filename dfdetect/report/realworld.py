@@ -31,7 +31,7 @@ NAMES = {"default": "`default` (the shipped detector)",
 
 
 def _clips(ctx: Context, model: str):
-    from dfdetect.comparison import read_scores
+    from dfdetect.comparison import read_scores  # deferred: sklearn, matplotlib
 
     path = f"{ROOT}/{model}/scores.csv"
     if not ctx.exists(path):
@@ -63,7 +63,7 @@ def subset_rows(ctx: Context, model: str) -> dict[str, dict]:
     committed = {s: r for (m, s), r in _committed(ctx, "comparison.csv").items() if m == model}
     clips = _clips(ctx, model)
     if clips is not None:
-        from dfdetect.comparison import subset_row, subsets
+        from dfdetect.comparison import subset_row, subsets  # deferred: sklearn, matplotlib
 
         by_name = {c["name"]: c for c in clips}
         for subset, members in subsets(clips).items():
@@ -89,7 +89,7 @@ def shown_subsets(found: dict[str, dict]) -> list[str]:
 
 def chance_p(row) -> float:
     """One-sided chance that a no-skill model reaches the row's AUC (normal tail)."""
-    from dfdetect.evaluation import auc_chance_p
+    from dfdetect.evaluation import auc_chance_p  # deferred: sklearn
 
     return auc_chance_p(to_float(row.get("video_auc")), int(to_float(row.get("n_fake"))),
                         int(to_float(row.get("n_real"))))
@@ -139,6 +139,7 @@ def paired(ctx: Context, model: str, reference: str, subset: str = "all"):
     committed = _committed(ctx, "paired.csv").get((model, reference, subset))
     a, b = _clips(ctx, model), _clips(ctx, reference)
     if a is not None and b is not None:
+        # deferred: sklearn, matplotlib
         from dfdetect.comparison import subsets
         from dfdetect.evaluation import paired_auc_interval
 

@@ -10,7 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from dfdetect.data import benchmark, store
+from dfdetect.data import store
+from dfdetect.data.splits import assign_identities
+from dfdetect.synthetic import benchmark
 from dfdetect.errors import DataError
 from dfdetect.scales import get_scale
 
@@ -129,7 +131,7 @@ def test_a_store_of_another_generator_version_is_refused_or_rebuilt(tmp_path, ca
     import json
 
     from dfdetect import experiment
-    from dfdetect.data import forge
+    from dfdetect.synthetic import forge
     from dfdetect.scales import get_scale
 
     root = tmp_path / "data"
@@ -256,10 +258,10 @@ def test_still_photos_become_clips_by_camera_motion(shared_data, tmp_path):
 
 def test_split_assignment_is_a_pure_function_of_ids_and_seed():
     ids = [f"id{i}" for i in range(40)]
-    a = benchmark.assign_splits(ids, 0)
-    assert a == benchmark.assign_splits(list(reversed(ids)), 0)
-    assert a != benchmark.assign_splits(ids, 1)
+    a = assign_identities(ids, 0)
+    assert a == assign_identities(list(reversed(ids)), 0)
+    assert a != assign_identities(ids, 1)
     counts = {s: list(a.values()).count(s) for s in set(a.values())}
     assert counts == {"train": 28, "val": 6, "test": 6}
-    three = benchmark.assign_splits(["a", "b", "c", "d"], 0, holdout=True)
+    three = assign_identities(["a", "b", "c", "d"], 0, holdout=True)
     assert sorted(three.values()) == sorted(["train", "val", "test", "cross"])

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dfdetect.data import forge, procedural
+from dfdetect.synthetic import forge, procedural
 from dfdetect.errors import DataError
 
 

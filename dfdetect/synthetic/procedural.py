@@ -9,9 +9,10 @@ Each face is drawn from two parameter sets:
   light direction, strength and colour, and the camera's sensor noise (``grain``).
 
 :func:`render_face` draws one image and returns it with the 68 facial landmarks in
-dlib / face_recognition order (the template below is the median of face_recognition's
-landmarks over real face crops, mirrored to be symmetric), so the forgery methods of
-:mod:`dfdetect.data.forge` apply to drawn faces exactly as to photos, without running a
+dlib / face_recognition order (every face starts from
+:data:`dfdetect.data.faces.LANDMARK_TEMPLATE`, the median of face_recognition's landmarks
+over real face crops, mirrored to be symmetric), so the forgery methods of
+:mod:`dfdetect.synthetic.forge` apply to drawn faces exactly as to photos, without running a
 landmark model. :func:`face_motion` turns one view into a smooth sequence (head motion,
 expression changes, blinks) for the video benchmark.
 
@@ -26,27 +27,7 @@ import dataclasses
 import cv2
 import numpy as np
 
-# Median face_recognition landmarks of real crops; unit = distance between the eye
-# centres, origin = midpoint between the eyes, y pointing down (image coordinates).
-_TEMPLATE = np.array([
-    (-1.126, 0.023), (-1.105, 0.311), (-1.066, 0.594), (-1.017, 0.873),
-    (-0.917, 1.138), (-0.748, 1.368), (-0.529, 1.554), (-0.278, 1.705),
-    (0.000, 1.749), (0.278, 1.705), (0.529, 1.554), (0.748, 1.368),
-    (0.917, 1.138), (1.017, 0.873), (1.066, 0.594), (1.105, 0.311),
-    (1.126, 0.023), (-0.933, -0.198), (-0.790, -0.328), (-0.589, -0.367),
-    (-0.384, -0.340), (-0.189, -0.266), (0.189, -0.266), (0.384, -0.340),
-    (0.589, -0.367), (0.790, -0.328), (0.933, -0.198), (0.000, -0.028),
-    (0.000, 0.160), (0.000, 0.346), (0.000, 0.538), (-0.223, 0.668),
-    (-0.114, 0.705), (0.000, 0.735), (0.114, 0.705), (0.223, 0.668),
-    (-0.695, 0.002), (-0.570, -0.071), (-0.424, -0.066), (-0.296, 0.033),
-    (-0.435, 0.053), (-0.580, 0.050), (0.296, 0.033), (0.424, -0.066),
-    (0.570, -0.071), (0.695, 0.002), (0.580, 0.050), (0.435, 0.053),
-    (-0.466, 0.979), (-0.294, 0.923), (-0.122, 0.899), (0.000, 0.927),
-    (0.122, 0.899), (0.294, 0.923), (0.466, 0.979), (0.298, 1.152),
-    (0.131, 1.224), (0.000, 1.237), (-0.131, 1.224), (-0.298, 1.152),
-    (-0.396, 0.992), (-0.122, 0.992), (0.000, 1.009), (0.122, 0.992),
-    (0.396, 0.992), (0.125, 1.090), (0.000, 1.101), (-0.125, 1.090),
-])
+from dfdetect.data.faces import LANDMARK_TEMPLATE
 
 #: Landmark index groups (dlib 68-point order).
 JAW, BROWS, NOSE = slice(0, 17), slice(17, 27), slice(27, 36)
@@ -287,7 +268,7 @@ def _depth(p: np.ndarray) -> np.ndarray:
 
 
 def _landmarks_3d(ident: Identity, view: View) -> np.ndarray:
-    p = _TEMPLATE.copy()
+    p = LANDMARK_TEMPLATE.copy()
     # identity shape
     p[:, 0] *= ident.face_width
     jaw = p[JAW]

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from dfdetect.data import procedural
+from dfdetect.synthetic import procedural
 
 
 def face(seed: int, size: int = 128):
@@ -34,7 +34,7 @@ def test_same_seed_same_bytes_other_seed_other_face():
 
 
 def test_landmarks_follow_dlib_order_and_pass_the_sanity_check():
-    from dfdetect.data.benchmark import landmark_problem
+    from dfdetect.data.faces import landmark_problem
 
     for seed in range(6):
         img, lm = face(seed)

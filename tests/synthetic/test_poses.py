@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dfdetect.data import pose
-from dfdetect.data import pose_benchmark as pb
+from dfdetect.synthetic import poses as pb
 from dfdetect.errors import DataError
 from dfdetect.scales import get_scale
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dfdetect.data import forge, procedural
+from dfdetect.synthetic import forge, procedural
 from dfdetect.errors import DataError
 
 
