@@ -183,6 +183,14 @@ def scale_of(args: argparse.Namespace) -> Scale:
     return get_scale(args.scale)
 
 
+def scale_and_results(args: argparse.Namespace) -> tuple[Scale, Path]:
+    """A paper grid's start: the scale named by ``--scale`` and the ``--out`` folder,
+    created if missing."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return scale_of(args), out
+
+
 def faces_tag(faces: str) -> str:
     """A short folder-safe name for a face source (``procedural`` or a folder's name)."""
     return "procedural" if faces == "procedural" else Path(faces).resolve().name

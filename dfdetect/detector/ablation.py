@@ -36,10 +36,10 @@ def ablation_row(run_dir: str | os.PathLike, name: str, test: SelectionSet | Non
         test: the cross-dataset test clips at the run's input side (or None).
         note: what the run changed, in words.
     """
-    import keras
+    import keras  # deferred: starts TensorFlow (the ablation table itself does not)
 
     import dfdetect.models  # noqa: F401  (registers dfdetect's layers for loading)
-    from dfdetect.models.export import read_metadata
+    from dfdetect.models.export import read_metadata  # deferred with keras (it imports it)
 
     run = Path(run_dir)
     state = json.loads((run / "state.json").read_text())

@@ -111,7 +111,7 @@ def training_dataset(pool: FacePool, train_idx: np.ndarray, sc: DetectorScale, s
     score). The pairs depend only on ``(seed, epoch, step)``, so a resumed run sees
     what an uninterrupted one would have.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: only the training pipeline needs TensorFlow
 
     frames = train_idx[pool.kind[train_idx] == "frame"]
     photos = train_idx[pool.kind[train_idx] != "frame"]

@@ -213,7 +213,7 @@ def score_selection(predict_fn: Callable[[np.ndarray], np.ndarray], sel: Selecti
 
 
 def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score  # deferred: sklearn is slow to import
 
     ok = np.isfinite(scores)
     if len(set(labels[ok].tolist())) < 2:

@@ -48,7 +48,7 @@ def _p_fake(model, x: np.ndarray) -> np.ndarray:
 
 
 def _val_scores(model, val: dict) -> dict:
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score  # deferred: sklearn is slow to import
 
     out = {}
     for name, (x, y) in val.items():
@@ -62,7 +62,7 @@ def _val_scores(model, val: dict) -> dict:
 
 def choose_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
     """The validation threshold at the equal-error point (balanced accuracy)."""
-    from sklearn.metrics import roc_curve
+    from sklearn.metrics import roc_curve  # deferred: sklearn is slow to import
 
     fpr, tpr, thr = roc_curve(labels, scores)
     i = int(np.argmin(np.abs(fpr - (1 - tpr))))
@@ -83,7 +83,7 @@ def build_training_model(sc: DetectorScale, boundary_weight: float = 1.0,
     A pretrained backbone trains at ``backbone_lr x lr`` (:class:`ScaledAdamW`), the heads
     at ``lr``; the from-scratch network trains every layer at ``lr``.
     """
-    import keras
+    import keras  # deferred: starts TensorFlow; `import dfdetect.detector` must not
 
     # deferred: these pull TensorFlow; dfdetect.cli imports it silently first
     from dfdetect.models import registry
@@ -144,7 +144,7 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
         DataError: ``out_dir`` holds a run of another scale, seed or recipe, or the
             selection crops do not match the input side.
     """
-    import keras
+    import keras  # deferred: starts TensorFlow; `import dfdetect.detector` must not
 
     # deferred: these pull TensorFlow; dfdetect.cli imports it silently first
     from dfdetect.models.detector import detector_for_export

@@ -713,9 +713,7 @@ def run(args) -> Path:
     Returns:
         The results folder.
     """
-    scale = experiment.scale_of(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    scale, out = experiment.scale_and_results(args)
     models = args.models.split(",") if args.models else list(MODELS)
     unknown = [m for m in models if m not in MODELS]
     if unknown:

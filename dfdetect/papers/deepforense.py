@@ -632,9 +632,7 @@ def run(args) -> Path:
         The results folder.
     """
     warnings.filterwarnings("ignore", module="sklearn")
-    scale = experiment.scale_of(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    scale, out = experiment.scale_and_results(args)
     backbone = args.backbone or settings_for(scale.name).backbone
     k = args.folds or settings_for(scale.name).cv_folds
     repeats = args.repeats or 1

@@ -236,9 +236,7 @@ def run(args) -> Path:
     Returns:
         The results folder.
     """
-    scale = experiment.scale_of(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    scale, out = experiment.scale_and_results(args)
     root, splits, cross_root, cross_rows = load_data(args, scale)
     settings = settings_for(scale.name)
     size, batch = settings.image_size, scale.batch_size

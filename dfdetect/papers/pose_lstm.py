@@ -291,9 +291,7 @@ def run(args) -> Path:
     Returns:
         The output folder.
     """
-    scale = experiment.scale_of(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    scale, out = experiment.scale_and_results(args)
     segments, rows, root = load_data(args, scale)
     configs = parse_configs(args.configs)
     groups = poi_groups(rows, args.poi, root)
