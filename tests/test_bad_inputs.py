@@ -888,7 +888,13 @@ def test_ctrl_c_mid_epoch_then_the_rerun_resumes_at_the_next_epoch(capsys, monke
         return SigintInEpoch2()
 
     monkeypatch.setattr(train, "epoch_lines", interrupting)
-    code, lines, err = _train(capsys, root, out)
+    # Python's own SIGINT handler, re-installed at the C level too: a native library loaded
+    # by an earlier test may have put its own there, and then no KeyboardInterrupt comes
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code, lines, err = _train(capsys, root, out)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     checkpoint = tmp_path / "m.keras.checkpoint"
     assert code == 130, (lines, err)
     assert err == [f"dfdetect: interrupted; epoch 1 is checkpointed in {checkpoint} (best: "
