@@ -203,7 +203,7 @@ realworld-compare: setup
 	$(PY) -m dfdetect.report
 
 # The shipped default detector (dfdetect/weights/default.keras): SBI + boundary head on
-# ImageNet EfficientNet-Lite0 (the settings' cpu stage: 128 px, 4 of 8 planned epochs), trained on
+# ImageNet EfficientNet-Lite0 (the settings' cpu stage: 128 px, 8 epochs), trained on
 # ../shared/data/faces and frames of ../shared/data/videos, its epoch and threshold chosen
 # on realworld/'s FF++ clips. Resumable: rerun to continue; DETECTOR_HOURS stops cleanly
 # after the epoch past it.

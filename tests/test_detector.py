@@ -316,8 +316,8 @@ def test_the_cpu_recipe_runs_its_stages_in_order_and_flags_make_one_run(monkeypa
     runs = script._runs(script.parse_args(["--scale", "cpu"]), detector)
     stages = detector.settings.STAGES["cpu"]
     assert [os.path.basename(out) for _, out, _, _ in runs] == [s.name for s in stages]
-    # the shipped recipe: 128 px, stopped after 4 of 8 planned epochs
-    assert runs[0][0].size == 128 and runs[0][0].epochs == 8 and runs[0][3] == 4
+    # the shipped recipe: 128 px, 8 epochs
+    assert runs[0][0].size == 128 and runs[0][0].epochs == 8 and runs[0][3] is None
     assert runs[0][2] is None
     two = (detector.settings.Stage("a", {"size": 96}, stop_after=1),
            detector.settings.Stage("b", {"size": 160}))

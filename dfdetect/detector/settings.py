@@ -101,14 +101,14 @@ class Stage:
 
 #: The shipped detector's recipe at cpu scale, as selected on the FF++ clips
 #: (``results/detector/ablation.csv``): ImageNet Lite0 learns the blend task at 128 px
-#: (canvas 224) with the backbone at a tenth of the heads' rate, its cosine schedule
-#: planned over 8 epochs of 400 steps and stopped after 4 (run r1_lite0_128).
-#: Continuing at 224 px from there (run r2_lite0_224_from_r1) scored lower on those
-#: clips, so that second stage was dropped. A scale listed here runs
-#: its stages in order, each in its own folder from the previous stage's last checkpoint.
+#: (canvas 224) with the backbone at a tenth of the heads' rate, its cosine schedule over
+#: 8 epochs of 400 steps, the epoch with the best FF++ AUC kept (run r1_lite0_128).
+#: Continuing its fourth epoch at 224 px (run r2_lite0_224_from_r1) scored lower on those
+#: clips, so no second stage follows. A scale listed here runs its stages in order, each in
+#: its own folder from the previous stage's last checkpoint.
 STAGES = {
     "cpu": (Stage("stage1_128", {"size": 128, "canvas": 224, "lr": 1e-3, "backbone_lr": 0.1,
-                                 "epochs": 8, "steps": 400}, stop_after=4),),
+                                 "epochs": 8, "steps": 400}),),
 }
 
 
