@@ -60,6 +60,25 @@ def test_a_missing_folder_is_one_clear_error(tmp_path):
         detector.prepare_pool(str(tmp_path / "nope"), None, SMOKE, tmp_path, workers=1)
 
 
+def test_evaluation_clips_are_never_training_material_nor_test_clips_selection(tmp_path,
+                                                                              pool):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("mine.mp4", "celebdf_real_id0_0000.mp4", "ffpp_fake_Deepfakes_000_003.mp4"):
+        (videos / name).write_bytes(b"")  # refused by name, before anything is decoded
+    with pytest.raises(DataError, match=r"celebdf_real_id0_0000.mp4 \(and 1 more\): a clip "
+                                        "of the real-deepfake evaluation set"):
+        detector.prepare_pool(None, str(videos), SMOKE, tmp_path / "c", workers=1)
+    test_clips = detector.SelectionSet(
+        names=["dfdc_fake_x.mp4"], labels=np.array([1]), methods=["DFDC"],
+        compression=["c23"], crops=np.zeros((1, SMOKE.size, SMOKE.size, 3), np.uint8),
+        video=np.array([0]))
+    with pytest.raises(DataError, match="cross-dataset test clip"):
+        detector.train_detector(pool, SMOKE, tmp_path / "run", export_path=None,
+                                selection=test_clips, say=lambda s: None)
+    assert not (tmp_path / "run").exists()
+
+
 def test_pairs_are_deterministic_and_the_boundary_marks_the_blend_edge(pool):
     real, fake, bmap = detector.make_pair(pool, 0, np.random.default_rng(5), 64)
     real2, fake2, bmap2 = detector.make_pair(pool, 0, np.random.default_rng(5), 64)

@@ -25,7 +25,7 @@ import numpy as np
 from dfdetect.data import faces
 from dfdetect.data.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from dfdetect.data.video import iter_frames, probe_video, sample_indices
-from dfdetect.detector.settings import CONTEXT, CROP_SCALE, DetectorScale
+from dfdetect.detector.settings import CONTEXT, CROP_SCALE, EVALUATION_PREFIXES, DetectorScale
 from dfdetect.errors import DataError
 from dfdetect.io import atomic_path
 
@@ -125,8 +125,14 @@ def _list_media(folder: str | None, suffixes: Sequence[str]) -> list[str]:
         return []
     if not os.path.isdir(folder):
         raise DataError("not a folder", folder)
-    return sorted(os.path.join(folder, f) for f in os.listdir(folder)
-                  if f.lower().endswith(tuple(suffixes)) and not f.startswith("."))
+    files = sorted(f for f in os.listdir(folder)
+                   if f.lower().endswith(tuple(suffixes)) and not f.startswith("."))
+    evaluation = [f for f in files if f.startswith(EVALUATION_PREFIXES)]
+    if evaluation:
+        more = f" (and {len(evaluation) - 1} more)" if len(evaluation) > 1 else ""
+        raise DataError(f"{evaluation[0]}{more}: a clip of the real-deepfake evaluation set, "
+                        "never training material", folder)
+    return [os.path.join(folder, f) for f in files]
 
 
 def _pool_key(photos: list[str], videos: list[str], sc: DetectorScale) -> str:

@@ -6,8 +6,10 @@ FaceForensics++ validation videos. Here the FF++ clips of ``../shared/data/realw
 epoch the model scores them exactly as ``dfdetect predict`` would (16 evenly spaced
 frames, the largest HOG face, the 1.3x square crop, the mean of the frame scores), and
 the checkpoint with the best video ROC AUC over them is kept. They never give a
-gradient. The Celeb-DF and DFDC clips beside them are the cross-dataset test: this
-module refuses them (:data:`SELECTION_PREFIX`), so nothing is ever selected on them.
+gradient. The Celeb-DF and DFDC clips beside them are the cross-dataset test
+(:data:`~dfdetect.detector.settings.TEST_PREFIXES`): :func:`load_test_clips` reads them
+for scoring a finished run, and the training loop refuses a selection set holding them,
+so nothing is ever selected on them.
 
 Face detection runs once per clip; the crops are cached per input side in
 ``<cache>/selection_<key>_<side>.npz``.
@@ -28,15 +30,11 @@ from dfdetect.data import faces as facelib
 from dfdetect.data.faces import CROP_SCALE, DETECT_MAX_SIDE
 from dfdetect.data.sources import VIDEO_EXTENSIONS
 from dfdetect.data.video import iter_frames, probe_video, sample_indices
-from dfdetect.detector.settings import PREDICT_FRAMES
+from dfdetect.detector.settings import PREDICT_FRAMES, SELECTION_PREFIX, TEST_PREFIXES
 from dfdetect.errors import DataError
 from dfdetect.io import atomic_path
 
 #: Only clips whose names start with this are selection material.
-SELECTION_PREFIX = "ffpp_"
-#: The cross-dataset test clips: scored once per finished run, after its selection, for
-#: the ablation table (:func:`load_test_clips`); never passed to the training loop.
-TEST_PREFIXES = ("celebdf_", "dfdc_")
 SELECTION_VERSION = 1
 
 

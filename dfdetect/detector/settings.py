@@ -18,6 +18,13 @@ PREDICT_FRAMES = 16
 #: The predict crop (FaceForensics++): 1.3x the face box. Canvases hold 1.5x that.
 CROP_SCALE = 1.3
 CONTEXT = 1.5
+#: File-name prefixes of the real-deepfake evaluation set (``realworld/``): its FF++ clips
+#: may select a checkpoint and threshold, its Celeb-DF / DFDC clips are a test; none of
+#: them is ever training material (``pool`` refuses them, ``training`` refuses to select
+#: on the test ones).
+SELECTION_PREFIX = "ffpp_"
+TEST_PREFIXES = ("celebdf_", "dfdc_")
+EVALUATION_PREFIXES = (SELECTION_PREFIX, *TEST_PREFIXES)
 #: Backbones the detector can stand on: ``scratch`` is the first release's residual CNN.
 BACKBONES = ("lite0", "lite1", "lite2", "scratch")
 

@@ -30,7 +30,8 @@ from dfdetect import precision
 from dfdetect.detector import selection as selection_mod
 from dfdetect.detector.pairs import training_dataset, validation_set
 from dfdetect.detector.pool import FacePool, split_pool
-from dfdetect.detector.settings import DEFAULT_EXPORT, PREDICT_FRAMES, DetectorScale
+from dfdetect.detector.settings import (DEFAULT_EXPORT, PREDICT_FRAMES, TEST_PREFIXES,
+                                        DetectorScale)
 from dfdetect.errors import DataError
 from dfdetect.io import atomic_write_bytes, atomic_write_text, read_table, write_table
 
@@ -150,6 +151,12 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
     from dfdetect.models.detector import detector_for_export
     from dfdetect.models.export import export_model
 
+    tested = [n for n in (selection.names if selection is not None else [])
+              if os.path.basename(n).startswith(TEST_PREFIXES)]
+    if tested:
+        raise DataError(f"the selection set holds {len(tested)} cross-dataset test clip(s) "
+                        f"({os.path.basename(tested[0])}...): only the FF++ clips may select "
+                        "a checkpoint")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / "state.json"
