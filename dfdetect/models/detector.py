@@ -111,6 +111,19 @@ def _boundary_head(quarter, eighth):
     return layers.Conv2D(1, 1, activation="sigmoid", name="boundary", dtype="float32")(b)
 
 
+def _lite_graph(shape: tuple, variant: str, dropout: float | None, folded: bool = False):
+    """``(inputs, taps, p_fake)`` of a Lite detector: ImageNet scaling, the backbone, the
+    label unit on its pooled 1/32 map (``dropout`` None: none, the inference form)."""
+    inputs = keras.Input(shape=shape, name="image")
+    x = layers.Rescaling(255.0 / 128.0, offset=-127.0 / 128.0, name="imagenet_scaling")(inputs)
+    taps = efficientnet_lite.lite_graph(x, variant, folded=folded)
+    z = layers.GlobalAveragePooling2D(name="gap")(taps[efficientnet_lite.TAPS[32]])
+    if dropout is not None:
+        z = layers.Dropout(dropout, name="dropout")(z)
+    p_fake = layers.Dense(1, activation="sigmoid", name="p_fake", dtype="float32")(z)
+    return inputs, taps, p_fake
+
+
 def build_lite_detector(variant: str = "lite0",
                         input_shape: Sequence[int] = (DEFAULT_SIZE, DEFAULT_SIZE, 3),
                         weights: str | os.PathLike | None = "imagenet",
@@ -134,14 +147,8 @@ def build_lite_detector(variant: str = "lite0",
     h, w = int(input_shape[0]), int(input_shape[1])
     if h % 32 or w % 32:
         raise ValueError(f"input sides must be divisible by 32, got {h}x{w}")
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = layers.Rescaling(255.0 / 128.0, offset=-127.0 / 128.0, name="imagenet_scaling")(inputs)
-    taps = efficientnet_lite.lite_graph(x, variant)
+    inputs, taps, p_fake = _lite_graph(tuple(input_shape), variant, dropout)
     boundary = _boundary_head(taps[efficientnet_lite.TAPS[4]], taps[efficientnet_lite.TAPS[8]])
-    top = taps[efficientnet_lite.TAPS[32]]
-    avg = layers.GlobalAveragePooling2D(name="gap")(top)
-    z = layers.Dropout(dropout, name="dropout")(avg)
-    p_fake = layers.Dense(1, activation="sigmoid", name="p_fake", dtype="float32")(z)
     model = keras.Model(inputs, {"p_fake": p_fake, "boundary": boundary}, name="lite_detector")
     if weights is not None:
         efficientnet_lite.load_lite_weights(model, variant, weights)
@@ -181,11 +188,7 @@ def fold_lite_detector(model: keras.Model, variant: str | None = None) -> keras.
     shape = tuple(model.input_shape[1:])
     error = None
     for name in [variant] if variant else list(efficientnet_lite.VARIANTS):
-        inputs = keras.Input(shape=shape, name="image")
-        x = layers.Rescaling(255.0 / 128.0, offset=-127.0 / 128.0, name="imagenet_scaling")(inputs)
-        top = efficientnet_lite.lite_graph(x, name, folded=True)[efficientnet_lite.TAPS[32]]
-        avg = layers.GlobalAveragePooling2D(name="gap")(top)
-        p_fake = layers.Dense(1, activation="sigmoid", name="p_fake", dtype="float32")(avg)
+        inputs, _, p_fake = _lite_graph(shape, name, dropout=None, folded=True)
         folded = keras.Model(inputs, p_fake, name="default_detector")
         try:
             efficientnet_lite.fold_batch_norm(model, folded, name)
