@@ -29,7 +29,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 
 .PHONY: setup test reproduce-fusion reproduce-convlstm reproduce-pose \
-        reproduce-deepforense detector grid-custom-cnn inception-unfreeze grid-sequence \
+        reproduce-deepforense detector detector-variants grid-custom-cnn inception-unfreeze grid-sequence \
         bench bench-whole-runs benchmark-difficulty pose-env pose-check clean
 
 ifeq ($(REUSE),yes)
@@ -212,6 +212,14 @@ detector: setup
 	$(PY) experiments/default_detector.py --scale $(SCALE) --seed $(SEED) \
 	    $(if $(DETECTOR_HOURS),--hours $(DETECTOR_HOURS)) \
 	    $(if $(PRECISION),--precision $(PRECISION))
+
+# Inference variants (frame aggregation, mirrored crops) of the shipped detector and of
+# VARIANTS="NAME=PATH ..." further exported detectors, scored on the FF++ selection clips
+# into results/detector/variants.csv.
+VARIANTS ?=
+detector-variants: setup
+	$(PY) experiments/detector_variants.py --model default=dfdetect/weights/default.keras \
+	    $(foreach m,$(VARIANTS),--model $(m))
 
 clean:
 	rm -rf $(VENV) $(POSE_VENV) .pytest_cache build *.egg-info

@@ -4,7 +4,10 @@ One module a step: :mod:`~dfdetect.detector.settings` (every scale's sizes and r
 :mod:`~dfdetect.detector.pool` (real faces -> cached canvases with landmarks),
 :mod:`~dfdetect.detector.pairs` (a real and its fresh SBI blend, with the boundary
 map), :mod:`~dfdetect.detector.selection` (the FF++ clips that pick the checkpoint and
-threshold) and :mod:`~dfdetect.detector.training` (the resumable loop). The network
+threshold), :mod:`~dfdetect.detector.training` (the resumable loop),
+:mod:`~dfdetect.detector.ablation` (what each recipe did) and
+:mod:`~dfdetect.detector.variants` (how frames become a clip score, chosen on the FF++
+clips). The network
 itself is :mod:`dfdetect.models.detector`. ``realworld/`` is never training material.
 """
 

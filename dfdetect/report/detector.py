@@ -122,3 +122,39 @@ def ablation(ctx: Context) -> str:
                       "FF++ selection AUC (c23 / c40)",
                       "cross-dataset test AUC [95 % CI] (real / fake)", "test accuracy",
                       "hours", "what changed"], out)
+
+
+@block("detector.variants")
+def variants_table(ctx: Context) -> str:
+    """How each detector's frames become a clip score (``variants.csv``): FF++ selection
+    AUC of every variant and its paired difference to the shipped one, then the verdict."""
+    from dfdetect.detector.variants import SHIPPED, adopted  # numpy only
+
+    rows = ctx.table(f"{FOLDER}/variants.csv")
+    if not rows:
+        return f"Inference variants (`{FOLDER}/variants.csv`): {fmt.NOT_MEASURED}."
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    cells: dict[tuple, dict] = {}
+    for r in rows:
+        cells.setdefault((r["view"], r["aggregation"]), {})[r["model"]] = r
+    out = []
+    for (view, how), per in cells.items():
+        shipped = (view, how) == SHIPPED
+        line = [f"{'mirrored + plain' if view == 'flip_average' else 'plain'}, {how}"
+                + (" (predict)" if shipped else "")]
+        for m in models:
+            r = per.get(m)
+            line.append("-" if r is None else fmt.num(r["ffpp_auc"]) if shipped else
+                        f"{fmt.num(r['ffpp_auc'])} ({fmt.signed(r['diff'])} "
+                        f"[{fmt.signed(r['diff_low'])}, {fmt.signed(r['diff_high'])}])")
+        out.append(line)
+    n = f"{fmt.count(rows[0]['n_real'])} real / {fmt.count(rows[0]['n_fake'])} fake clips"
+    won = adopted(rows)
+    verdict = (f"Better than predict's variant on every model, interval above zero: "
+               f"{', '.join(f'{v} {a}' for v, a in won)}." if won else
+               "No variant beats predict's (plain crops, mean) on every model with a paired "
+               "interval above zero, so predict keeps it.")
+    return (fmt.table(["crops, aggregation"] + [f"{m}: FF++ AUC (vs predict's)"
+                                                for m in models], out)
+            + f"\n\nFF++ selection clips ({n}); differences paired on the same clips, 95 % "
+              f"bootstrap intervals. {verdict}")

@@ -1,0 +1,127 @@
+"""Inference variants of a finished detector, compared on the FF++ selection clips.
+
+The SBI protocol lets the FF++ clips choose a checkpoint, a threshold and a *variant*.
+Here a variant is how ``predict`` turns a clip's frames into one score: the frame scores'
+aggregation (:data:`AGGREGATIONS`) and whether each crop is also scored mirrored and the
+two averaged (:data:`VIEWS`). Every variant of a model is scored on the same clips and
+compared with the shipped one (``plain`` / ``mean``) by a paired bootstrap, so a variant
+is adopted only when it helps on these clips by more than their sampling noise, and on
+more than one model. Nothing here trains, and the Celeb-DF / DFDC test clips are never
+scored.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+
+from dfdetect.detector.selection import SelectionSet, selection_metrics
+from dfdetect.evaluation import paired_auc_interval
+from dfdetect.io import read_table, write_table
+
+#: How frame scores become a clip score. ``mean`` is what predict does.
+AGGREGATIONS = ("mean", "median", "mean_logit", "max")
+#: ``flip_average``: each crop is also scored mirrored left-right, the two averaged.
+VIEWS = ("plain", "flip_average")
+#: The variant predict uses.
+SHIPPED = ("plain", "mean")
+VARIANT_COLUMNS = ("model", "view", "aggregation", "ffpp_auc", "ffpp_auc_c23", "ffpp_auc_c40",
+                   "diff", "diff_low", "diff_high", "diff_p", "n_real", "n_fake")
+
+
+def aggregate(frame_scores: np.ndarray, video: np.ndarray, n_videos: int,
+              how: str) -> np.ndarray:
+    """One score per clip from its frames' P(fake) (NaN for a clip without a frame).
+
+    Args:
+        frame_scores: ``(N,)`` P(fake) per crop.
+        video: ``(N,)`` the clip index of each crop.
+        n_videos: number of clips.
+        how: one of :data:`AGGREGATIONS`; ``mean_logit`` averages log-odds, which lets
+            a few confident frames count more than ``mean`` does.
+
+    Raises:
+        ValueError: an unknown aggregation.
+    """
+    if how not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {how!r}; one of {', '.join(AGGREGATIONS)}")
+    s = np.asarray(frame_scores, np.float64)
+    if how == "mean_logit":
+        q = np.clip(s, 1e-6, 1 - 1e-6)
+        s = np.log(q / (1 - q))
+    out = np.full(n_videos, np.nan)
+    for v in range(n_videos):
+        part = s[video == v]
+        if part.size:
+            out[v] = {"mean": np.mean, "median": np.median, "mean_logit": np.mean,
+                      "max": np.max}[how](part)
+    return out
+
+
+def frame_scores(predict_fn: Callable[[np.ndarray], np.ndarray], crops: np.ndarray,
+                 view: str, batch: int = 64) -> np.ndarray:
+    """P(fake) of each uint8 crop under ``view``; ``predict_fn`` maps [0, 1] crops."""
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}; one of {', '.join(VIEWS)}")
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.asarray(predict_fn(x[i:i + batch]), np.float64).reshape(-1)
+                               for i in range(0, len(x), batch)]) if len(x) else np.zeros(0)
+
+    x = crops.astype(np.float32) / 255.0
+    plain = run(x)
+    return plain if view == "plain" else (plain + run(np.ascontiguousarray(x[:, :, ::-1]))) / 2
+
+
+def variant_rows(model_name: str, predict_fn: Callable[[np.ndarray], np.ndarray],
+                 sel: SelectionSet, n_boot: int = 2000) -> list[dict]:
+    """Every variant of one model on the selection clips, each against :data:`SHIPPED`.
+
+    Returns:
+        One row per (view, aggregation) with the columns of :data:`VARIANT_COLUMNS`:
+        AUC on all FF++ clips, c23 and c40, and the paired difference to the shipped
+        variant on all clips with its 95 % interval and two-sided p.
+    """
+    n = len(sel.names)
+    scores = {}
+    for view in VIEWS:
+        per_frame = frame_scores(predict_fn, sel.crops, view)
+        for how in AGGREGATIONS:
+            scores[view, how] = aggregate(per_frame, sel.video, n, how)
+    base = scores[SHIPPED]
+    ok = np.isfinite(base)
+    rows = []
+    for (view, how), s in scores.items():
+        m = selection_metrics(s, sel)
+        diff, lo, hi, p = paired_auc_interval(sel.labels[ok], s[ok], base[ok], n_boot=n_boot)
+        rows.append({"model": model_name, "view": view, "aggregation": how,
+                     **{k: round(float(m[k]), 4) for k in
+                        ("ffpp_auc", "ffpp_auc_c23", "ffpp_auc_c40")},
+                     "diff": round(diff, 4), "diff_low": round(lo, 4), "diff_high": round(hi, 4),
+                     "diff_p": round(p, 4), "n_real": int(np.sum(sel.labels[ok] == 0)),
+                     "n_fake": int(np.sum(sel.labels[ok] == 1))})
+    return rows
+
+
+def record_variants(results_dir: str | os.PathLike, rows: list[dict]) -> str:
+    """Adds ``rows`` to ``<results_dir>/variants.csv``, replacing earlier rows of the
+    same models."""
+    path = Path(results_dir) / "variants.csv"
+    names = {r["model"] for r in rows}
+    kept = [r for r in read_table(path) if r.get("model") not in names]
+    write_table(path, kept + rows, VARIANT_COLUMNS)
+    return str(path)
+
+
+def adopted(rows: list[Mapping]) -> list[tuple[str, str]]:
+    """The variants that beat the shipped one on every model in ``rows`` with a paired
+    interval above zero (empty: keep :data:`SHIPPED`)."""
+    models = {r["model"] for r in rows}
+    wins: dict[tuple[str, str], set] = {}
+    for r in rows:
+        if (r["view"], r["aggregation"]) != SHIPPED and float(r["diff_low"]) > 0:
+            wins.setdefault((r["view"], r["aggregation"]), set()).add(r["model"])
+    return sorted(k for k, v in wins.items() if v == models)

@@ -1,0 +1,91 @@
+#!/usr/bin/env python
+"""Which inference variant the detector uses, chosen on the FF++ selection clips (``make detector-variants``).
+
+Scores finished detectors on the FaceForensics++ clips of ``../shared/data/realworld/``
+(``ffpp_*``, which the SBI protocol lets choose a checkpoint, a threshold and a variant)
+under every variant of ``dfdetect.detector.variants``: frame scores aggregated by mean,
+median, mean log-odds or max, each with and without averaging a left-right mirrored
+copy of every crop. Each variant is compared with the one predict uses (plain crops,
+mean) by a paired bootstrap on the same clips and written to
+``results/detector/variants.csv``. The Celeb-DF / DFDC test clips are never scored here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from dfdetect.errors import DfdetectError  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REALWORLD = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "data", "realworld"))
+CACHE = os.path.join("build", "detector", "selection")
+
+
+def _model_arg(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name, path
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Example: python experiments/detector_variants.py "
+               "--model default=dfdetect/weights/default.keras "
+               "--model r2=build/detector/r2_lite0_224/best.keras")
+    parser.add_argument("--model", type=_model_arg, action="append", required=True,
+                        metavar="NAME=PATH",
+                        help="a detector exported by dfdetect (.keras, image model); repeat "
+                             "for several. NAME is its row label in variants.csv")
+    parser.add_argument("--select", default=REALWORLD,
+                        help="folder whose ffpp_* clips are scored (default "
+                             "../shared/data/realworld)")
+    parser.add_argument("--results", default=os.path.join("results", "detector"),
+                        help="where variants.csv goes (rows of the same NAME are replaced)")
+    parser.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = parse_args(argv)
+    from dfdetect import predict
+    from dfdetect.detector import load_selection, variants
+
+    try:
+        rows = []
+        for name, path in args.model:
+            model, meta = predict.load_detector(path)
+            spec = predict.model_spec(model, meta)
+            if spec.kind != "image":
+                raise DfdetectError(f"{path}: a video model; variants are for image detectors")
+            sel = load_selection(args.select, spec.height, CACHE)
+
+            def fn(x, model=model, lo=spec.value_range[0], hi=spec.value_range[1]):
+                return predict.score_crops(model, (lo + x * (hi - lo)).astype("float32"))
+
+            found = variants.variant_rows(name, fn, sel, n_boot=args.boot)
+            for r in found:
+                print(f"{name:>22s} {r['view']:>12s} {r['aggregation']:>10s}  FF++ AUC "
+                      f"{r['ffpp_auc']:.3f} (c23 {r['ffpp_auc_c23']:.3f} / c40 "
+                      f"{r['ffpp_auc_c40']:.3f})  vs shipped {r['diff']:+.3f} "
+                      f"[{r['diff_low']:+.3f}, {r['diff_high']:+.3f}] p {r['diff_p']:.3f}")
+            rows += found
+        path = variants.record_variants(args.results, rows)
+        kept = variants.adopted(rows)
+        print(f"variants: {path}; "
+              + (f"better on every model: {kept}" if kept else
+                 "no variant beats the shipped one (plain, mean) on every model: kept"))
+    except DfdetectError as err:
+        print(f"detector_variants: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
