@@ -50,8 +50,9 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-#: Commands that load a Keras model, and so TensorFlow.
-TENSORFLOW_COMMANDS = ("predict", "explain", "evaluate", "train")
+#: Commands that load a Keras model, and so TensorFlow, before they start (``predict``
+#: starts it itself, finding the first video's faces meanwhile: ``load_and_predict``).
+TENSORFLOW_COMMANDS = ("explain", "evaluate", "train")
 
 
 def _import_tensorflow_silently() -> None:
@@ -277,7 +278,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     done: list = []
     not_written = f"; {' and '.join(outputs)} not written" if outputs else ""
     args.kept = lambda: _scored_so_far(len(done), len(paths)) + not_written
-    model, meta = predict.load_detector(args.model)
 
     def show(result) -> None:
         done.append(result)
@@ -286,8 +286,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         elif not to_stdout:  # stdout is the JSON document's alone
             print(result.line(), flush=True)
 
-    summary = predict.predict_inputs(model, meta, args.inputs, on_result=show,
-                                     **_scoring_options(args))
+    # TensorFlow starts here, not in main(): the first video's faces are found meanwhile
+    _, meta, summary = predict.load_and_predict(args.model, args.inputs, on_result=show,
+                                                quiet_start=not getattr(args, "verbose", False),
+                                                **_scoring_options(args))
     if to_stdout:
         print(predict.json_report(summary, args.model, meta), end="", flush=True)
     elif args.json is not None:

@@ -29,6 +29,11 @@ picture).
 Errors are one line naming the file (:class:`~dfdetect.errors.DataError`); in a run over
 many inputs, a failing input becomes a result with verdict ``ERROR`` and the others are
 scored (:func:`predict_inputs`).
+
+``dfdetect predict`` starts cold: importing TensorFlow and loading the model take most of
+its time on one core. :func:`load_and_predict` lets a forked process decode the first
+video's frames and find its faces on the other core meanwhile (:func:`video_faces`, from
+the sizes in the model's metadata), then scores them as :func:`score_video` would.
 """
 
 from __future__ import annotations
@@ -36,7 +41,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import multiprocessing
 import os
+import signal
+import sys
 import time
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -52,13 +60,15 @@ from dfdetect.data.sources import (IMAGE_EXTENSIONS, UNSUPPORTED_IMAGE_EXTENSION
                                    VIDEO_EXTENSIONS)
 from dfdetect.data.video import iter_frames, probe_video, sample_indices
 from dfdetect.errors import DataError, DfdetectError, ModelError, one_line
-from dfdetect.io import atomic_write_text
+from dfdetect.io import atomic_write_text, start_tensorflow
+from dfdetect.models.metadata import read_metadata
 
 __all__ = ["DEFAULT_FRAMES", "DEFAULT_MODEL", "FrameResult", "IMAGE_EXTENSIONS", "ModelSpec",
            "PredictSummary", "VIDEO_EXTENSIONS", "VideoResult", "as_rgb", "collect_inputs",
-           "default_model", "failure_result", "guarded", "iter_predictions", "load_detector",
-           "media_type", "model_spec", "predict_inputs", "score_crops", "score_face_crops",
+           "default_model", "failure_result", "guarded", "iter_predictions", "load_and_predict",
+           "load_detector", "media_type", "model_spec", "predict_inputs", "score_crops", "score_face_crops",
            "score_image", "score_input", "score_pictures", "score_video", "short_names",
+           "video_faces",
            "write_json", "write_plot"]
 
 log = logging.getLogger(__name__)
@@ -422,6 +432,29 @@ def score_video(model, meta: dict, path: str | os.PathLike, frames: int | None =
     """
     start = time.perf_counter()
     spec = model_spec(model, meta)
+    result, crops, crop_frames = video_faces(spec, meta, path, frames=frames,
+                                             threshold=threshold, detect=detect,
+                                             detect_max_side=detect_max_side,
+                                             detector=detector)
+    _score_frames(model, spec, result, crops, crop_frames, keep_crops)
+    result.seconds = round(time.perf_counter() - start, 4)
+    return result
+
+
+def video_faces(spec: ModelSpec, meta: dict, path: str | os.PathLike,
+                frames: int | None = None, threshold: float | None = None,
+                detect: bool = True, detect_max_side: int | None = DETECT_MAX_SIDE,
+                detector: str = "hog") -> tuple[VideoResult, list[np.ndarray], list[int]]:
+    """The half of :func:`score_video` that needs no model: the sampled frames decoded,
+    their faces found and cropped to ``spec``'s size.
+
+    Returns:
+        ``(result, crops, crop_frames)``: the result with its frames filled in but not
+        scored, the uint8 face crops, and the frame index of each.
+
+    Raises:
+        DataError: the file is missing, not a video, or no sampled frame decodes.
+    """
     path = os.fspath(path)
     info = probe_video(path)
     if spec.kind == "video":
@@ -459,9 +492,7 @@ def score_video(model, meta: dict, path: str | os.PathLike, frames: int | None =
     if not result.frames:
         raise DataError(f"none of the {len(indices)} sampled frames decodes: truncated or "
                         "corrupt video", path)
-    _score_frames(model, spec, result, crops, crop_frames, keep_crops)
-    result.seconds = round(time.perf_counter() - start, 4)
-    return result
+    return result, crops, crop_frames
 
 
 def score_image(model, meta: dict, path: str | os.PathLike, threshold: float | None = None,
@@ -731,12 +762,142 @@ def predict_inputs(model, meta: dict, inputs: Sequence[str | os.PathLike],
         **kwargs: passed to :func:`score_video` / :func:`score_image`.
     """
     paths, ignored = collect_inputs(inputs)
+    return _score_all(model, meta, paths, ignored, on_result, None, kwargs)
+
+
+def _score_all(model, meta: dict, paths: Sequence[str], ignored: int,
+               on_result: Callable[[VideoResult], None] | None,
+               first: "_FirstVideo | None", kwargs: dict) -> PredictSummary:
     summary = PredictSummary(results=[], ignored=ignored)
-    for result in iter_predictions(model, meta, paths, **kwargs):
+    for i, path in enumerate(paths):
+        if i == 0 and first is not None:
+            result = guarded(path, lambda: first.score(model, meta, kwargs))
+        else:
+            result = guarded(path, lambda: score_input(model, meta, path, **kwargs))
         summary.results.append(result)
         if on_result is not None:
             on_result(result)
     return summary
+
+
+#: Scoring options the first video's background worker understands.
+_FACE_OPTIONS = frozenset({"frames", "threshold", "detect", "detect_max_side", "detector"})
+
+
+def load_and_predict(model_path: str | os.PathLike, inputs: Sequence[str | os.PathLike],
+                     on_result: Callable[[VideoResult], None] | None = None,
+                     quiet_start: bool = True, background: bool | None = None,
+                     **kwargs) -> tuple[object, dict, PredictSummary]:
+    """:func:`load_detector` then :func:`predict_inputs`, the first video's faces found
+    while TensorFlow starts.
+
+    A cold ``dfdetect predict`` spends most of its time importing TensorFlow and loading
+    the model (about 4 s of 2 cores), with one core idle. Here a forked process decodes
+    the first video's sampled frames and finds and crops its faces meanwhile, from what
+    the model's metadata says it takes (:func:`video_faces`); the crops are scored once
+    the model is ready, exactly as :func:`score_video` scores them. The fork happens
+    before TensorFlow is imported (forking a process that runs TensorFlow's threads is
+    not safe), so it is used only then, on POSIX systems other than macOS, and when the
+    first input is a video; otherwise this is load_detector + predict_inputs.
+
+    Args:
+        model_path: an exported dfdetect model.
+        inputs: files and folders (:func:`collect_inputs`).
+        on_result: called with each result as soon as it is ready.
+        quiet_start: start TensorFlow without its start-up lines
+            (:func:`dfdetect.io.start_tensorflow`).
+        background: find the first video's faces in a forked process; None: when
+            TensorFlow is not imported yet (a cold start).
+        **kwargs: scoring options of :func:`score_video` / :func:`score_image`.
+
+    Returns:
+        ``(model, meta, summary)``.
+
+    Raises:
+        ModelError: the model file is missing or unusable (before any input is scored).
+    """
+    paths, ignored = collect_inputs(inputs)
+    if background is None:
+        background = "tensorflow" not in sys.modules
+    first = _FirstVideo.start(model_path, paths, kwargs) if background else None
+    try:
+        if quiet_start:
+            start_tensorflow()
+        model, meta = load_detector(model_path)
+        summary = _score_all(model, meta, paths, ignored, on_result, first, kwargs)
+    finally:
+        if first is not None:
+            first.close()
+    return model, meta, summary
+
+
+def _faces_worker(conn, spec: ModelSpec, meta: dict, path: str, options: dict) -> None:
+    """The forked process: :func:`video_faces` of one video, sent back through ``conn``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    try:
+        conn.send(("ok", video_faces(spec, meta, path, **options)))
+    except DfdetectError as err:
+        conn.send(("error", DataError(str(err))))
+    except Exception as err:  # noqa: BLE001 - reaches the user as that input's ERROR
+        conn.send(("error", DfdetectError(f"unexpected {type(err).__name__}: "
+                                          f"{one_line(err, 300)}")))
+    finally:
+        conn.close()
+
+
+class _FirstVideo:
+    """The first video's faces, found by a forked process while the model loads."""
+
+    def __init__(self, spec: ModelSpec, meta: dict, path: str, options: dict):
+        ctx = multiprocessing.get_context("fork")
+        self.spec, self.path, self.started = spec, path, time.perf_counter()
+        # the child flushes its copies of these buffers when it ends: empty them first, or
+        # what the parent had not written yet would be written twice
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._conn, child = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_faces_worker, args=(child, spec, meta, path, options),
+                                 daemon=True)
+        self._proc.start()
+        child.close()  # the parent keeps only its reading end: a dead worker reads as EOF
+
+    @classmethod
+    def start(cls, model_path, paths: Sequence[str], kwargs: dict) -> "_FirstVideo | None":
+        """The worker for ``paths[0]``, or None where it cannot help or is not safe."""
+        if (not paths or set(kwargs) - _FACE_OPTIONS or sys.platform == "darwin"
+                or "fork" not in multiprocessing.get_all_start_methods()):
+            return None
+        try:
+            if media_type(paths[0]) != "video" or not os.path.isfile(paths[0]):
+                return None
+            meta = read_metadata(model_path)
+            spec = model_spec(None, meta)
+        except DfdetectError:
+            return None  # load_detector / score_input say what is wrong, in one line
+        return cls(spec, meta, os.fspath(paths[0]), dict(kwargs))
+
+    def score(self, model, meta: dict, kwargs: dict) -> VideoResult:
+        """The video's result with ``model``; scored the plain way if the worker died or
+        the loaded model takes other inputs than its metadata said."""
+        spec = model_spec(model, meta)
+        try:
+            status, payload = self._conn.recv() if spec == self.spec else (None, None)
+        except (EOFError, OSError):
+            status, payload = None, None
+        if status is None:
+            return score_input(model, meta, self.path, **kwargs)
+        if status == "error":
+            raise payload
+        result, crops, crop_frames = payload
+        _score_frames(model, spec, result, crops, crop_frames, keep_crops=False)
+        result.seconds = round(time.perf_counter() - self.started, 4)
+        return result
+
+    def close(self) -> None:
+        if self._proc.is_alive():
+            self._proc.terminate()
+        self._proc.join(timeout=5)
+        self._conn.close()
 
 
 # --------------------------------------------------------------------------- outputs

@@ -413,3 +413,70 @@ def test_explain_overlays_say_what_they_show(tmp_path, media, image_detector, mo
     index = item.frames[0]
     assert lines[0] == "face.mp4" and lines[1].startswith(f"frame {index} (")
     assert "P(fake)" in lines[1] and lines[2].startswith("video verdict: ")
+
+
+# --------------------------------------------------------------------------- cold start
+
+COLD_SCRIPT = """
+import json, multiprocessing, sys
+from dfdetect import predict
+from dfdetect.errors import ModelError
+used = []
+plain = predict._FirstVideo.score
+predict._FirstVideo.score = lambda self, *a: (used.append(self.path), plain(self, *a))[1]
+model_path, inputs = sys.argv[1], json.loads(sys.argv[2])
+try:
+    _, _, summary = predict.load_and_predict(model_path, inputs, frames=4)
+    rows = [[r.verdict, r.score, r.error, r.frames_used] for r in summary.results]
+except ModelError as err:
+    rows = str(err)
+print(json.dumps({"rows": rows, "forked": used, "children": len(multiprocessing.active_children())}))
+"""
+
+
+def _cold_start(model_path, inputs) -> dict:
+    """load_and_predict in a fresh interpreter (TensorFlow not yet imported: the fork)."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", COLD_SCRIPT, str(model_path),
+                           json.dumps([str(i) for i in inputs])], cwd=repo, timeout=300,
+                          capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_cold_start_finds_the_first_videos_faces_while_tensorflow_loads(tmp_path, media):
+    path = export_image_model(tmp_path / "img.keras")
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"not a video at all, just text")
+    inputs = [media["face_video"], corrupt, media["face_png"]]
+    model, meta = predict.load_detector(path)
+    expected = predict.predict_inputs(model, meta, inputs, frames=4).results
+    got = _cold_start(path, inputs)
+    # the first video went through the forked worker, and nothing of it is left running
+    assert got["forked"] == [media["face_video"]] and got["children"] == 0
+    for (verdict, score, error, used), want in zip(got["rows"], expected):
+        assert (verdict, error, used) == (want.verdict, want.error, want.frames_used)
+        assert score == pytest.approx(want.score, abs=1e-5)
+    # a first video that fails in the worker is that input's one-line ERROR, as in-process
+    got = _cold_start(path, [corrupt, media["face_video"]])
+    assert got["forked"] == [str(corrupt)]
+    assert got["rows"][0][:3] == [expected[1].verdict, None, expected[1].error]
+    assert got["rows"][1][1] == pytest.approx(expected[0].score, abs=1e-5)
+
+
+def test_a_cold_start_with_a_broken_model_is_one_model_error_and_stops_its_worker(tmp_path,
+                                                                                    media):
+    got = _cold_start(unknown_layer_model(tmp_path / "broken.keras"), [media["face_video"]])
+    assert "Vanished" in got["rows"] and got["children"] == 0
+
+
+def test_load_and_predict_without_the_fork_is_predict_inputs(tmp_path, media, image_detector):
+    path = export_image_model(tmp_path / "img.keras")
+    _, meta, summary = predict.load_and_predict(path, [media["face_video"]], frames=4)
+    assert meta["image_size"] == SIZE  # TensorFlow runs here: no fork, the plain path
+    want = predict.predict_inputs(*image_detector, [media["face_video"]], frames=4)
+    assert summary.results[0].score == pytest.approx(want.results[0].score, abs=1e-6)

@@ -15,7 +15,6 @@ import os
 import pkgutil
 import re
 import zipfile
-import zlib
 
 import keras
 
@@ -23,13 +22,12 @@ import dfdetect.models as models_package  # this module's package: _register_all
 from dfdetect import precision
 from dfdetect.errors import ModelError
 from dfdetect.io import atomic_path
+# The archive checks live without Keras, so predict reads a model's needs before
+# TensorFlow starts; re-exported here, where exporting and loading live.
+from dfdetect.models.metadata import (DAMAGED, KERAS_MEMBERS, METADATA_NAME,  # noqa: F401
+                                      REDO, read_metadata)
 
-METADATA_NAME = "dfdetect.json"
 FORMAT_VERSION = 1
-# What Keras 3 writes into every .keras archive; without them it cannot be loaded.
-KERAS_MEMBERS = ("config.json", "model.weights.h5")
-DAMAGED = "the .keras file is damaged or incomplete"
-REDO = "export or download it again"
 
 
 def export_model(model: keras.Model, path: str | os.PathLike, **metadata) -> str:
@@ -69,50 +67,6 @@ def export_model(model: keras.Model, path: str | os.PathLike, **metadata) -> str
             archive.writestr(METADATA_NAME,
                              json.dumps(meta, indent=2, sort_keys=True, default=str))
     return path
-
-
-def read_metadata(path: str | os.PathLike) -> dict:
-    """The dfdetect metadata of an exported model.
-
-    Raises:
-        ModelError: the file is missing, not a ``.keras`` archive, not exported by
-            dfdetect, or damaged (a member missing or failing its checksum, metadata
-            that is not a JSON object) -- one line naming the file.
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ModelError("model file not found", path)
-    if not zipfile.is_zipfile(path):
-        raise ModelError("not a .keras model file (expected a Keras v3 zip archive)", path)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            if METADATA_NAME not in names:
-                raise ModelError("a Keras model, but not one exported by dfdetect "
-                                 "(no dfdetect.json inside); export it with "
-                                 "dfdetect.models.export.export_model", path)
-            missing = [m for m in KERAS_MEMBERS if m not in names]
-            if missing:
-                raise ModelError(f"{DAMAGED}: it has no {' or '.join(missing)} inside; "
-                                 f"{REDO}", path)
-            # Every member's CRC, now: a flipped byte is one line here instead of a
-            # traceback from deep inside Keras' loader.
-            bad = archive.testzip()
-            if bad is not None:
-                raise ModelError(f"{DAMAGED}: member {bad} fails its checksum; {REDO}", path)
-            text = archive.read(METADATA_NAME)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error,
-            NotImplementedError) as err:
-        raise ModelError(f"{DAMAGED} ({' '.join(str(err).split())[:200]}); {REDO}",
-                         path) from None
-    try:
-        meta = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ModelError(f"its dfdetect.json is not valid JSON ({err}); {REDO}", path) from None
-    if not isinstance(meta, dict):
-        raise ModelError(f"its dfdetect.json holds a {type(meta).__name__}, expected an "
-                         f"object of model settings; {REDO}", path)
-    return meta
 
 
 def load_exported(path: str | os.PathLike) -> tuple[keras.Model, dict]:
