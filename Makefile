@@ -49,8 +49,12 @@ $(STAMP): requirements.txt pyproject.toml tools/dlib-shim/pyproject.toml
 	touch $(STAMP)
 
 # The pose tests and pose-check need MediaPipe's own venv (about 40 s to install).
+# TEST_WORKERS processes share the suite, one test file each at a time (module fixtures
+# are built once); TEST_WORKERS=1, or a python without pytest-xdist, runs it in one.
+TEST_WORKERS ?= 2
 test: setup pose-env
-	$(PY) -m pytest -q --durations=15 tests
+	$(PY) -m pytest -q $$($(PY) -c "import xdist" 2>/dev/null && [ "$(TEST_WORKERS)" -gt 1 ] \
+	    && echo "-n $(TEST_WORKERS) --dist loadfile") --durations=15 tests
 	$(MAKE) --no-print-directory pose-check
 
 # Experiment knobs passed through to every experiment script. CONFIGS=a,b runs a subset
