@@ -109,19 +109,32 @@ def test_split_keeps_videos_whole():
     assert len({g for g in groups[val] if g.endswith(".mp4")}) == 1
 
 
-def test_smoke_training_exports_a_predict_model_and_resumes(pool, tmp_path):
+@pytest.fixture(scope="module")
+def run64(pool, tmp_path_factory):
+    """A smoke run's first stage: epoch 1 of a 2-epoch schedule (``stop_after``), exported.
+    Tests that change it work on a copy."""
+    root = tmp_path_factory.mktemp("run64")
+    out, export = root / "run", root / "default.keras"
+    state = detector.train_detector(pool, dataclasses.replace(SMOKE, epochs=2), out,
+                                    export_path=export, say=lambda s: None, stop_after=1)
+    return out, export, state
+
+
+def test_smoke_training_exports_a_predict_model_and_resumes(pool, run64, tmp_path):
     from dfdetect import predict
 
-    out, export = tmp_path / "run", tmp_path / "default.keras"
-    sc = dataclasses.replace(SMOKE, epochs=1)
-    state = detector.train_detector(pool, sc, out, export_path=export, say=lambda s: None)
+    first, export, state = run64
+    # the stage ended after epoch 1, its schedule still spanning 2 epochs
     assert state["epoch"] == 1 and state["best_epoch"] == 1
+    assert state["recipe"]["size"] == 64 and state["history"][-1]["epoch"] == 1
     model, meta = predict.load_detector(export)
     spec = predict.model_spec(model, meta)
     assert (spec.kind, spec.height, spec.frames) == ("image", 64, None)
     assert meta["frames"] == detector.PREDICT_FRAMES and 0 <= meta["threshold"] <= 1
     assert model.output_shape == (None, 1)
-    # a rerun with more epochs continues from the saved state instead of starting over
+    # a rerun continues from the saved state instead of starting over
+    out = tmp_path / "run"
+    shutil.copytree(first, out)
     more = dataclasses.replace(SMOKE, epochs=2)
     state = detector.train_detector(pool, more, out, export_path=None, say=lambda s: None)
     assert state["epoch"] == 2 and len(state["history"]) == 2
@@ -292,16 +305,13 @@ def test_selection_refuses_a_folder_without_ffpp_clips(tmp_path):
         selection.selection_clips(tmp_path)
 
 
-def test_a_run_continues_another_at_a_new_side_and_joins_the_ablation_table(pool, tmp_path):
+def test_a_run_continues_another_at_a_new_side_and_joins_the_ablation_table(pool, run64,
+                                                                            tmp_path):
     from dfdetect.detector import ablation
     from dfdetect.io import read_table
 
     small = dataclasses.replace(SMOKE, epochs=1)
-    first, second = tmp_path / "r64", tmp_path / "r96"
-    # a first stage ends early, its schedule still spanning 2 epochs
-    state = detector.train_detector(pool, dataclasses.replace(SMOKE, epochs=2), first,
-                                    export_path=None, say=lambda s: None, stop_after=1)
-    assert state["epoch"] == 1 and state["recipe"]["size"] == 64
+    first, second = run64[0], tmp_path / "r96"
     lines = []
     bigger = dataclasses.replace(small, size=96, canvas=128)
     state = detector.train_detector(pool, bigger, second, export_path=None, say=lines.append,
