@@ -222,7 +222,7 @@ detector: setup
 # into results/detector/variants.csv.
 VARIANTS ?=
 detector-variants: setup
-	$(PY) experiments/detector_variants.py --model default=dfdetect/weights/default.keras \
+	$(PY) experiments/detector_variants.py --model shipped=dfdetect/weights/default.keras \
 	    $(foreach m,$(VARIANTS),--model $(m))
 
 clean:

@@ -73,7 +73,7 @@ def main(argv=None) -> int:
             for r in found:
                 print(f"{name:>22s} {r['view']:>12s} {r['aggregation']:>10s}  FF++ AUC "
                       f"{r['ffpp_auc']:.3f} (c23 {r['ffpp_auc_c23']:.3f} / c40 "
-                      f"{r['ffpp_auc_c40']:.3f})  vs shipped {r['diff']:+.3f} "
+                      f"{r['ffpp_auc_c40']:.3f})  vs plain-mean {r['diff']:+.3f} "
                       f"[{r['diff_low']:+.3f}, {r['diff_high']:+.3f}] p {r['diff_p']:.3f}")
             rows += found
         path = variants.record_variants(args.results, rows)
