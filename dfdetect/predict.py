@@ -768,12 +768,15 @@ def predict_inputs(model, meta: dict, inputs: Sequence[str | os.PathLike],
 def _score_all(model, meta: dict, paths: Sequence[str], ignored: int,
                on_result: Callable[[VideoResult], None] | None,
                first: "_FirstVideo | None", kwargs: dict) -> PredictSummary:
+    def results() -> Iterator[VideoResult]:
+        rest = paths
+        if first is not None:  # only ever made for paths[0]
+            yield guarded(paths[0], lambda: first.score(model, meta, kwargs))
+            rest = paths[1:]
+        yield from iter_predictions(model, meta, rest, **kwargs)
+
     summary = PredictSummary(results=[], ignored=ignored)
-    for i, path in enumerate(paths):
-        if i == 0 and first is not None:
-            result = guarded(path, lambda: first.score(model, meta, kwargs))
-        else:
-            result = guarded(path, lambda: score_input(model, meta, path, **kwargs))
+    for result in results():
         summary.results.append(result)
         if on_result is not None:
             on_result(result)
@@ -836,8 +839,8 @@ def _faces_worker(conn, spec: ModelSpec, meta: dict, path: str, options: dict) -
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
         conn.send(("ok", video_faces(spec, meta, path, **options)))
-    except DfdetectError as err:
-        conn.send(("error", DataError(str(err))))
+    except DfdetectError as err:  # pickles with its one-line message
+        conn.send(("error", err))
     except Exception as err:  # noqa: BLE001 - reaches the user as that input's ERROR
         conn.send(("error", DfdetectError(f"unexpected {type(err).__name__}: "
                                           f"{one_line(err, 300)}")))

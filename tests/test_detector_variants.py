@@ -31,10 +31,10 @@ def test_the_flip_view_averages_a_crop_and_its_mirror():
     def left_half(x):
         return x[:, :, :2].mean(axis=(1, 2, 3))
 
-    assert variants.frame_scores(left_half, crops, "plain") == pytest.approx([1.0, 0.0])
-    assert variants.frame_scores(left_half, crops, "flip_average") == pytest.approx([0.5, 0.0])
+    assert variants.view_scores(left_half, crops, "plain") == pytest.approx([1.0, 0.0])
+    assert variants.view_scores(left_half, crops, "flip_average") == pytest.approx([0.5, 0.0])
     with pytest.raises(ValueError, match="unknown view"):
-        variants.frame_scores(left_half, crops, "rotate")
+        variants.view_scores(left_half, crops, "rotate")
 
 
 def _clips():

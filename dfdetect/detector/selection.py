@@ -201,13 +201,19 @@ def video_scores(frame_scores: np.ndarray, sel: SelectionSet) -> np.ndarray:
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
+def frame_scores(predict_fn: Callable[[np.ndarray], np.ndarray], crops: np.ndarray,
+                 batch: int = 64) -> np.ndarray:
+    """P(fake) of each uint8 crop, in batches; ``predict_fn`` maps [0, 1] crops."""
+    parts = [np.asarray(predict_fn(crops[i:i + batch].astype(np.float32) / 255.0),
+                        np.float64).reshape(-1)
+             for i in range(0, len(crops), batch)]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
 def score_selection(predict_fn: Callable[[np.ndarray], np.ndarray], sel: SelectionSet,
                     batch: int = 64) -> np.ndarray:
     """Video scores of every selection clip; ``predict_fn`` maps [0, 1] crops to P(fake)."""
-    parts = [np.asarray(predict_fn(sel.crops[i:i + batch].astype(np.float32) / 255.0),
-                        np.float64).reshape(-1)
-             for i in range(0, len(sel.crops), batch)]
-    return video_scores(np.concatenate(parts) if parts else np.zeros(0), sel)
+    return video_scores(frame_scores(predict_fn, sel.crops, batch), sel)
 
 
 def _auc(labels: np.ndarray, scores: np.ndarray) -> float:

@@ -18,7 +18,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from dfdetect.detector.selection import SelectionSet, selection_metrics
+from dfdetect.detector.selection import SelectionSet, frame_scores, selection_metrics
 from dfdetect.evaluation import paired_auc_interval
 from dfdetect.io import read_table, write_table
 
@@ -32,12 +32,12 @@ VARIANT_COLUMNS = ("model", "view", "aggregation", "ffpp_auc", "ffpp_auc_c23", "
                    "diff", "diff_low", "diff_high", "diff_p", "n_real", "n_fake")
 
 
-def aggregate(frame_scores: np.ndarray, video: np.ndarray, n_videos: int,
+def aggregate(scores: np.ndarray, video: np.ndarray, n_videos: int,
               how: str) -> np.ndarray:
     """One score per clip from its frames' P(fake) (NaN for a clip without a frame).
 
     Args:
-        frame_scores: ``(N,)`` P(fake) per crop.
+        scores: ``(N,)`` P(fake) per crop.
         video: ``(N,)`` the clip index of each crop.
         n_videos: number of clips.
         how: one of :data:`AGGREGATIONS`; ``mean_logit`` averages log-odds, which lets
@@ -48,7 +48,7 @@ def aggregate(frame_scores: np.ndarray, video: np.ndarray, n_videos: int,
     """
     if how not in AGGREGATIONS:
         raise ValueError(f"unknown aggregation {how!r}; one of {', '.join(AGGREGATIONS)}")
-    s = np.asarray(frame_scores, np.float64)
+    s = np.asarray(scores, np.float64)
     if how == "mean_logit":
         q = np.clip(s, 1e-6, 1 - 1e-6)
         s = np.log(q / (1 - q))
@@ -61,19 +61,15 @@ def aggregate(frame_scores: np.ndarray, video: np.ndarray, n_videos: int,
     return out
 
 
-def frame_scores(predict_fn: Callable[[np.ndarray], np.ndarray], crops: np.ndarray,
-                 view: str, batch: int = 64) -> np.ndarray:
+def view_scores(predict_fn: Callable[[np.ndarray], np.ndarray], crops: np.ndarray,
+                view: str, batch: int = 64) -> np.ndarray:
     """P(fake) of each uint8 crop under ``view``; ``predict_fn`` maps [0, 1] crops."""
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; one of {', '.join(VIEWS)}")
-
-    def run(x: np.ndarray) -> np.ndarray:
-        return np.concatenate([np.asarray(predict_fn(x[i:i + batch]), np.float64).reshape(-1)
-                               for i in range(0, len(x), batch)]) if len(x) else np.zeros(0)
-
-    x = crops.astype(np.float32) / 255.0
-    plain = run(x)
-    return plain if view == "plain" else (plain + run(np.ascontiguousarray(x[:, :, ::-1]))) / 2
+    plain = frame_scores(predict_fn, crops, batch)
+    if view == "plain":
+        return plain
+    return (plain + frame_scores(predict_fn, np.ascontiguousarray(crops[:, :, ::-1]), batch)) / 2
 
 
 def variant_rows(model_name: str, predict_fn: Callable[[np.ndarray], np.ndarray],
@@ -88,7 +84,7 @@ def variant_rows(model_name: str, predict_fn: Callable[[np.ndarray], np.ndarray]
     n = len(sel.names)
     scores = {}
     for view in VIEWS:
-        per_frame = frame_scores(predict_fn, sel.crops, view)
+        per_frame = view_scores(predict_fn, sel.crops, view)
         for how in AGGREGATIONS:
             scores[view, how] = aggregate(per_frame, sel.video, n, how)
     base = scores[SHIPPED]
