@@ -70,6 +70,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "about 1.5x --size keeps the crop at its native resolution)")
     parser.add_argument("--steps", type=int, default=None,
                         help="steps per epoch (default: the scale's)")
+    parser.add_argument("--frame-share", type=float, default=None,
+                        help="chance that a training pair is built on a real video frame "
+                             "rather than a photo (default: the scale's)")
     parser.add_argument("--select", default=DEFAULT_SELECT,
                         help="folder whose ffpp_* clips pick the epoch and threshold "
                              "(default ../shared/data/realworld when it exists; 'none': "
@@ -128,7 +131,8 @@ def _runs(args, detector) -> list[tuple]:
     out = args.out or os.path.join(CACHE, args.scale)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("size", args.size),
                                    ("lr", args.lr), ("backbone_lr", args.backbone_lr),
-                                   ("steps", args.steps), ("canvas", args.canvas)) if v}
+                                   ("steps", args.steps), ("canvas", args.canvas),
+                                   ("frame_share", args.frame_share)) if v is not None}
     if args.scale in STAGES and not (overrides or args.backbone or args.init):
         runs, init = [], None
         for stage in STAGES[args.scale]:

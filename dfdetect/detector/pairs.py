@@ -103,11 +103,11 @@ def make_pair(pool: FacePool, index: int, rng: np.random.Generator, size: int,
 
 
 def training_dataset(pool: FacePool, train_idx: np.ndarray, sc: DetectorScale, seed: int,
-                     epoch: int, frame_share: float = 0.35):
+                     epoch: int):
     """One epoch of fresh pairs as a tf.data pipeline (parallel map, prefetch).
 
     Each batch holds ``batch_pairs`` reals and their own blends. Video frames are drawn
-    with probability ``frame_share`` (they are ~10 % of the canvases but what users
+    with probability ``sc.frame_share`` (they are ~10 % of the canvases but what users
     score). The pairs depend only on ``(seed, epoch, step)``, so a resumed run sees
     what an uninterrupted one would have.
     """
@@ -118,7 +118,7 @@ def training_dataset(pool: FacePool, train_idx: np.ndarray, sc: DetectorScale, s
 
     def one(i):
         rng = np.random.default_rng([seed, epoch, int(i)])
-        use_frames = len(frames) and (not len(photos) or rng.uniform() < frame_share)
+        use_frames = len(frames) and (not len(photos) or rng.uniform() < sc.frame_share)
         base = int(rng.choice(frames if use_frames else photos))
         for _ in range(5):  # a degenerate landmark fit raises: draw another base
             try:

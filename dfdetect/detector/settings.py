@@ -25,6 +25,9 @@ CONTEXT = 1.5
 SELECTION_PREFIX = "ffpp_"
 TEST_PREFIXES = ("celebdf_", "dfdc_")
 EVALUATION_PREFIXES = (SELECTION_PREFIX, *TEST_PREFIXES)
+#: The video-frame share of every run recorded before it was a setting (state.json
+#: recipes without ``frame_share``).
+OLD_FRAME_SHARE = 0.35
 #: Backbones the detector can stand on: ``scratch`` is the first release's residual CNN.
 BACKBONES = ("lite0", "lite1", "lite2", "scratch")
 
@@ -49,6 +52,9 @@ class DetectorScale:
         backbone_lr: the pretrained backbone's rate as a multiple of ``lr`` (a small
             rate keeps the ImageNet features; 1.0 trains every layer alike).
         weights: the backbone's initial weights: ``imagenet``, a file, or None.
+        frame_share: chance that a training pair's base is a real video frame rather
+            than a photo (frames are ~10 % of the canvases, but compressed video is
+            what users and the FF++ clips hold).
     """
 
     name: str
@@ -64,6 +70,7 @@ class DetectorScale:
     lr: float = 1e-3
     backbone_lr: float = 0.1
     weights: str | None = "imagenet"
+    frame_share: float = OLD_FRAME_SHARE
 
     @property
     def builder(self) -> tuple[str, dict]:
