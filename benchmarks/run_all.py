@@ -44,8 +44,9 @@ TARGETS = (
      "`dfdetect data crop` vs the straightforward loop, real videos"),
     ("detector", "detector_predict_cold_seconds", 5.0, "<=",
      "`dfdetect predict` with the shipped detector on a 10-s 720p video (16 frames), "
-     "cold: TensorFlow's import, the model's load and first trace included, the video's "
-     "faces found meanwhile by a forked process (s)"),
+     "cold: a fresh process, imports, the model's load and its LiteRT twin's first run "
+     "included, the video's faces found by two processes (s; with Keras: "
+     "`detector_predict_cold_keras_seconds`)"),
     ("detector", "detector_predict_warm_seconds", 2.0, "<=",
      "the same with the model loaded (s)"),
     ("memory", "peak_rss_max", 8192.0, "<",

@@ -27,6 +27,7 @@ from dfdetect import __version__
 from dfdetect.errors import DataError, DfdetectError, ModelError, kept_note, one_line
 from dfdetect.io import (check_output_dir, check_output_file, os_error_line,
                          refuse_overwriting_inputs, same_file, start_tensorflow)
+from dfdetect.models.litert import RUNTIMES
 from dfdetect.pose_cli import add_pose_parser
 from dfdetect.progress import every_seconds
 from dfdetect.scales import SCALE_NAMES, get_scale
@@ -52,7 +53,7 @@ def _quiet_tensorflow() -> None:
 
 #: Commands that load a Keras model, and so TensorFlow, before they start (``predict``
 #: starts it itself, finding the first video's faces meanwhile: ``load_and_predict``).
-TENSORFLOW_COMMANDS = ("explain", "evaluate", "train")
+TENSORFLOW_COMMANDS = ("explain", "evaluate", "train", "litert")
 
 
 def _import_tensorflow_silently() -> None:
@@ -289,6 +290,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     # TensorFlow starts here, not in main(): the first video's faces are found meanwhile
     _, meta, summary = predict.load_and_predict(args.model, args.inputs, on_result=show,
                                                 quiet_start=not getattr(args, "verbose", False),
+                                                runtime=args.runtime,
                                                 **_scoring_options(args))
     if to_stdout:
         print(predict.json_report(summary, args.model, meta), end="", flush=True)
@@ -299,6 +301,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         print(f"plot written to {drawn}" if drawn else "no plot: no input had a face to score",
               file=sys.stderr if to_stdout else sys.stdout)
     return _finish_run(summary, args.inputs, quiet=to_stdout)
+
+
+def _cmd_litert(args: argparse.Namespace) -> int:
+    from dfdetect.models.litert import export_litert  # deferred: starts TensorFlow
+
+    print(f"LiteRT twin written: {export_litert(args.model)}")
+    return 0
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
@@ -560,7 +569,24 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--plot", metavar="OUT.png",
                          help="draw P(fake) over each video's time (seconds) with the "
                               "threshold")
+    predict.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                         help="what runs the network: auto (default) takes the model's "
+                              "LiteRT twin (MODEL.tflite, written by 'dfdetect litert') "
+                              "when it is current and ai-edge-litert is installed, which "
+                              "starts in a fraction of TensorFlow's time, else Keras; "
+                              "keras or litert force one")
     predict.set_defaults(func=_cmd_predict)
+
+    twin = sub.add_parser(
+        "litert", help="write a model's LiteRT twin, which predict starts faster with",
+        description="Convert an exported dfdetect model (.keras) to LiteRT: MODEL.tflite "
+                    "and MODEL.tflite.json beside it. The two are run on a probe batch "
+                    "first and the twin is written only if their scores agree. 'dfdetect "
+                    "predict' then scores with the twin without starting TensorFlow, as "
+                    "long as the .keras file is the one it was converted from.",
+        epilog="example: dfdetect litert mine.keras")
+    twin.add_argument("model", metavar="MODEL.keras", help="an exported dfdetect model")
+    twin.set_defaults(func=_cmd_litert)
 
     explain = sub.add_parser(
         "explain", help="Grad-CAM overlays for the most suspicious frames",

@@ -30,10 +30,13 @@ Errors are one line naming the file (:class:`~dfdetect.errors.DataError`); in a 
 many inputs, a failing input becomes a result with verdict ``ERROR`` and the others are
 scored (:func:`predict_inputs`).
 
-``dfdetect predict`` starts cold: importing TensorFlow and loading the model take most of
-its time on one core. :func:`load_and_predict` lets a forked process decode the first
-video's frames and find its faces on the other core meanwhile (:func:`video_faces`, from
-the sizes in the model's metadata), then scores them as :func:`score_video` would.
+``dfdetect predict`` starts cold. Where the model has a current LiteRT twin
+(:mod:`dfdetect.models.litert`; the shipped detector has), :func:`load_and_predict`
+scores with it and never imports TensorFlow, and each video's faces are found by two
+processes (:func:`face_workers`). Otherwise importing TensorFlow and loading the model
+take most of its time on one core, and a forked process decodes the first video's
+frames and finds its faces on the other core meanwhile (:func:`video_faces`, from the
+sizes in the model's metadata), then scores them as :func:`score_video` would.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import json
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import time
@@ -60,7 +64,8 @@ from dfdetect.data.sources import (IMAGE_EXTENSIONS, UNSUPPORTED_IMAGE_EXTENSION
                                    VIDEO_EXTENSIONS)
 from dfdetect.data.video import iter_frames, probe_video, sample_indices
 from dfdetect.errors import DataError, DfdetectError, ModelError, one_line
-from dfdetect.io import atomic_write_text, start_tensorflow
+from dfdetect.io import atomic_write_text, env_number, start_tensorflow
+from dfdetect.models import litert
 from dfdetect.models.metadata import read_metadata
 
 __all__ = ["DEFAULT_FRAMES", "DEFAULT_MODEL", "FrameResult", "IMAGE_EXTENSIONS", "ModelSpec",
@@ -276,6 +281,12 @@ def load_detector(path: str | os.PathLike):
     from dfdetect.models.export import load_exported  # deferred: the first TensorFlow import
 
     model, meta = load_exported(path)
+    _check_usable(model, meta, path)
+    return model, meta
+
+
+def _check_usable(model, meta: dict, path: str | os.PathLike) -> None:
+    """:func:`model_spec`'s refusal as one line naming the model file."""
     try:
         model_spec(model, meta)
     except ModelError as err:
@@ -285,7 +296,6 @@ def load_detector(path: str | os.PathLike):
         raise ModelError(f"its dfdetect.json has a malformed field ({type(err).__name__}: "
                          f"{' '.join(str(err).split())[:160]}); export it again",
                          path) from None
-    return model, meta
 
 
 def default_model() -> str:
@@ -477,8 +487,11 @@ def video_faces(spec: ModelSpec, meta: dict, path: str | os.PathLike,
             log.warning("%s: only %d of the %d frames the file claims decode (truncated?); "
                         "scoring those", path, info.frame_count, claimed)
     crops, crop_frames = [], []
-    for index, rgb in iter_frames(path, indices):
-        face, square, found, crop = _face_crop(rgb, spec, detect, detect_max_side, detector)
+    def job(rgb):
+        return _face_crop(rgb, spec, detect, detect_max_side, detector)
+
+    for index, (face, square, found, crop) in _faces_of(iter_frames(path, indices), job,
+                                                         split=detect):
         result.frames.append(FrameResult(
             index=int(index), time=round(index / info.fps, 4) if info.fps > 0 else None,
             face=_box(face), crop=_box(square), faces_found=found))
@@ -493,6 +506,95 @@ def video_faces(spec: ModelSpec, meta: dict, path: str | os.PathLike,
         raise DataError(f"none of the {len(indices)} sampled frames decodes: truncated or "
                         "corrupt video", path)
     return result, crops, crop_frames
+
+
+def face_workers() -> int:
+    """Processes that find a video's faces: 2 where it is safe and can help, else 1.
+
+    The second is a fork, which is safe only before TensorFlow is imported (its threads
+    do not survive one) and on POSIX other than macOS; ``DFDETECT_FACE_WORKERS=1`` turns
+    it off. dlib's HOG detector runs on one core, so on 2 cores this about halves the
+    time of a video's faces (most of a warm predict).
+    """
+    wanted = int(env_number("DFDETECT_FACE_WORKERS", 2, minimum=1, whole=True))
+    if (wanted < 2 or (os.cpu_count() or 1) < 2 or "tensorflow" in sys.modules
+            or sys.platform == "darwin" or not hasattr(os, "fork")):
+        return 1
+    return 2
+
+
+#: Frames held in memory at once while two processes find their faces (16 decoded 4K
+#: frames are ~400 MB).
+SPLIT_CHUNK = 16
+
+
+def _faces_of(frames: Iterable[tuple[int, np.ndarray]], job: Callable[[np.ndarray], tuple],
+              split: bool) -> Iterator[tuple[int, tuple]]:
+    """``(index, job(rgb))`` of every ``(index, rgb)`` frame, in order; a second process
+    (:func:`face_workers`) takes every other frame of each chunk of :data:`SPLIT_CHUNK`.
+    """
+    if not split or face_workers() < 2:
+        for index, rgb in frames:
+            yield index, job(rgb)
+        return
+    chunk: list = []
+    for item in frames:
+        chunk.append(item)
+        if len(chunk) == SPLIT_CHUNK:
+            yield from zip((i for i, _ in chunk), _split_job([rgb for _, rgb in chunk], job))
+            chunk = []
+    if chunk:
+        yield from zip((i for i, _ in chunk), _split_job([rgb for _, rgb in chunk], job))
+
+
+def _split_job(images: list[np.ndarray], job: Callable[[np.ndarray], tuple]) -> list[tuple]:
+    """``job`` of each image, the odd ones in a forked child.
+
+    The child inherits the images through the fork (nothing is copied) and sends back
+    its small results. If it dies, the parent does its images too; an error it hit is
+    raised as the parent's own would have been.
+    """
+    if len(images) < 2:
+        return [job(rgb) for rgb in images]
+    sys.stdout.flush()  # the child's copies of unwritten buffers would be written twice
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the odd images, then gone without running atexit hooks
+        code = 0
+        try:
+            os.close(read_end)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's
+            try:
+                payload = ("ok", [job(rgb) for rgb in images[1::2]])
+            except DfdetectError as err:
+                payload = ("error", err)
+            with os.fdopen(write_end, "wb") as out:
+                pickle.dump(payload, out, protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException:  # noqa: BLE001 - the parent does these images itself
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    pipe = os.fdopen(read_end, "rb")
+    try:
+        mine = [job(rgb) for rgb in images[0::2]]
+        data = pipe.read()
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        raise
+    finally:
+        pipe.close()
+        os.waitpid(pid, 0)
+    try:
+        status, theirs = pickle.loads(data)
+    except Exception:  # noqa: BLE001 - the child died: its images are done here
+        status, theirs = "ok", [job(rgb) for rgb in images[1::2]]
+    if status == "error":
+        raise theirs
+    out: list = [None] * len(images)
+    out[0::2], out[1::2] = mine, theirs
+    return out
 
 
 def score_image(model, meta: dict, path: str | os.PathLike, threshold: float | None = None,
@@ -790,9 +892,15 @@ _FACE_OPTIONS = frozenset({"frames", "threshold", "detect", "detect_max_side", "
 def load_and_predict(model_path: str | os.PathLike, inputs: Sequence[str | os.PathLike],
                      on_result: Callable[[VideoResult], None] | None = None,
                      quiet_start: bool = True, background: bool | None = None,
-                     **kwargs) -> tuple[object, dict, PredictSummary]:
-    """:func:`load_detector` then :func:`predict_inputs`, the first video's faces found
-    while TensorFlow starts.
+                     runtime: str = "auto", **kwargs) -> tuple[object, dict, PredictSummary]:
+    """:func:`load_detector` then :func:`predict_inputs`, without TensorFlow where the
+    model has a LiteRT twin, else with the first video's faces found while it starts.
+
+    With ``runtime`` ``auto`` (the default) or ``litert``, a model whose LiteRT twin is
+    current (:func:`dfdetect.models.litert.find_twin`) is scored by the LiteRT
+    interpreter: TensorFlow is never imported, and each video's faces are found by two
+    processes (:func:`face_workers`). The scores are the Keras model's to within float
+    rounding (checked when the twin is written).
 
     A cold ``dfdetect predict`` spends most of its time importing TensorFlow and loading
     the model (about 4 s of 2 cores), with one core idle. Here a forked process decodes
@@ -810,16 +918,23 @@ def load_and_predict(model_path: str | os.PathLike, inputs: Sequence[str | os.Pa
         quiet_start: start TensorFlow without its start-up lines
             (:func:`dfdetect.io.start_tensorflow`).
         background: find the first video's faces in a forked process; None: when
-            TensorFlow is not imported yet (a cold start).
+            TensorFlow is not imported yet (a cold start). Not used with LiteRT.
+        runtime: ``auto``, ``keras`` or ``litert`` (:data:`dfdetect.models.litert.RUNTIMES`).
         **kwargs: scoring options of :func:`score_video` / :func:`score_image`.
 
     Returns:
         ``(model, meta, summary)``.
 
     Raises:
-        ModelError: the model file is missing or unusable (before any input is scored).
+        ModelError: the model file is missing or unusable (before any input is scored),
+            or ``litert`` was asked for and the model has no usable twin.
     """
     paths, ignored = collect_inputs(inputs)
+    twin = litert.find_twin(model_path, runtime)
+    if twin is not None:
+        model, meta = litert.load_litert(model_path, twin)
+        _check_usable(model, meta, model_path)
+        return model, meta, _score_all(model, meta, paths, ignored, on_result, None, kwargs)
     if background is None:
         background = "tensorflow" not in sys.modules
     first = _FirstVideo.start(model_path, paths, kwargs) if background else None

@@ -132,6 +132,13 @@ def test_smoke_training_exports_a_predict_model_and_resumes(pool, run64, tmp_pat
     assert (spec.kind, spec.height, spec.frames) == ("image", 64, None)
     assert meta["frames"] == detector.PREDICT_FRAMES and 0 <= meta["threshold"] <= 1
     assert model.output_shape == (None, 1)
+    # the export comes with its LiteRT twin, which predict takes without TensorFlow
+    from dfdetect.models import litert
+
+    assert litert.find_twin(export, "litert") == str(export)[:-len(".keras")] + ".tflite"
+    x = np.random.default_rng(0).uniform(0, 1, (3, 64, 64, 3)).astype(np.float32)
+    twin, _ = litert.load_litert(export)
+    np.testing.assert_allclose(twin.predict_on_batch(x), model.predict_on_batch(x), atol=1e-5)
     # a rerun continues from the saved state instead of starting over
     out = tmp_path / "run"
     shutil.copytree(first, out)
@@ -322,6 +329,14 @@ def test_a_run_continues_another_at_a_new_side_and_joins_the_ablation_table(pool
         detector.train_detector(pool, small, second, export_path=None, say=lambda s: None)
     row = ablation.ablation_row(second, "r96", None, note="continued at 96 px")
     assert (row["size"], row["best_epoch"], row["note"]) == (96, 1, "continued at 96 px")
+    assert row["frame_share"] == SMOKE.frame_share
+    # a run recorded before frame_share was a setting resumes as the old default
+    saved = json.loads((second / "state.json").read_text())
+    del saved["recipe"]["frame_share"]
+    (second / "state.json").write_text(json.dumps(saved))
+    assert detector.train_detector(pool, bigger, second, export_path=None, say=lambda s: None,
+                                   init_weights=first / "last.keras")["epoch"] == 1
+    assert ablation.ablation_row(second, "r96", None)["frame_share"] == 0.35
     ablation.record(tmp_path / "res", row, second)
     ablation.record(tmp_path / "res", {**row, "note": "again"}, second)  # replaced, not added
     table = read_table(tmp_path / "res" / "ablation.csv")
@@ -356,6 +371,9 @@ def test_the_cpu_recipe_runs_its_stages_in_order_and_flags_make_one_run(monkeypa
     assert runs[1][2] == os.path.join(runs[0][1], "last.keras") and runs[0][3] == 1
     one = script._runs(script.parse_args(["--scale", "cpu", "--size", "160"]), detector)
     assert len(one) == 1 and one[0][0].size == 160 and one[0][3] is None
+    frames = script._runs(script.parse_args(["--scale", "cpu", "--frame-share", "0.7"]),
+                          detector)
+    assert len(frames) == 1 and frames[0][0].frame_share == 0.7 and frames[0][0].size == 128
     scratch = script._runs(script.parse_args(["--scale", "cpu", "--backbone", "scratch"]),
                            detector)
     assert scratch[0][0].backbone == "scratch" and scratch[0][0].epochs == 40

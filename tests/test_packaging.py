@@ -27,9 +27,10 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "dfdetect", src / "dfdetect",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.keras"))
+                    ignore=shutil.ignore_patterns("__pycache__", "*.keras", "*.tflite*"))
     (src / "dfdetect" / "weights").mkdir(exist_ok=True)
-    (src / "dfdetect" / "weights" / "default.keras").write_bytes(b"stand-in")
+    for name in ("default.keras", "default.tflite", "default.tflite.json"):
+        (src / "dfdetect" / "weights" / name).write_bytes(b"stand-in")
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "-q", "-w", str(out), str(src)], check=True, capture_output=True)
@@ -50,7 +51,8 @@ def test_wheel_declares_runtime_dependencies_and_extras(wheel):
     names = {r.split(";")[0].split(">")[0].split("<")[0].split("=")[0].split("[")[0]
              for r in requires}
     assert {"numpy", "opencv-python-headless", "scikit-learn", "matplotlib", "tqdm", "skops",
-            "keras", "dlib-bin", "face-recognition-models", "setuptools"} <= names
+            "keras", "dlib-bin", "face-recognition-models", "setuptools",
+            "ai-edge-litert"} <= names
     # face-recognition would make pip compile dlib for ~10 minutes: face_api replaces it
     assert "face-recognition" not in names and "dlib" not in names
     assert 'tensorflow-cpu>=2.16; extra == "cpu"' in requires
@@ -61,6 +63,8 @@ def test_wheel_declares_runtime_dependencies_and_extras(wheel):
 def test_wheel_ships_the_code_the_default_detector_and_the_command(wheel):
     names = wheel.namelist()
     assert "dfdetect/weights/default.keras" in names
+    # its LiteRT twin, which predict starts faster with
+    assert {"dfdetect/weights/default.tflite", "dfdetect/weights/default.tflite.json"} <= set(names)
     assert "dfdetect/data/face_api.py" in names and "dfdetect/cli.py" in names
     assert "dfdetect/synthetic/benchmark.py" in names  # `dfdetect data build`
     (entry,) = [n for n in names if n.endswith("entry_points.txt")]
@@ -142,7 +146,9 @@ def test_installed_command_reports_its_version_and_help(fresh_install):
 
 @pytest.mark.skipif(not SHARED_VIDEO.is_file(), reason="needs ../shared/data/videos")
 def test_installed_command_scores_a_video_with_the_shipped_detector(fresh_install):
-    scored = _run(fresh_install, "predict", str(SHARED_VIDEO), "--frames", "2", timeout=300)
+    # through the installed LiteRT twin: an error if it is missing or stale
+    scored = _run(fresh_install, "predict", str(SHARED_VIDEO), "--frames", "2",
+                  "--runtime", "litert", timeout=300)
     assert scored.returncode == 0, scored.stderr
     assert re.search(r"\b(FAKE|REAL)\b", scored.stdout), scored.stdout
 

@@ -474,6 +474,106 @@ def test_a_cold_start_with_a_broken_model_is_one_model_error_and_stops_its_worke
     assert "Vanished" in got["rows"] and got["children"] == 0
 
 
+LITERT_SCRIPT = """
+import json, os, sys
+from dfdetect import predict
+splits = []
+plain = predict._split_job
+predict._split_job = lambda images, job: (splits.append(len(images)), plain(images, job))[1]
+model_path, inputs = sys.argv[1], json.loads(sys.argv[2])
+_, meta, summary = predict.load_and_predict(model_path, inputs, frames=4, runtime=sys.argv[3])
+print(json.dumps({"rows": [[r.verdict, r.score, r.error, r.frames_used,
+                            [f.score for f in r.frames], [f.crop for f in r.frames]]
+                           for r in summary.results],
+                  "tensorflow": "tensorflow" in sys.modules, "splits": splits,
+                  "model": type(_).__name__}))
+"""
+
+
+def _fresh_predict(model_path, inputs, runtime="auto", workers="2") -> dict:
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", LITERT_SCRIPT, str(model_path),
+                           json.dumps([str(i) for i in inputs]), runtime], cwd=repo,
+                          timeout=300, capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+                               "DFDETECT_FACE_WORKERS": workers})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "XNNPACK" not in done.stderr  # the interpreter's start-up line is not shown
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_model_with_a_litert_twin_is_scored_without_tensorflow(tmp_path, media):
+    from dfdetect.models.litert import export_litert
+
+    path = export_image_model(tmp_path / "img.keras")
+    export_litert(path)
+    inputs = [media["face_video"], media["mixed_video"], media["face_png"]]
+    model, meta = predict.load_detector(path)
+    expected = predict.predict_inputs(model, meta, inputs, frames=4).results
+    got = _fresh_predict(path, inputs)
+    assert got["model"] == "LiteRTModel" and not got["tensorflow"]
+    # each video's faces were found by two processes, and nothing moved
+    assert got["splits"] == [4, 4]
+    alone = _fresh_predict(path, inputs, workers="1")
+    assert alone["splits"] == [] and [r[5] for r in alone["rows"]] == [r[5] for r in got["rows"]]
+    for (verdict, score, error, used, frames, _), want in zip(got["rows"], expected):
+        assert (verdict, error, used) == (want.verdict, want.error, want.frames_used)
+        assert score == pytest.approx(want.score, abs=1e-5)
+        assert frames == pytest.approx([f.score for f in want.frames], abs=1e-5)
+    # forced Keras: TensorFlow starts, the same scores
+    forced = _fresh_predict(path, inputs, runtime="keras")
+    assert forced["tensorflow"] and forced["model"] == "Functional"
+    assert [r[1] for r in forced["rows"]] == pytest.approx([r[1] for r in got["rows"]],
+                                                           abs=1e-5)
+
+
+SPLIT_SCRIPT = """
+import json, os, sys
+import numpy as np
+from dfdetect import predict
+from dfdetect.errors import DataError
+parent = os.getpid()
+images = [np.full((2, 2, 3), i, np.uint8) for i in range(7)]
+out = {"workers": predict.face_workers()}
+out["plain"] = predict._split_job(images, lambda x: (int(x[0, 0, 0]), os.getpid() == parent))
+def fails(x):
+    if int(x[0, 0, 0]) == 3:
+        raise DataError("frame 3 is bad", "v.mp4")
+    return int(x[0, 0, 0])
+try:
+    predict._split_job(images, fails)
+except DataError as err:
+    out["error"] = str(err)
+def dies(x):
+    if os.getpid() != parent:
+        os._exit(3)
+    return int(x[0, 0, 0])
+out["died"] = predict._split_job(images, dies)
+print(json.dumps(out))
+"""
+
+
+def test_two_processes_find_the_faces_in_order_and_lose_nothing_when_one_fails():
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", SPLIT_SCRIPT], cwd=repo, timeout=120,
+                          capture_output=True, text=True,
+                          env={**os.environ, "DFDETECT_FACE_WORKERS": "2"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    if (os.cpu_count() or 1) >= 2:
+        assert got["workers"] == 2
+        # results in the images' order; the odd ones came from the child
+        assert got["plain"] == [[i, i % 2 == 0] for i in range(7)]
+    assert got["error"] == "v.mp4: frame 3 is bad"  # the child's error, as the parent's
+    assert got["died"] == list(range(7))  # a dead child's images are done by the parent
+
+
 def test_load_and_predict_without_the_fork_is_predict_inputs(tmp_path, media, image_detector):
     path = export_image_model(tmp_path / "img.keras")
     _, meta, summary = predict.load_and_predict(path, [media["face_video"]], frames=4)
