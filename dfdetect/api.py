@@ -41,7 +41,7 @@ class Detector:
     """A loaded dfdetect model and its metadata (input size, frames, threshold).
 
     Attributes:
-        model: the Keras model.
+        model: the Keras model (or its LiteRT twin: ``load_detector(runtime=...)``).
         meta: what was exported with it (``dfdetect.json``).
         path: the ``.keras`` file it was loaded from.
     """
@@ -127,16 +127,29 @@ class Detector:
         return predict.score_image(self.model, self.meta, path, **options)
 
 
-def load_detector(path: str | os.PathLike | None = None) -> Detector:
+def load_detector(path: str | os.PathLike | None = None, runtime: str = "keras") -> Detector:
     """Loads an exported dfdetect model (``.keras``); the shipped default without a path.
 
+    Args:
+        path: the model (default: the shipped detector).
+        runtime: ``keras`` (default: ``Detector.model`` is the Keras model), or ``auto`` /
+            ``litert``: the model's LiteRT twin when it has a current one
+            (:mod:`dfdetect.models.litert`), which loads without starting TensorFlow and
+            scores alike (``auto`` falls back on Keras, ``litert`` raises).
+
     Raises:
-        ModelError: missing file, not a dfdetect model, or no default detector shipped.
+        ModelError: missing file, not a dfdetect model, no default detector shipped, or
+            ``litert`` for a model without a usable twin.
     """
     # deferred: predict pulls cv2; dfdetect.load_detector must stay cheap to reach
     from dfdetect import predict
+    from dfdetect.models import litert
 
     path = os.fspath(path) if path is not None else predict.default_model()
+    twin = litert.find_twin(path, runtime)
+    if twin is not None:
+        model, meta = litert.load_litert(path, twin)
+        return Detector(model, meta, path)
     start_tensorflow()  # without its start-up lines in the user's session
     model, meta = predict.load_detector(path)
     return Detector(model, meta, path)

@@ -45,6 +45,17 @@ def test_api_scores_like_the_command(tmp_path, monkeypatch):
     assert dfdetect.load_detector().path == str(model_path)
     with pytest.raises(AttributeError):
         dfdetect.no_such_name  # noqa: B018
+    # the LiteRT twin on request: the same scores
+    from dfdetect.errors import ModelError
+    from dfdetect.models.litert import LiteRTModel, export_litert
+
+    with pytest.raises(ModelError, match="no LiteRT twin"):
+        dfdetect.load_detector(model_path, runtime="litert")
+    assert type(dfdetect.load_detector(model_path, runtime="auto").model) is not LiteRTModel
+    export_litert(model_path)
+    lite = dfdetect.load_detector(model_path, runtime="auto")
+    assert type(lite.model) is LiteRTModel
+    assert lite.score(video, frames=2).score == pytest.approx(result.score, abs=1e-5)
 
 
 def test_score_takes_a_list_of_paths_frames_and_pil_images_batched(tmp_path, monkeypatch):
