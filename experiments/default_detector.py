@@ -73,6 +73,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--frame-share", type=float, default=None,
                         help="chance that a training pair is built on a real video frame "
                              "rather than a photo (default: the scale's)")
+    parser.add_argument("--swap-share", type=float, default=None,
+                        help="chance that a pair's fake is an identity swap with another "
+                             "training face instead of its self-blend (default: the "
+                             "scale's, 0: SBI alone)")
     parser.add_argument("--select", default=DEFAULT_SELECT,
                         help="folder whose ffpp_* clips pick the epoch and threshold "
                              "(default ../shared/data/realworld when it exists; 'none': "
@@ -132,7 +136,8 @@ def _runs(args, detector) -> list[tuple]:
     overrides = {k: v for k, v in (("epochs", args.epochs), ("size", args.size),
                                    ("lr", args.lr), ("backbone_lr", args.backbone_lr),
                                    ("steps", args.steps), ("canvas", args.canvas),
-                                   ("frame_share", args.frame_share)) if v is not None}
+                                   ("frame_share", args.frame_share),
+                                   ("swap_share", args.swap_share)) if v is not None}
     if args.scale in STAGES and not (overrides or args.backbone or args.init):
         runs, init = [], None
         for stage in STAGES[args.scale]:

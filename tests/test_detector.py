@@ -41,6 +41,28 @@ def test_pool_holds_canvases_with_landmarks_and_the_predict_crop(pool):
     assert (pool.kind == "photo").all()
 
 
+def test_swapped_pairs_are_another_faces_blend_and_leave_the_sbi_pairs_as_they_were(pool):
+    from dfdetect.detector.pairs import training_dataset
+
+    idx = np.arange(len(pool))
+    one = dataclasses.replace(SMOKE, steps=1)
+
+    def batch(sc):
+        x, y = next(iter(training_dataset(pool, idx, sc, seed=3, epoch=0)))
+        return x.numpy(), y["boundary"].numpy()
+
+    plain, plain_b = batch(one)
+    again, _ = batch(dataclasses.replace(one, swap_share=0.0))
+    np.testing.assert_array_equal(plain, again)  # the SBI recipe's stream is untouched
+    swapped, swapped_b = batch(dataclasses.replace(one, swap_share=1.0))
+    k = one.batch_pairs
+    assert swapped.shape == plain.shape and swapped_b.shape == plain_b.shape
+    # every fake is now a swap: other pixels, and still a blending boundary to learn
+    assert not np.allclose(swapped[k:], plain[k:])
+    assert (swapped_b[k:].reshape(k, -1).max(axis=1) > 0.5).all()
+    assert (swapped_b[:k] == 0).all()
+
+
 def test_pool_is_cached(pool, shared_data, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -332,11 +354,12 @@ def test_a_run_continues_another_at_a_new_side_and_joins_the_ablation_table(pool
     assert row["frame_share"] == SMOKE.frame_share
     # a run recorded before frame_share was a setting resumes as the old default
     saved = json.loads((second / "state.json").read_text())
-    del saved["recipe"]["frame_share"]
+    del saved["recipe"]["frame_share"], saved["recipe"]["swap_share"]
     (second / "state.json").write_text(json.dumps(saved))
     assert detector.train_detector(pool, bigger, second, export_path=None, say=lambda s: None,
                                    init_weights=first / "last.keras")["epoch"] == 1
-    assert ablation.ablation_row(second, "r96", None)["frame_share"] == 0.35
+    old = ablation.ablation_row(second, "r96", None)
+    assert (old["frame_share"], old["swap_share"]) == (0.35, 0.0)
     ablation.record(tmp_path / "res", row, second)
     ablation.record(tmp_path / "res", {**row, "note": "again"}, second)  # replaced, not added
     table = read_table(tmp_path / "res" / "ablation.csv")
@@ -374,6 +397,8 @@ def test_the_cpu_recipe_runs_its_stages_in_order_and_flags_make_one_run(monkeypa
     frames = script._runs(script.parse_args(["--scale", "cpu", "--frame-share", "0.7"]),
                           detector)
     assert len(frames) == 1 and frames[0][0].frame_share == 0.7 and frames[0][0].size == 128
+    swaps = script._runs(script.parse_args(["--scale", "cpu", "--swap-share", "0.3"]), detector)
+    assert swaps[0][0].swap_share == 0.3 and swaps[0][0].frame_share == 0.35
     scratch = script._runs(script.parse_args(["--scale", "cpu", "--backbone", "scratch"]),
                            detector)
     assert scratch[0][0].backbone == "scratch" and scratch[0][0].epochs == 40

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from dfdetect.detector.selection import SelectionSet, score_selection
-from dfdetect.detector.settings import OLD_FRAME_SHARE
+from dfdetect.detector.settings import RECIPE_DEFAULTS
 from dfdetect.evaluation import auc_interval
 from dfdetect.io import read_table, write_table
 
 ABLATION_COLUMNS = ("run", "backbone", "size", "lr", "backbone_lr", "frame_share",
-                    "epochs_done", "best_epoch", "val_auc_sbi", "val_auc_swap", "ffpp_auc", "ffpp_auc_c23",
+                    "swap_share", "epochs_done", "best_epoch", "val_auc_sbi", "val_auc_swap", "ffpp_auc", "ffpp_auc_c23",
                     "ffpp_auc_c40", "threshold", "test_auc", "test_auc_low", "test_auc_high",
                     "test_acc", "test_n_real", "test_n_fake", "train_hours", "note")
 
@@ -49,7 +49,7 @@ def ablation_row(run_dir: str | os.PathLike, name: str, test: SelectionSet | Non
     row = {"run": name, "backbone": recipe.get("backbone", "scratch"),
            "size": recipe.get("size"), "lr": recipe.get("lr"),
            "backbone_lr": recipe.get("backbone_lr"),
-           "frame_share": recipe.get("frame_share", OLD_FRAME_SHARE),
+           **{key: recipe.get(key, old) for key, old in RECIPE_DEFAULTS.items()},
            "epochs_done": state["epoch"],
            "best_epoch": state["best_epoch"], "threshold": round(state["best_threshold"], 4),
            "train_hours": round(state["seconds"] / 3600, 2), "note": note}

@@ -106,7 +106,8 @@ def training_dataset(pool: FacePool, train_idx: np.ndarray, sc: DetectorScale, s
                      epoch: int):
     """One epoch of fresh pairs as a tf.data pipeline (parallel map, prefetch).
 
-    Each batch holds ``batch_pairs`` reals and their own blends. Video frames are drawn
+    Each batch holds ``batch_pairs`` reals and their own blends (with probability
+    ``sc.swap_share`` an identity swap with another training face instead). Video frames are drawn
     with probability ``sc.frame_share`` (they are ~10 % of the canvases but what users
     score). The pairs depend only on ``(seed, epoch, step)``, so a resumed run sees
     what an uninterrupted one would have.
@@ -120,9 +121,13 @@ def training_dataset(pool: FacePool, train_idx: np.ndarray, sc: DetectorScale, s
         rng = np.random.default_rng([seed, epoch, int(i)])
         use_frames = len(frames) and (not len(photos) or rng.uniform() < sc.frame_share)
         base = int(rng.choice(frames if use_frames else photos))
+        # drawn only when swaps are on, so the SBI recipe's pairs stay what they were
+        swap = sc.swap_share > 0 and len(train_idx) > 1 and rng.uniform() < sc.swap_share
         for _ in range(5):  # a degenerate landmark fit raises: draw another base
+            donor = int(rng.choice(train_idx[train_idx != base])) if swap else None
             try:
-                return make_pair(pool, base, rng, sc.size)
+                return make_pair(pool, base, rng, sc.size,
+                                 forgery="identity_swap" if swap else "sbi", donor=donor)
             except DataError:
                 base = int(rng.choice(train_idx))
         return make_pair(pool, base, rng, sc.size)

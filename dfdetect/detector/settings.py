@@ -28,6 +28,8 @@ EVALUATION_PREFIXES = (SELECTION_PREFIX, *TEST_PREFIXES)
 #: The video-frame share of every run recorded before it was a setting (state.json
 #: recipes without ``frame_share``).
 OLD_FRAME_SHARE = 0.35
+#: What recipes recorded before these settings existed used (state.json without them).
+RECIPE_DEFAULTS = {"frame_share": OLD_FRAME_SHARE, "swap_share": 0.0}
 #: Backbones the detector can stand on: ``scratch`` is the first release's residual CNN.
 BACKBONES = ("lite0", "lite1", "lite2", "scratch")
 
@@ -55,6 +57,10 @@ class DetectorScale:
         frame_share: chance that a training pair's base is a real video frame rather
             than a photo (frames are ~10 % of the canvases, but compressed video is
             what users and the FF++ clips hold).
+        swap_share: chance that a pair's fake is an identity swap (another training
+            face blended in, as Face X-ray's blended images) instead of the face's own
+            self-blend; 0 is the SBI recipe. The validation swaps are then no longer a
+            forgery never trained on.
     """
 
     name: str
@@ -71,6 +77,7 @@ class DetectorScale:
     backbone_lr: float = 0.1
     weights: str | None = "imagenet"
     frame_share: float = OLD_FRAME_SHARE
+    swap_share: float = 0.0
 
     @property
     def builder(self) -> tuple[str, dict]:

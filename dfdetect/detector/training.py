@@ -30,7 +30,7 @@ from dfdetect import precision
 from dfdetect.detector import selection as selection_mod
 from dfdetect.detector.pairs import training_dataset, validation_set
 from dfdetect.detector.pool import FacePool, split_pool
-from dfdetect.detector.settings import (DEFAULT_EXPORT, OLD_FRAME_SHARE, PREDICT_FRAMES,
+from dfdetect.detector.settings import (DEFAULT_EXPORT, PREDICT_FRAMES, RECIPE_DEFAULTS,
                                         TEST_PREFIXES, DetectorScale)
 from dfdetect.errors import DataError, ModelError
 from dfdetect.io import atomic_write_bytes, atomic_write_text, read_table, write_table
@@ -75,7 +75,7 @@ def recipe(sc: DetectorScale) -> dict:
     return {"backbone": sc.backbone, "size": sc.size, "lr": sc.lr,
             "backbone_lr": sc.backbone_lr, "weights": sc.weights,
             "steps": sc.steps, "batch_pairs": sc.batch_pairs,
-            "frame_share": sc.frame_share}
+            "frame_share": sc.frame_share, "swap_share": sc.swap_share}
 
 
 def build_training_model(sc: DetectorScale, boundary_weight: float = 1.0,
@@ -171,7 +171,7 @@ def train_detector(pool: FacePool, sc: DetectorScale, out_dir: str | os.PathLike
     if state.get("scale") != sc.name or state.get("seed") != seed:
         raise DataError(f"this run folder holds a {state.get('scale')} run with seed "
                         f"{state.get('seed')}; use another --out", str(out))
-    if {"frame_share": OLD_FRAME_SHARE, **state.get("recipe", this_recipe)} != this_recipe:
+    if {**RECIPE_DEFAULTS, **state.get("recipe", this_recipe)} != this_recipe:
         raise DataError(f"this run folder holds a run of another recipe "
                         f"({state.get('recipe')}); use another --out", str(out))
     if state.get("select_on", select_on) != select_on:
