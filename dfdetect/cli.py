@@ -720,9 +720,11 @@ def _check_environment() -> None:
     """Refuses an invalid ``DFDETECT_*`` setting before any work, in every command (a
     video run used to ignore what an image run refused)."""
     from dfdetect.data.faces import max_pixels  # deferred: cv2 (see the imports above)
+    from dfdetect.predict import face_workers
 
     every_seconds()
     max_pixels()
+    face_workers()
 
 
 def _kept(args: argparse.Namespace, err: BaseException) -> str:

@@ -486,10 +486,10 @@ def video_faces(spec: ModelSpec, meta: dict, path: str | os.PathLike,
         if info.frame_count < 0.9 * claimed:  # a few missing frames at the end are common
             log.warning("%s: only %d of the %d frames the file claims decode (truncated?); "
                         "scoring those", path, info.frame_count, claimed)
-    crops, crop_frames = [], []
     def job(rgb):
         return _face_crop(rgb, spec, detect, detect_max_side, detector)
 
+    crops, crop_frames = [], []
     for index, (face, square, found, crop) in _faces_of(iter_frames(path, indices), job,
                                                          split=detect):
         result.frames.append(FrameResult(
@@ -515,6 +515,9 @@ def face_workers() -> int:
     do not survive one) and on POSIX other than macOS; ``DFDETECT_FACE_WORKERS=1`` turns
     it off. dlib's HOG detector runs on one core, so on 2 cores this about halves the
     time of a video's faces (most of a warm predict).
+
+    Raises:
+        DataError: ``DFDETECT_FACE_WORKERS`` is set but not a whole number >= 1.
     """
     wanted = int(env_number("DFDETECT_FACE_WORKERS", 2, minimum=1, whole=True))
     if (wanted < 2 or (os.cpu_count() or 1) < 2 or "tensorflow" in sys.modules

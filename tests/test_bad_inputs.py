@@ -655,6 +655,7 @@ def test_json_to_stdout(capsys, world):
 @pytest.mark.parametrize("variable, value", [
     ("DFDETECT_PROGRESS_SECONDS", "abc"), ("DFDETECT_PROGRESS_SECONDS", "-1"),
     ("DFDETECT_MAX_PIXELS", "-1"), ("DFDETECT_MAX_PIXELS", "many"),
+    ("DFDETECT_FACE_WORKERS", "0"), ("DFDETECT_FACE_WORKERS", "1.5"),
 ])
 @pytest.mark.parametrize("command", ["predict video", "data crop video"])
 def test_invalid_environment_values_are_refused_everywhere(capsys, monkeypatch, world,
@@ -667,7 +668,7 @@ def test_invalid_environment_values_are_refused_everywhere(capsys, monkeypatch, 
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == [], out
     assert err == [f"dfdetect: error: environment variable {variable} must be a "
-                   f"{'whole number >= 1' if 'PIXELS' in variable else 'number >= 0'}, got "
+                   f"{'number >= 0' if 'PROGRESS' in variable else 'whole number >= 1'}, got "
                    f"{value!r}: fix or unset it"]
     assert not (tmp_path / "store").exists()
 
