@@ -978,3 +978,21 @@ def test_replaced_folder_swaps_whole_with_or_without_renameat2(monkeypatch, tmp_
         Path(fresh, "metrics.csv").write_text("new run")
     assert sorted(p.name for p in out.iterdir()) == ["metrics.csv"]
     assert os.listdir(tmp_path) == ["E"]
+
+
+def test_litert_writes_a_twin_and_refuses_what_is_not_a_model_in_one_line(capsys, world,
+                                                                          tmp_path):
+    import shutil
+
+    model = shutil.copy(world / "model.keras", tmp_path / "m.keras")
+    code, out, err = run(capsys, "litert", model)
+    assert code == 0 and out == [f"LiteRT twin written: {tmp_path / 'm.tflite'}"], err
+    for bad, why in ((tmp_path / "missing.keras", "model file not found"),
+                     (world / "bad_json.keras", "not valid JSON")):
+        code, out, err = run(capsys, "litert", bad)
+        assert code == 2 and len(err) == 1 and why in err[0], err
+        assert not bad.with_suffix(".tflite").exists()
+    # predict --runtime litert on a model without a twin says how to write one
+    code, out, err = run(capsys, "predict", world / "model.keras", world / "v.mp4",
+                         "--runtime", "litert")
+    assert code == 2 and len(err) == 1 and "dfdetect litert model.keras" in err[0], err
