@@ -31,7 +31,7 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from dfdetect.errors import DataError
+from dfdetect.errors import DataError, DfdetectError
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "check_output_dir",
            "check_output_file", "env_number", "format_cell", "os_error_line", "quick_digest",
@@ -492,9 +492,15 @@ def start_tensorflow() -> None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # its later lines: warnings and up
     with quiet_stderr():
-        import keras
-        import tensorflow  # noqa: F401
-
+        try:
+            import keras
+            import tensorflow  # noqa: F401
+        except ModuleNotFoundError as err:
+            if (err.name or "").split(".")[0] != "tensorflow":
+                raise
+            raise DfdetectError(
+                "TensorFlow is not installed, and this needs it: pip install 'dfdetect[cpu]' "
+                "(or [gpu]); predict with a model's LiteRT twin runs without it") from None
         keras.ops.add(1, 1)  # the first op initialises the runtime: its notices too
     _TENSORFLOW_STARTED = True
 

@@ -996,3 +996,24 @@ def test_litert_writes_a_twin_and_refuses_what_is_not_a_model_in_one_line(capsys
     code, out, err = run(capsys, "predict", world / "model.keras", world / "v.mp4",
                          "--runtime", "litert")
     assert code == 2 and len(err) == 1 and "dfdetect litert model.keras" in err[0], err
+
+
+def test_a_command_that_needs_tensorflow_says_how_to_install_it(world, tmp_path):
+    import subprocess
+    import sys
+
+    script = ("import sys\n"
+              "class No:\n"
+              "    def find_spec(self, name, path=None, target=None):\n"
+              "        if name.split('.')[0] == 'tensorflow':\n"
+              "            raise ModuleNotFoundError(name, name=name)\n"
+              "sys.meta_path.insert(0, No())\n"
+              "from dfdetect import cli\n"
+              "sys.exit(cli.main(sys.argv[1:]))\n")
+    done = subprocess.run([sys.executable, "-c", script, "predict", str(world / "model.keras"),
+                           str(world / "v.mp4"), "--runtime", "keras"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == "", done.stdout
+    assert done.stderr.strip().splitlines() == [
+        "dfdetect: error: TensorFlow is not installed, and this needs it: pip install "
+        "'dfdetect[cpu]' (or [gpu]); predict with a model's LiteRT twin runs without it"]

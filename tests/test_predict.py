@@ -476,6 +476,15 @@ def test_a_cold_start_with_a_broken_model_is_one_model_error_and_stops_its_worke
 
 LITERT_SCRIPT = """
 import json, os, sys
+
+
+class NoTensorFlow:  # as if neither were installed: the LiteRT path must not need them
+    def find_spec(self, name, path=None, target=None):
+        if sys.argv[3] != "keras" and name.split(".")[0] in ("tensorflow", "keras"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+sys.meta_path.insert(0, NoTensorFlow())
 from dfdetect import predict
 splits = []
 plain = predict._split_job
