@@ -126,7 +126,9 @@ class Stage:
 #: 8 epochs of 400 steps, the epoch with the best FF++ AUC kept (run r1_lite0_128).
 #: Continuing its fourth epoch at 224 px (run r2_lite0_224_from_r1) scored lower on those
 #: clips, so no second stage follows; the same recipe at 160 px from ImageNet (run
-#: r3_lite0_160) peaked at its first epoch, below r1. A scale listed here runs its stages in order, each in
+#: r3_lite0_160) peaked at its first epoch, below r1; video frames as 70 % of the bases
+#: (r4_lite0_128_frames, 0.800) and identity swaps as 30 % of the fakes
+#: (r5_lite0_128_swaps, 0.793) did not beat it either. A scale listed here runs its stages in order, each in
 #: its own folder from the previous stage's last checkpoint.
 STAGES = {
     "cpu": (Stage("stage1_128", {"size": 128, "canvas": 224, "lr": 1e-3, "backbone_lr": 0.1,
