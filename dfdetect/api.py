@@ -143,13 +143,11 @@ def load_detector(path: str | os.PathLike | None = None, runtime: str = "keras")
     """
     # deferred: predict pulls cv2; dfdetect.load_detector must stay cheap to reach
     from dfdetect import predict
-    from dfdetect.models import litert
 
     path = os.fspath(path) if path is not None else predict.default_model()
-    twin = litert.find_twin(path, runtime)
-    if twin is not None:
-        model, meta = litert.load_litert(path, twin)
-        return Detector(model, meta, path)
+    loaded = predict.load_twin(path, runtime)
+    if loaded is not None:
+        return Detector(*loaded, path)
     start_tensorflow()  # without its start-up lines in the user's session
     model, meta = predict.load_detector(path)
     return Detector(model, meta, path)

@@ -42,6 +42,7 @@ sizes in the model's metadata), then scores them as :func:`score_video` would.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import multiprocessing
@@ -71,7 +72,7 @@ from dfdetect.models.metadata import read_metadata
 __all__ = ["DEFAULT_FRAMES", "DEFAULT_MODEL", "FrameResult", "IMAGE_EXTENSIONS", "ModelSpec",
            "PredictSummary", "VIDEO_EXTENSIONS", "VideoResult", "as_rgb", "collect_inputs",
            "default_model", "failure_result", "guarded", "iter_predictions", "load_and_predict",
-           "load_detector", "media_type", "model_spec", "predict_inputs", "score_crops", "score_face_crops",
+           "load_detector", "load_twin", "media_type", "model_spec", "predict_inputs", "score_crops", "score_face_crops",
            "score_image", "score_input", "score_pictures", "score_video", "short_names",
            "video_faces",
            "write_json", "write_plot"]
@@ -281,6 +282,22 @@ def load_detector(path: str | os.PathLike):
     from dfdetect.models.export import load_exported  # deferred: the first TensorFlow import
 
     model, meta = load_exported(path)
+    _check_usable(model, meta, path)
+    return model, meta
+
+
+def load_twin(path: str | os.PathLike, runtime: str = "auto"):
+    """``(model, meta)`` of the model's LiteRT twin as ``runtime`` asks for it
+    (:func:`dfdetect.models.litert.find_twin`), checked as :func:`load_detector` checks;
+    None where Keras is to load it.
+
+    Raises:
+        ModelError: as :func:`load_detector`, or ``litert`` without a usable twin.
+    """
+    twin = litert.find_twin(path, runtime)
+    if twin is None:
+        return None
+    model, meta = litert.load_litert(path, twin)
     _check_usable(model, meta, path)
     return model, meta
 
@@ -540,13 +557,8 @@ def _faces_of(frames: Iterable[tuple[int, np.ndarray]], job: Callable[[np.ndarra
         for index, rgb in frames:
             yield index, job(rgb)
         return
-    chunk: list = []
-    for item in frames:
-        chunk.append(item)
-        if len(chunk) == SPLIT_CHUNK:
-            yield from zip((i for i, _ in chunk), _split_job([rgb for _, rgb in chunk], job))
-            chunk = []
-    if chunk:
+    frames = iter(frames)
+    while chunk := list(itertools.islice(frames, SPLIT_CHUNK)):
         yield from zip((i for i, _ in chunk), _split_job([rgb for _, rgb in chunk], job))
 
 
@@ -933,10 +945,9 @@ def load_and_predict(model_path: str | os.PathLike, inputs: Sequence[str | os.Pa
             or ``litert`` was asked for and the model has no usable twin.
     """
     paths, ignored = collect_inputs(inputs)
-    twin = litert.find_twin(model_path, runtime)
-    if twin is not None:
-        model, meta = litert.load_litert(model_path, twin)
-        _check_usable(model, meta, model_path)
+    loaded = load_twin(model_path, runtime)
+    if loaded is not None:
+        model, meta = loaded
         return model, meta, _score_all(model, meta, paths, ignored, on_result, None, kwargs)
     if background is None:
         background = "tensorflow" not in sys.modules
