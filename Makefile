@@ -219,11 +219,14 @@ detector: setup
 
 # Inference variants (frame aggregation, mirrored crops) of the shipped detector and of
 # VARIANTS="NAME=PATH ..." further exported detectors, scored on the FF++ selection clips
-# into results/detector/variants.csv.
+# into results/detector/variants.csv. COMBINE="NAME=shipped+r4 ..." also scores those
+# models' averaged scores (ensemble) and averaged weights (soup) against the shipped one,
+# into results/detector/combinations.csv.
 VARIANTS ?=
+COMBINE ?=
 detector-variants: setup
 	$(PY) experiments/detector_variants.py --model shipped=dfdetect/weights/default.keras \
-	    $(foreach m,$(VARIANTS),--model $(m))
+	    $(foreach m,$(VARIANTS),--model $(m)) $(foreach c,$(COMBINE),--combine $(c))
 
 clean:
 	rm -rf $(VENV) $(POSE_VENV) .pytest_cache build *.egg-info

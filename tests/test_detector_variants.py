@@ -74,6 +74,26 @@ def test_variant_rows_compare_each_variant_with_the_shipped_one(tmp_path):
     assert len(read_table(path)) == 2
 
 
+def test_a_combination_is_paired_against_one_model_and_recorded_by_name(tmp_path):
+    sel = _clips()
+    mean_model = sel.crops.mean(axis=(1, 2, 3)) / 255  # ranks every fake below every real
+    wrong = 1 - mean_model  # ranks every fake above every real
+    row = variants.combination_row("both", "ensemble", ["m", "w"], (mean_model + wrong) / 2,
+                                   "m", mean_model, sel, n_boot=300)
+    # the average of two opposite models is constant: AUC 0.5, half a point above "m"
+    assert row["ffpp_auc"] == 0.5 and row["diff"] == 0.5 and row["diff_low"] > 0
+    assert (row["against"], row["members"], row["n_real"], row["n_fake"]) == ("m", "m+w", 6, 6)
+    alone = variants.combination_row("w", "soup", ["w", "w"], wrong, "m", mean_model, sel,
+                                     n_boot=300)
+    assert alone["ffpp_auc"] == 1.0 and alone["diff"] == 1.0
+    with pytest.raises(ValueError, match="unknown combination"):
+        variants.combination_row("x", "vote", ["m", "w"], wrong, "m", mean_model, sel)
+    path = variants.record_combinations(tmp_path, [row, alone])
+    variants.record_combinations(tmp_path, [{**row, "how": "soup"}])  # "both" replaced
+    assert [(r["combination"], r["how"]) for r in read_table(path)] == [("w", "soup"),
+                                                                        ("both", "soup")]
+
+
 def _script():
     path = Path(__file__).resolve().parents[1] / "experiments" / "detector_variants.py"
     spec = importlib.util.spec_from_file_location("detector_variants_script", path)
@@ -91,3 +111,35 @@ def test_the_script_says_what_is_wrong_in_one_line(tmp_path, capsys):
     assert script.main(["--model", f"x={missing}", "--results", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope.keras" in err[0]
+    with pytest.raises(SystemExit):
+        script.parse_args(["--model", "x=a.keras", "--combine", "alone=x"])
+    assert "expected NAME=MODEL+MODEL" in capsys.readouterr().err
+    # a member that is no --model is refused before any model is loaded
+    assert script.main(["--model", f"x={missing}", "--combine", "c=x+y",
+                        "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "y is not a --model NAME" in err[0]
+
+
+def test_the_script_combines_models_by_scores_and_by_weights():
+    import types
+
+    import keras
+
+    def tiny(sign):
+        inputs = keras.Input((2, 2, 3))
+        x = keras.layers.GlobalAveragePooling2D()(inputs)
+        out = keras.layers.Dense(1, activation="sigmoid", name="p_fake")(x)
+        model = keras.Model(inputs, out)
+        model.get_layer("p_fake").set_weights([np.full((3, 1), 10.0 * sign), np.zeros(1)])
+        return model
+
+    sel = _clips()
+    spec = types.SimpleNamespace(value_range=(0.0, 1.0))
+    loaded = {"up": (tiny(1), spec, sel), "down": (tiny(-1), spec, sel)}
+    rows = _script().combinations([("both", ["up", "down"])], loaded, "up", n_boot=200)
+    by = {r["how"]: r for r in rows}
+    # averaged weights are all zero: P(fake) 0.5 everywhere, AUC 0.5 against "up"'s 0.0
+    assert by["soup"]["ffpp_auc"] == 0.5 and by["soup"]["diff"] == 0.5
+    assert set(by) == {"ensemble", "soup"}
+    assert by["ensemble"]["members"] == "up+down" and by["ensemble"]["against"] == "up"

@@ -6,7 +6,9 @@ aggregation (:data:`AGGREGATIONS`) and whether each crop is also scored mirrored
 two averaged (:data:`VIEWS`). Every variant of a model is scored on the same clips and
 compared with the shipped one (``plain`` / ``mean``) by a paired bootstrap, so a variant
 is adopted only when it helps on these clips by more than their sampling noise, and on
-more than one model. Nothing here trains, and the Celeb-DF / DFDC test clips are never
+more than one model. Several finished runs can also be combined (:data:`COMBINATIONS`:
+their scores or their weights averaged) and paired against the shipped model on the same
+clips. Nothing here trains, and the Celeb-DF / DFDC test clips are never
 scored.
 """
 
@@ -30,6 +32,12 @@ VIEWS = ("plain", "flip_average")
 SHIPPED = ("plain", "mean")
 VARIANT_COLUMNS = ("model", "view", "aggregation", "ffpp_auc", "ffpp_auc_c23", "ffpp_auc_c40",
                    "diff", "diff_low", "diff_high", "diff_p", "n_real", "n_fake")
+#: Ways several finished detectors become one: ``ensemble`` averages their frame scores
+#: (inference costs one pass per member), ``soup`` averages their weights (one pass).
+COMBINATIONS = ("ensemble", "soup")
+COMBINATION_COLUMNS = ("combination", "how", "members", "ffpp_auc", "ffpp_auc_c23",
+                       "ffpp_auc_c40", "against", "diff", "diff_low", "diff_high", "diff_p",
+                       "n_real", "n_fake")
 
 
 def aggregate(scores: np.ndarray, video: np.ndarray, n_videos: int,
@@ -102,14 +110,56 @@ def variant_rows(model_name: str, predict_fn: Callable[[np.ndarray], np.ndarray]
     return rows
 
 
+def combination_row(name: str, how: str, members: list[str], per_frame: np.ndarray,
+                    against: str, against_per_frame: np.ndarray, sel: SelectionSet,
+                    n_boot: int = 2000) -> dict:
+    """One combined detector on the selection clips, paired against a single model.
+
+    Args:
+        name: the combination's label.
+        how: one of :data:`COMBINATIONS`.
+        members: the combined models' labels.
+        per_frame: the combination's ``(N,)`` P(fake) per crop of ``sel``.
+        against: the label of the model it is compared with (the shipped one).
+        against_per_frame: that model's P(fake) per crop.
+        sel: the selection clips; clip scores are predict's (plain crops, mean).
+
+    Returns:
+        A row with the columns of :data:`COMBINATION_COLUMNS`.
+    """
+    if how not in COMBINATIONS:
+        raise ValueError(f"unknown combination {how!r}; one of {', '.join(COMBINATIONS)}")
+    n = len(sel.names)
+    s = aggregate(per_frame, sel.video, n, SHIPPED[1])
+    base = aggregate(against_per_frame, sel.video, n, SHIPPED[1])
+    ok = np.isfinite(s) & np.isfinite(base)
+    m = selection_metrics(s, sel)
+    diff, lo, hi, p = paired_auc_interval(sel.labels[ok], s[ok], base[ok], n_boot=n_boot)
+    return {"combination": name, "how": how, "members": "+".join(members),
+            **{k: round(float(m[k]), 4) for k in ("ffpp_auc", "ffpp_auc_c23", "ffpp_auc_c40")},
+            "against": against, "diff": round(diff, 4), "diff_low": round(lo, 4),
+            "diff_high": round(hi, 4), "diff_p": round(p, 4),
+            "n_real": int(np.sum(sel.labels[ok] == 0)), "n_fake": int(np.sum(sel.labels[ok] == 1))}
+
+
+def _record(path: Path, rows: list[dict], key: str, columns: tuple) -> str:
+    names = {r[key] for r in rows}
+    kept = [r for r in read_table(path) if r.get(key) not in names]
+    write_table(path, kept + rows, columns)
+    return str(path)
+
+
 def record_variants(results_dir: str | os.PathLike, rows: list[dict]) -> str:
     """Adds ``rows`` to ``<results_dir>/variants.csv``, replacing earlier rows of the
     same models."""
-    path = Path(results_dir) / "variants.csv"
-    names = {r["model"] for r in rows}
-    kept = [r for r in read_table(path) if r.get("model") not in names]
-    write_table(path, kept + rows, VARIANT_COLUMNS)
-    return str(path)
+    return _record(Path(results_dir) / "variants.csv", rows, "model", VARIANT_COLUMNS)
+
+
+def record_combinations(results_dir: str | os.PathLike, rows: list[dict]) -> str:
+    """Adds ``rows`` to ``<results_dir>/combinations.csv``, replacing earlier rows of
+    the same combinations."""
+    return _record(Path(results_dir) / "combinations.csv", rows, "combination",
+                   COMBINATION_COLUMNS)
 
 
 def adopted(rows: list[Mapping]) -> list[tuple[str, str]]:

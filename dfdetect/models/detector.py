@@ -196,3 +196,35 @@ def fold_lite_detector(model: keras.Model, variant: str | None = None) -> keras.
         except ModelError as err:
             error = err
     raise error
+
+
+def average_detectors(models: Sequence[keras.Model], name: str = "default_detector") -> keras.Model:
+    """A "model soup": one detector whose every weight is the mean of ``models``' weights.
+
+    Averaging only makes sense for networks fine-tuned from the same start (here every
+    Lite run starts from the same ImageNet checkpoint); it costs nothing at inference,
+    unlike averaging the models' outputs (Wortsman et al., "Model soups", ICML 2022).
+
+    Args:
+        models: two or more detectors of one architecture (same layers, same shapes).
+        name: the averaged model's name.
+
+    Raises:
+        ModelError: fewer than two models, or models whose weights do not line up.
+    """
+    import numpy as np
+
+    if len(models) < 2:
+        raise ModelError(f"averaging weights needs two or more models, got {len(models)}")
+    shapes = [[tuple(w.shape) for w in m.weights] for m in models]
+    for m, s in zip(models[1:], shapes[1:]):
+        if s != shapes[0]:
+            raise ModelError(f"{m.name}: its weights do not line up with {models[0].name}'s "
+                             "(another architecture or input side); only one network's "
+                             "fine-tunings can be averaged")
+    soup = keras.models.clone_model(models[0])
+    soup.name = name
+    weights = [m.get_weights() for m in models]
+    soup.set_weights([np.mean([w[i] for w in weights], axis=0).astype(weights[0][i].dtype)
+                      for i in range(len(weights[0]))])
+    return soup

@@ -158,3 +158,27 @@ def variants_table(ctx: Context) -> str:
                                                 for m in models], out)
             + f"\n\nFF++ selection clips ({n}); differences paired on the same clips, 95 % "
               f"bootstrap intervals. {verdict}")
+
+
+@block("detector.combinations")
+def combinations_table(ctx: Context) -> str:
+    """Finished runs combined (``combinations.csv``): their scores averaged (ensemble) or
+    their weights averaged (soup), each paired against the shipped detector."""
+    rows = ctx.table(f"{FOLDER}/combinations.csv")
+    if not rows:
+        return f"Runs combined (`{FOLDER}/combinations.csv`): {fmt.NOT_MEASURED}."
+    out = [[r["combination"], "scores averaged" if r["how"] == "ensemble" else "weights averaged",
+            f"{fmt.num(r['ffpp_auc'])} ({fmt.num(r['ffpp_auc_c23'])} / "
+            f"{fmt.num(r['ffpp_auc_c40'])})",
+            f"{fmt.signed(r['diff'])} [{fmt.signed(r['diff_low'])}, "
+            f"{fmt.signed(r['diff_high'])}]", fmt.num(r["diff_p"], 2)] for r in rows]
+    better = [f"{r['combination']} {r['how']}" for r in rows if float(r["diff_low"]) > 0]
+    n = f"{fmt.count(rows[0]['n_real'])} real / {fmt.count(rows[0]['n_fake'])} fake clips"
+    verdict = (f"Better than {rows[0]['against']} with a paired interval above zero: "
+               f"{', '.join(better)}." if better else
+               f"None beats {rows[0]['against']} with a paired interval above zero, so one "
+               "model ships.")
+    return (fmt.table(["runs", "combined by", "FF++ selection AUC (c23 / c40)",
+                       f"vs {rows[0]['against']} [95 % CI]", "p"], out)
+            + f"\n\nFF++ selection clips ({n}), predict's variant (plain crops, mean). "
+              f"{verdict}")

@@ -53,3 +53,28 @@ def test_a_lite_detector_exports_folded_and_computes_the_same(tmp_path):
     np.testing.assert_allclose(back.predict_on_batch(x), expected, rtol=1e-4, atol=1e-5)
     with pytest.raises(ModelError, match="lite2"):
         detector.fold_lite_detector(model, "lite2")
+
+
+def test_a_weight_soup_is_the_mean_of_its_members_and_refuses_other_networks():
+    from dfdetect.errors import ModelError
+
+    def tiny(seed, width=4):
+        import keras
+        keras.utils.set_random_seed(seed)
+        inputs = keras.Input((8, 8, 3))
+        x = keras.layers.Conv2D(width, 3, name="conv")(inputs)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="p_fake")(x))
+
+    a, b = tiny(0), tiny(1)
+    soup = detector.average_detectors([a, b], name="soup")
+    assert soup.name == "soup" and soup.output_shape == (None, 1)
+    for got, wa, wb in zip(soup.get_weights(), a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(got, (wa + wb) / 2, rtol=1e-6)
+    assert not np.allclose(a.get_weights()[0], b.get_weights()[0])  # the mean is not trivial
+    # the members are left as they were
+    assert not np.allclose(soup.get_weights()[0], a.get_weights()[0])
+    with pytest.raises(ModelError, match="do not line up"):
+        detector.average_detectors([a, tiny(2, width=8)])
+    with pytest.raises(ModelError, match="two or more"):
+        detector.average_detectors([a])
