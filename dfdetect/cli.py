@@ -38,6 +38,8 @@ from dfdetect.scales import SCALE_NAMES, get_scale
 # TensorFlow is imported through _import_tensorflow_silently.
 
 LAYOUTS = ("ffpp", "celebdf", "openforensics", "dfdc", "folder")
+#: predict pads paths to the longest input's, up to this many characters.
+PATH_COLUMN_MAX = 80
 #: What --plot can be: the formats matplotlib's savefig writes, checked before scoring.
 PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".webp", ".tif", ".tiff",
                  ".eps", ".ps")
@@ -279,13 +281,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     done: list = []
     not_written = f"; {' and '.join(outputs)} not written" if outputs else ""
     args.kept = lambda: _scored_so_far(len(done), len(paths)) + not_written
+    # the verdicts line up in a column; one very long path does not push every line out
+    width = min(max((len(os.fspath(p)) for p in paths), default=0), PATH_COLUMN_MAX)
 
     def show(result) -> None:
         done.append(result)
         if result.failed:
             _print_failure(result)
         elif not to_stdout:  # stdout is the JSON document's alone
-            print(result.line(), flush=True)
+            print(result.line(width), flush=True)
 
     # TensorFlow starts here, not in main(): the first video's faces are found meanwhile
     _, meta, summary = predict.load_and_predict(args.model, args.inputs, on_result=show,

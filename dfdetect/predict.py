@@ -166,13 +166,19 @@ class VideoResult:
     def failed(self) -> bool:
         return self.verdict == ERROR
 
-    def line(self) -> str:
-        """``path  VERDICT  score  frames used``: the one line ``dfdetect predict`` prints."""
+    def line(self, width: int = 0) -> str:
+        """``path  VERDICT  score  frames used``: the one line ``dfdetect predict`` prints.
+
+        Args:
+            width: the path is padded to this many characters, so that the lines of
+                several inputs line up in columns.
+        """
+        path = f"{self.path:<{width}}"
         if self.failed:
-            return f"{self.path}  {ERROR:<7}  {self.error}"
+            return f"{path}  {ERROR:<7}  {self.error}"
         score = "-" if self.score is None else f"{self.score:.4f}"
         unit = "frame" if self.media == "image" else "frames"
-        return (f"{self.path}  {self.verdict:<7}  {score:>6}  "
+        return (f"{path}  {self.verdict:<7}  {score:>6}  "
                 f"{self.frames_used}/{self.frames_sampled} {unit} with a face")
 
     def to_dict(self) -> dict:

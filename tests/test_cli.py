@@ -186,6 +186,10 @@ def test_predict_without_a_model_uses_the_shipped_default(capsys, files, monkeyp
     assert code == 0 and err == []
     assert out[0].startswith(f"{files['face']}  ") and "2/2 frames with a face" in out[0]
     assert out[1].startswith(f"{files['noface']}  NO FACE")
+    # the verdicts stand in one column, after the longer path
+    column = len(str(files["noface"])) + 2
+    assert out[0][column:].split()[0] in ("FAKE", "REAL") and out[0][column - 1] == " "
+    assert out[1][column:].startswith("NO FACE")
     # the same with the model named, positionally or with --model
     _, named, _ = run(capsys, "predict", files["model"], files["face"], files["noface"],
                       "--frames", "2")
