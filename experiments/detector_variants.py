@@ -80,18 +80,13 @@ def _scorer(model, spec):
 
 
 def combinations(combine: list, loaded: dict, against: str, n_boot: int) -> list[dict]:
-    """Ensemble and soup rows of each ``--combine``, paired against model ``against``."""
+    """Ensemble and soup rows of each ``--combine``, paired against model ``against``.
+
+    ``loaded``: NAME -> (model, its spec, its selection clips, its plain P(fake) per crop).
+    """
     from dfdetect.detector import variants
     from dfdetect.detector.selection import frame_scores
     from dfdetect.models.detector import average_detectors
-
-    plain = {}
-
-    def scores(name):
-        if name not in plain:
-            model, spec, sel = loaded[name]
-            plain[name] = frame_scores(_scorer(model, spec), sel.crops)
-        return plain[name]
 
     rows = []
     sel = loaded[against][2]
@@ -100,12 +95,12 @@ def combinations(combine: list, loaded: dict, against: str, n_boot: int) -> list
         if len(sides) > 1:
             raise DfdetectError(f"--combine {combo}: its models take different input sides "
                                 f"({', '.join(map(str, sorted(sides)))} px); combine one side")
-        ensemble = np.mean([scores(m) for m in members], axis=0)
+        ensemble = np.mean([loaded[m][3] for m in members], axis=0)
         soup = average_detectors([loaded[m][0] for m in members])
         souped = frame_scores(_scorer(soup, loaded[members[0]][1]), sel.crops)
         for how, per_frame in (("ensemble", ensemble), ("soup", souped)):
             r = variants.combination_row(combo, how, members, per_frame, against,
-                                         scores(against), sel, n_boot=n_boot)
+                                         loaded[against][3], sel, n_boot=n_boot)
             print(f"{combo:>22s} {how:>9s}  FF++ AUC {r['ffpp_auc']:.3f} (c23 "
                   f"{r['ffpp_auc_c23']:.3f} / c40 {r['ffpp_auc_c40']:.3f})  vs {against} "
                   f"{r['diff']:+.3f} [{r['diff_low']:+.3f}, {r['diff_high']:+.3f}] "
@@ -118,6 +113,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = parse_args(argv)
     from dfdetect.detector import load_selection, variants
+    from dfdetect.detector.selection import frame_scores
 
     try:
         names = [name for name, _ in args.model]
@@ -133,9 +129,10 @@ def main(argv=None) -> int:
             if spec.kind != "image":
                 raise DfdetectError(f"{path}: a video model; variants are for image detectors")
             sel = load_selection(args.select, spec.height, CACHE)
-            loaded[name] = (model, spec, sel)
             fn = _scorer(model, spec)
-            found = variants.variant_rows(name, fn, sel, n_boot=args.boot)
+            plain = frame_scores(fn, sel.crops)  # once: the variants and --combine share it
+            loaded[name] = (model, spec, sel, plain)
+            found = variants.variant_rows(name, fn, sel, n_boot=args.boot, plain=plain)
             for r in found:
                 print(f"{name:>22s} {r['view']:>12s} {r['aggregation']:>10s}  FF++ AUC "
                       f"{r['ffpp_auc']:.3f} (c23 {r['ffpp_auc_c23']:.3f} / c40 "

@@ -134,10 +134,14 @@ def test_the_script_combines_models_by_scores_and_by_weights():
         model.get_layer("p_fake").set_weights([np.full((3, 1), 10.0 * sign), np.zeros(1)])
         return model
 
+    from dfdetect.detector.selection import frame_scores
+
+    script = _script()
     sel = _clips()
     spec = types.SimpleNamespace(value_range=(0.0, 1.0))
-    loaded = {"up": (tiny(1), spec, sel), "down": (tiny(-1), spec, sel)}
-    rows = _script().combinations([("both", ["up", "down"])], loaded, "up", n_boot=200)
+    loaded = {name: (model, spec, sel, frame_scores(script._scorer(model, spec), sel.crops))
+              for name, model in (("up", tiny(1)), ("down", tiny(-1)))}
+    rows = script.combinations([("both", ["up", "down"])], loaded, "up", n_boot=200)
     by = {r["how"]: r for r in rows}
     # averaged weights are all zero: P(fake) 0.5 everywhere, AUC 0.5 against "up"'s 0.0
     assert by["soup"]["ffpp_auc"] == 0.5 and by["soup"]["diff"] == 0.5

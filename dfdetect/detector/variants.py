@@ -70,19 +70,25 @@ def aggregate(scores: np.ndarray, video: np.ndarray, n_videos: int,
 
 
 def view_scores(predict_fn: Callable[[np.ndarray], np.ndarray], crops: np.ndarray,
-                view: str, batch: int = 64) -> np.ndarray:
-    """P(fake) of each uint8 crop under ``view``; ``predict_fn`` maps [0, 1] crops."""
+                view: str, batch: int = 64, plain: np.ndarray | None = None) -> np.ndarray:
+    """P(fake) of each uint8 crop under ``view``; ``predict_fn`` maps [0, 1] crops.
+    ``plain``: the crops' plain scores where they are already known (not scored again)."""
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; one of {', '.join(VIEWS)}")
-    plain = frame_scores(predict_fn, crops, batch)
+    if plain is None:
+        plain = frame_scores(predict_fn, crops, batch)
     if view == "plain":
         return plain
     return (plain + frame_scores(predict_fn, np.ascontiguousarray(crops[:, :, ::-1]), batch)) / 2
 
 
 def variant_rows(model_name: str, predict_fn: Callable[[np.ndarray], np.ndarray],
-                 sel: SelectionSet, n_boot: int = 2000) -> list[dict]:
+                 sel: SelectionSet, n_boot: int = 2000,
+                 plain: np.ndarray | None = None) -> list[dict]:
     """Every variant of one model on the selection clips, each against :data:`SHIPPED`.
+
+    ``plain``: the model's plain P(fake) per crop of ``sel`` where the caller has it;
+    either way the crops are scored once as they are and once mirrored.
 
     Returns:
         One row per (view, aggregation) with the columns of :data:`VARIANT_COLUMNS`:
@@ -90,9 +96,11 @@ def variant_rows(model_name: str, predict_fn: Callable[[np.ndarray], np.ndarray]
         variant on all clips with its 95 % interval and two-sided p.
     """
     n = len(sel.names)
+    if plain is None:
+        plain = frame_scores(predict_fn, sel.crops)
     scores = {}
     for view in VIEWS:
-        per_frame = view_scores(predict_fn, sel.crops, view)
+        per_frame = view_scores(predict_fn, sel.crops, view, plain=plain)
         for how in AGGREGATIONS:
             scores[view, how] = aggregate(per_frame, sel.video, n, how)
     base = scores[SHIPPED]

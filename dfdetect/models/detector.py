@@ -22,6 +22,7 @@ import os
 from typing import Sequence
 
 import keras
+import numpy as np
 from keras import layers
 
 from dfdetect.errors import ModelError
@@ -212,8 +213,6 @@ def average_detectors(models: Sequence[keras.Model], name: str = "default_detect
     Raises:
         ModelError: fewer than two models, or models whose weights do not line up.
     """
-    import numpy as np
-
     if len(models) < 2:
         raise ModelError(f"averaging weights needs two or more models, got {len(models)}")
     shapes = [[tuple(w.shape) for w in m.weights] for m in models]
